@@ -1,0 +1,3 @@
+from sipphones.cli.main import main
+
+main()

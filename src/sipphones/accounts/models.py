@@ -1,0 +1,64 @@
+"""Account-level records."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Plan(StrEnum):
+    FREE = "free"
+    PRO = "pro"
+    BUSINESS = "business"
+
+
+# Zoom's role permissions behind the SIP phone operations (the extract's x-permissions).
+PERM_READ = "SipPhone:Read"
+PERM_EDIT = "SipPhone:Edit"
+ALL_PERMISSIONS = (PERM_READ, PERM_EDIT)
+
+
+@dataclass(frozen=True)
+class Account:
+    id: str
+    name: str
+    plan: Plan = Plan.PRO
+    sip_phone_integration: bool = True
+    unlimited: bool = False      # exempt from rate limits (load tests, CI)
+    created_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class User:
+    id: str
+    account_id: str
+    email: str
+    first_name: str = ""
+    last_name: str = ""
+    type: int = 1                # Zoom: 1 basic, 2 licensed
+    status: str = "active"
+    created_at: float = 0.0
+
+    @property
+    def display_name(self) -> str:
+        return " ".join(p for p in (self.first_name, self.last_name) if p)
+
+
+@dataclass(frozen=True)
+class App:
+    client_id: str
+    account_id: str
+    name: str
+    secret_hash: str
+    scopes: tuple[str, ...]
+    permissions: tuple[str, ...] = ALL_PERMISSIONS
+    active: bool = True
+    created_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class NewApp:
+    """An app as created: the only moment its clear-text secret exists."""
+
+    app: App
+    client_secret: str = field(repr=False)

@@ -1,0 +1,111 @@
+"""Accounts, users and apps: the operator's and the API's ways to set up an account."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from sipphones.accounts.models import ALL_PERMISSIONS, Account, App, NewApp, Plan, User
+from sipphones.auth.scopes import DEFAULT_APP_SCOPES
+from sipphones.auth.tokens import TokenClaims, TokenService
+from sipphones.errors import OAuthError, UserAlreadyExists, UserNotFound, ValidationFailed, FieldError
+from sipphones.ids import new_client_id, new_id, new_secret
+from sipphones.phones import rules
+from sipphones.storage.crypto import hash_secret, verify_secret
+from sipphones.storage.repository import DuplicateKey, Repository
+
+
+class NotFoundError(LookupError):
+    """An operator asked for an account, user or app that does not exist (CLI-level error)."""
+
+
+class AccountService:
+    def __init__(self, repo: Repository):
+        self.repo = repo
+
+    # --- accounts -------------------------------------------------------------------------
+    async def create_account(self, name: str, plan: Plan = Plan.PRO, *, sip_phone_integration: bool = True,
+                             unlimited: bool = False, account_id: str | None = None) -> Account:
+        if not name.strip():
+            raise ValueError("the account name must not be empty")
+        account = Account(id=account_id or new_id(), name=name.strip(), plan=plan,
+                          sip_phone_integration=sip_phone_integration, unlimited=unlimited, created_at=time.time())
+        try:
+            await self.repo.add_account(account)
+        except DuplicateKey:
+            raise ValueError(f"an account with id {account.id} already exists") from None
+        return account
+
+    async def require_account(self, account_id: str) -> Account:
+        account = await self.repo.get_account(account_id)
+        if account is None:
+            raise NotFoundError(f"no account with id {account_id}")
+        return account
+
+    async def update_account(self, account_id: str, **changes) -> Account:
+        import dataclasses
+
+        account = dataclasses.replace(await self.require_account(account_id), **changes)
+        await self.repo.update_account(account)
+        return account
+
+    async def delete_account(self, account_id: str) -> None:
+        if not await self.repo.delete_account(account_id):
+            raise NotFoundError(f"no account with id {account_id}")
+
+    # --- users ----------------------------------------------------------------------------
+    async def create_user(self, account_id: str, email: str, first_name: str = "", last_name: str = "",
+                          type: int = 1) -> User:
+        await self.require_account(account_id)
+        errors = []
+        if msg := rules.check_email(email):
+            errors.append(FieldError("email", msg))
+        for field, value in (("first_name", first_name), ("last_name", last_name)):
+            if msg := rules.check_text(value, 64, required=False):
+                errors.append(FieldError(field, msg))
+        if type not in (1, 2, 3, 99):
+            errors.append(FieldError("type", "Must be 1 (basic), 2 (licensed), 3 (on-prem) or 99 (none)."))
+        if errors:
+            raise ValidationFailed(errors)
+        user = User(id=new_id(), account_id=account_id, email=email.lower(), first_name=first_name,
+                    last_name=last_name, type=type, created_at=time.time())
+        try:
+            await self.repo.add_user(user)
+        except DuplicateKey:
+            raise UserAlreadyExists(email) from None
+        return user
+
+    async def delete_user(self, account_id: str, user_ref: str) -> None:
+        user = await self.repo.get_user(account_id, user_ref) or await self.repo.get_user_by_email(account_id, user_ref)
+        if user is None or not await self.repo.delete_user(account_id, user.id):
+            raise UserNotFound(user_ref)
+
+    # --- apps -----------------------------------------------------------------------------
+    async def create_app(self, account_id: str, name: str = "Server-to-Server app",
+                         scopes: tuple[str, ...] = DEFAULT_APP_SCOPES,
+                         permissions: tuple[str, ...] = ALL_PERMISSIONS) -> NewApp:
+        await self.require_account(account_id)
+        secret = new_secret(24)
+        app = App(client_id=new_client_id(), account_id=account_id, name=name, secret_hash=hash_secret(secret),
+                  scopes=tuple(scopes), permissions=tuple(permissions), created_at=time.time())
+        await self.repo.add_app(app)
+        return NewApp(app=app, client_secret=secret)
+
+    async def delete_app(self, client_id: str) -> None:
+        if not await self.repo.delete_app(client_id):
+            raise NotFoundError(f"no app with client id {client_id}")
+
+    # --- OAuth ----------------------------------------------------------------------------
+    async def grant_account_credentials(self, tokens: TokenService, *, client_id: str, client_secret: str,
+                                        account_id: str) -> tuple[str, TokenClaims]:
+        app = await self.repo.get_app(client_id)
+        if app is None:
+            raise OAuthError(4702, "Invalid client_id or client_secret", status=401)
+        if not await asyncio.to_thread(verify_secret, client_secret, app.secret_hash):
+            raise OAuthError(4704, "Invalid client_id or client_secret", status=401)
+        if not app.active:
+            raise OAuthError(4717, "The app has been disabled", status=401)
+        if app.account_id != account_id:
+            raise OAuthError(4700, "Invalid account_id for this app.", status=400)
+        return tokens.issue(account_id=account_id, client_id=app.client_id, scopes=app.scopes,
+                            permissions=app.permissions)

@@ -1,0 +1,74 @@
+"""The ASGI application."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
+
+from sipphones.api import meta, oauth, sip_phones, users
+from sipphones.api.responses import error_response
+from sipphones.api.state import AppState
+from sipphones.config import Settings, load_settings
+from sipphones.errors import BadRequest, InternalError, MethodNotAllowed, NotFound, ZoomError
+
+log = logging.getLogger("sipphones.api")
+
+
+async def _http_error(request: Request, exc: HTTPException):
+    if exc.status_code == 404:
+        return error_response(NotFound())
+    if exc.status_code == 405:
+        return error_response(MethodNotAllowed())
+    return error_response(ZoomError(exc.detail or "Bad Request", status=exc.status_code, code=exc.status_code))
+
+
+async def _unexpected(request: Request, exc: Exception):
+    log.exception("unexpected error in %s %s", request.method, request.url.path)
+    return error_response(InternalError())
+
+
+def create_app(settings: Settings | None = None, *, run_migrations: bool = True, extra_routes=()) -> Starlette:
+    settings = settings or load_settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette):
+        state = AppState.build(settings, run_migrations=run_migrations)
+        app.state.sipphones = state
+        try:
+            yield
+        finally:
+            await state.close()
+
+    import swagger_ui_bundle
+
+    routes = [
+        *oauth.routes,
+        *sip_phones.routes,
+        *users.routes,
+        *meta.routes,
+        *extra_routes,
+        Mount("/docs/static", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-static"),
+    ]
+    return Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={HTTPException: _http_error, Exception: _unexpected, ZoomError: _zoom_error},
+    )
+
+
+async def _zoom_error(request: Request, exc: ZoomError):
+    return error_response(exc)
+
+
+def app_from_env() -> Starlette:
+    """Factory for ``uvicorn --factory sipphones.api.app:app_from_env`` (used by multi-worker serve)."""
+    return create_app(run_migrations=False)
+
+
+__all__ = ["create_app", "app_from_env", "BadRequest"]

@@ -1,0 +1,110 @@
+"""The wrapper every Zoom endpoint goes through: token, rate limit, scopes, errors.
+
+Order of checks (as Zoom answers): a missing/invalid/expired token is 401 code 124; then the
+account's rate limit for the endpoint's label (429); then the token's scopes (code 4711) and the
+app's role permission (403, 3306/3336). Any ZoomError raised by the handler becomes Zoom's body;
+anything else becomes a Zoom-shaped 500 and is logged without request data.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from dataclasses import dataclass
+from typing import Awaitable, Callable
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from sipphones.accounts.models import Account
+from sipphones.auth.scopes import REQUIREMENTS, Operation
+from sipphones.auth.tokens import TokenClaims
+from sipphones.errors import (
+    BadRequest, FieldError, InternalError, InvalidAccessToken, MissingScopes, NoPermission, ValidationFailed,
+    ZoomError,
+)
+from sipphones.ratelimit.policy import Label
+
+log = logging.getLogger("sipphones.api")
+
+
+@dataclass(frozen=True)
+class Caller:
+    account: Account
+    claims: TokenClaims
+
+
+Handler = Callable[[Request, Caller], Awaitable[Response]]
+
+
+async def authenticate(request: Request) -> Caller:
+    state = request.app.state.sipphones
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise InvalidAccessToken()
+    claims = state.tokens.verify(token.strip())
+    account = await state.repo.get_account(claims.account_id)
+    app = await state.repo.get_app(claims.client_id)
+    if account is None or app is None or not app.active or app.account_id != account.id:
+        raise InvalidAccessToken()  # the account or the app is gone: its tokens die with it
+    return Caller(account, claims)
+
+
+def authorize(claims: TokenClaims, operation: Operation) -> None:
+    req = REQUIREMENTS[operation]
+    if not claims.scopes.intersection(req.scopes):
+        raise MissingScopes(list(req.scopes))
+    if req.permission and req.permission not in claims.permissions:
+        raise NoPermission(req.forbidden_code)
+
+
+def zoom_endpoint(operation: Operation, label: Label) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
+    def wrap(handler: Handler):
+        @functools.wraps(handler)
+        async def endpoint(request: Request) -> Response:
+            from sipphones.api.responses import error_response
+
+            limit_headers: dict[str, str] = {}
+            try:
+                caller = await authenticate(request)
+                outcome = await request.app.state.sipphones.limiter.hit(caller.account, label)
+                limit_headers = outcome.headers
+                authorize(caller.claims, operation)
+                response = await handler(request, caller)
+                response.headers.update(limit_headers)
+                return response
+            except ZoomError as e:
+                return error_response(e, limit_headers)
+            except Exception:  # noqa: BLE001 - last line of defence: never a framework error body
+                log.exception("unexpected error in %s %s", request.method, request.url.path)
+                return error_response(InternalError(), limit_headers)
+
+        return endpoint
+
+    return wrap
+
+
+async def json_body(request: Request) -> dict:
+    raw = await request.body()
+    try:
+        body = orjson.loads(raw) if raw.strip() else None
+    except orjson.JSONDecodeError:
+        body = None
+    if not isinstance(body, dict):
+        raise BadRequest("Request Body should be a valid JSON object.")
+    return body
+
+
+def int_param(request: Request, name: str, *, minimum: int = 1) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValidationFailed([FieldError(name, "Must be an integer.")]) from None
+    if value < minimum:
+        raise ValidationFailed([FieldError(name, f"Must be at least {minimum}.")])
+    return value

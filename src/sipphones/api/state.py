@@ -1,0 +1,49 @@
+"""Everything a request handler needs, built once per server process."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sipphones.accounts.service import AccountService
+from sipphones.auth.tokens import TokenService
+from sipphones.config import Settings
+from sipphones.phones.pagination import PageTokens
+from sipphones.phones.service import PhoneService
+from sipphones.ratelimit.limiter import RateLimiter
+from sipphones.storage.crypto import PasswordCipher
+from sipphones.storage.database import migrate
+from sipphones.storage.keys import Keys, load_master_key
+from sipphones.storage.repository import Repository
+from sipphones.storage.sql import SqlRepository
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    repo: Repository
+    accounts: AccountService
+    phones: PhoneService
+    tokens: TokenService
+    page_tokens: PageTokens
+    limiter: RateLimiter
+
+    @classmethod
+    def build(cls, settings: Settings, *, run_migrations: bool = True) -> "AppState":
+        url = settings.resolved_database_url()
+        if run_migrations:
+            migrate(url)
+        keys = Keys.derive(load_master_key(settings.secret_key, settings.data_dir))
+        repo = SqlRepository.from_url(url, PasswordCipher(keys.sip_password), settings.sqlite_synchronous)
+        page_tokens = PageTokens(keys.page_token, settings.page_token_ttl)
+        return cls(
+            settings=settings,
+            repo=repo,
+            accounts=AccountService(repo),
+            phones=PhoneService(repo, page_tokens),
+            tokens=TokenService(keys.access_token, settings.token_ttl),
+            page_tokens=page_tokens,
+            limiter=RateLimiter(settings.redis_url),
+        )
+
+    async def close(self) -> None:
+        await self.repo.close()

@@ -1,0 +1,1 @@
+"""Server-to-Server OAuth: scopes, access tokens and app credentials."""

@@ -1,0 +1,60 @@
+"""Which scopes and role permissions each SIP phone operation accepts (Zoom's extract)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from sipphones.accounts.models import PERM_EDIT, PERM_READ
+
+
+class Operation(StrEnum):
+    LIST = "list"
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+    USERS_READ = "users_read"
+    USERS_WRITE = "users_write"
+
+
+@dataclass(frozen=True)
+class Requirement:
+    scopes: tuple[str, ...]          # any one of them is enough (classic or granular)
+    permission: str | None           # role permission the app must hold
+    forbidden_code: int              # Zoom's 403 code when the permission is missing
+
+
+SIP_PHONE_SCOPES = (
+    "sip_phone:read:admin",
+    "sip_phone:write:admin",
+    "sip_phone:read:list_sip_phones:admin",
+    "sip_phone:write:sip_phone:admin",
+    "sip_phone:update:sip_phone:admin",
+    "sip_phone:delete:sip_phone:admin",
+)
+USER_SCOPES = ("user:read:admin", "user:write:admin", "user:read:list_users:admin", "user:write:user:admin")
+
+REQUIREMENTS: dict[Operation, Requirement] = {
+    Operation.LIST: Requirement(("sip_phone:read:admin", "sip_phone:read:list_sip_phones:admin"), PERM_READ, 3306),
+    Operation.CREATE: Requirement(("sip_phone:write:admin", "sip_phone:write:sip_phone:admin"), PERM_EDIT, 3306),
+    Operation.UPDATE: Requirement(("sip_phone:write:admin", "sip_phone:update:sip_phone:admin"), PERM_EDIT, 3336),
+    Operation.DELETE: Requirement(("sip_phone:write:admin", "sip_phone:delete:sip_phone:admin"), PERM_EDIT, 3336),
+    Operation.USERS_READ: Requirement(("user:read:admin", "user:read:list_users:admin"), None, 3306),
+    Operation.USERS_WRITE: Requirement(("user:write:admin", "user:write:user:admin"), None, 3306),
+}
+
+KNOWN_SCOPES = SIP_PHONE_SCOPES + USER_SCOPES
+DEFAULT_APP_SCOPES = SIP_PHONE_SCOPES + USER_SCOPES
+
+
+def parse_scopes(text: str) -> tuple[str, ...]:
+    """Space- or comma-separated scopes, de-duplicated in order. Raises ValueError on unknown ones."""
+    out: list[str] = []
+    for part in text.replace(",", " ").split():
+        if part not in KNOWN_SCOPES:
+            raise ValueError(f"unknown scope '{part}' (known: {', '.join(KNOWN_SCOPES)})")
+        if part not in out:
+            out.append(part)
+    if not out:
+        raise ValueError("at least one scope is needed")
+    return tuple(out)

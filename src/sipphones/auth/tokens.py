@@ -1,0 +1,70 @@
+"""Access tokens: signed JWTs (HS256) carrying the account, the app and its scopes.
+
+Verification is cached per token string: a client reuses one token for an hour, and verifying
+the signature on every request would cost more than the rest of a request's work.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import jwt
+
+from sipphones.errors import AccessTokenExpired, InvalidAccessToken
+
+ISSUER = "sipphones"
+
+
+@dataclass(frozen=True)
+class TokenClaims:
+    account_id: str
+    client_id: str
+    scopes: frozenset[str]
+    permissions: frozenset[str]
+    issued_at: int
+    expires_at: int
+
+
+class TokenService:
+    def __init__(self, key: bytes, ttl: int = 3600, cache_size: int = 4096):
+        self._key = key
+        self.ttl = ttl
+        self._cache: OrderedDict[str, TokenClaims] = OrderedDict()
+        self._cache_size = cache_size
+
+    def issue(self, *, account_id: str, client_id: str, scopes: tuple[str, ...], permissions: tuple[str, ...],
+              now: float | None = None) -> tuple[str, TokenClaims]:
+        iat = int(time.time() if now is None else now)
+        claims = {
+            "iss": ISSUER, "aid": account_id, "cid": client_id, "scp": " ".join(scopes),
+            "prm": " ".join(permissions), "iat": iat, "exp": iat + self.ttl, "jti": _nonce(),
+        }
+        token = jwt.encode(claims, self._key, algorithm="HS256")
+        return token, TokenClaims(account_id, client_id, frozenset(scopes), frozenset(permissions), iat, iat + self.ttl)
+
+    def verify(self, token: str, now: float | None = None) -> TokenClaims:
+        current = time.time() if now is None else now
+        claims = self._cache.get(token)
+        if claims is None:
+            try:
+                data = jwt.decode(token, self._key, algorithms=["HS256"], issuer=ISSUER,
+                                  options={"verify_exp": False, "require": ["exp", "iat", "aid", "cid"]})
+                claims = TokenClaims(str(data["aid"]), str(data["cid"]), frozenset(str(data.get("scp", "")).split()),
+                                     frozenset(str(data.get("prm", "")).split()), int(data["iat"]), int(data["exp"]))
+            except (jwt.PyJWTError, ValueError, TypeError, KeyError):
+                raise InvalidAccessToken() from None
+            self._cache[token] = claims
+            if len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        if current >= claims.expires_at:
+            self._cache.pop(token, None)
+            raise AccessTokenExpired()
+        return claims
+
+
+def _nonce() -> str:
+    import secrets
+
+    return secrets.token_hex(8)

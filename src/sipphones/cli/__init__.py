@@ -1,0 +1,1 @@
+"""The ``sipphones`` command line."""

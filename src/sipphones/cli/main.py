@@ -1,0 +1,19 @@
+"""Entry point of the ``sipphones`` command."""
+
+from __future__ import annotations
+
+import typer
+
+from sipphones.cli.admin import accounts_app, apps_app, users_app
+from sipphones.cli.serve import serve
+
+app = typer.Typer(help="sipphones: a self-hosted, Zoom-compatible SIP Phone service.", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+app.command("serve")(serve)
+app.add_typer(accounts_app, name="accounts")
+app.add_typer(apps_app, name="apps")
+app.add_typer(users_app, name="users")
+
+
+def main() -> None:
+    app()

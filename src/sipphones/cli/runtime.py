@@ -1,0 +1,98 @@
+"""What every command shares: settings from options, the store, output in text or JSON."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator, Awaitable, Callable, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from sipphones.config import Settings, load_settings
+from sipphones.storage.crypto import PasswordCipher
+from sipphones.storage.database import DatabaseUrlError, migrate
+from sipphones.storage.keys import Keys, load_master_key
+from sipphones.storage.sql import SqlRepository
+
+T = TypeVar("T")
+console = Console()
+err_console = Console(stderr=True)
+
+DatabaseOption = typer.Option(None, "--database-url", envvar="SIPPHONES_DATABASE_URL",
+                              help="sqlite:///path.db or postgresql://host/db (default: a SQLite file in the data directory).")
+DataDirOption = typer.Option(None, "--data-dir", envvar="SIPPHONES_DATA_DIR",
+                             help="Where the SQLite file and the secret key live.")
+JsonOption = typer.Option(False, "--json", help="Print machine-readable JSON.")
+
+
+class CliError(Exception):
+    """A problem to report to the operator as one plain sentence (exit code 1)."""
+
+
+def settings_from(database_url: str | None, data_dir: str | None) -> Settings:
+    return load_settings(database_url=database_url, data_dir=data_dir)
+
+
+@asynccontextmanager
+async def open_store(settings: Settings) -> AsyncIterator[SqlRepository]:
+    url = settings.resolved_database_url()
+    try:
+        await asyncio.to_thread(migrate, url)
+    except DatabaseUrlError as e:
+        raise CliError(str(e)) from None
+    except Exception as e:  # noqa: BLE001 - connection refused, permissions...
+        raise CliError(f"cannot open the database: {e.__class__.__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
+    keys = Keys.derive(load_master_key(settings.secret_key, settings.data_dir))
+    repo = SqlRepository.from_url(url, PasswordCipher(keys.sip_password), settings.sqlite_synchronous)
+    try:
+        yield repo
+    finally:
+        await repo.close()
+
+
+def run(coro_fn: Callable[[], Awaitable[T]]) -> T:
+    """Run a command's coroutine; operator errors become one sentence on stderr and exit 1."""
+    from sipphones.accounts.service import NotFoundError
+    from sipphones.errors import ValidationFailed, ZoomError
+
+    try:
+        return asyncio.run(coro_fn())
+    except (CliError, NotFoundError, ValueError) as e:
+        if isinstance(e, ValidationFailed):
+            fail("; ".join(f"{x.field}: {x.message}" for x in e.errors))
+        fail(str(e))
+    except ZoomError as e:
+        fail(e.message)
+    raise AssertionError("unreachable")
+
+
+def fail(message: str, code: int = 1) -> None:
+    err_console.print(f"error: {message}", markup=False, highlight=False)
+    raise typer.Exit(code)
+
+
+def emit(data: Any, as_json: bool, *, columns: list[str] | None = None, title: str | None = None) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+        return
+    rows = data if isinstance(data, list) else [data]
+    if not rows:
+        console.print("(none)")
+        return
+    cols = columns or list(rows[0].keys())
+    table = Table(title=title)
+    for c in cols:
+        table.add_column(c)
+    for row in rows:
+        table.add_row(*[_cell(row.get(c)) for c in cols])
+    console.print(table)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return " ".join(str(v) for v in value)
+    return "" if value is None else str(value)

@@ -1,0 +1,113 @@
+"""``sipphones serve``: run the API (optionally seeding a demo account)."""
+
+from __future__ import annotations
+
+import os
+import shlex
+
+import typer
+
+from sipphones.cli.runtime import DatabaseOption, DataDirOption, fail, open_store, run, settings_from
+from sipphones.config import Settings
+from sipphones.storage.database import DatabaseUrlError, migrate
+
+DEMO_ACCOUNT_ID = "DemoAccount00000000001"
+DEMO_USERS = (("alice@example.com", "Alice", "Anders"), ("bob@example.com", "Bob", "Berg"),
+              ("carol@example.com", "Carol", "Chen"))
+
+
+async def seed_demo(settings: Settings) -> dict:
+    """Make sure the demo account and users exist; create a fresh app (its secret is shown once)."""
+    from sipphones.accounts.models import Plan
+    from sipphones.accounts.service import AccountService
+    from sipphones.phones import rules
+
+    async with open_store(settings) as repo:
+        svc = AccountService(repo)
+        if await repo.get_account(DEMO_ACCOUNT_ID) is None:
+            await svc.create_account("Demo account", Plan.BUSINESS, account_id=DEMO_ACCOUNT_ID)
+        for email, first, last in DEMO_USERS:
+            if await repo.get_user_by_email(DEMO_ACCOUNT_ID, email) is None:
+                await svc.create_user(DEMO_ACCOUNT_ID, email, first, last)
+        created = await svc.create_app(DEMO_ACCOUNT_ID, "Demo app")
+        taken = {p.user_email.lower() async for p in repo.iter_phones(DEMO_ACCOUNT_ID)}
+        example_email = next(
+            (email + suffix for email, _, _ in DEMO_USERS for suffix in ("",) + rules.LEGACY_SUFFIXES
+             if (email + suffix) not in taken),
+            None,
+        )
+        if example_email is None:  # every demo address has a phone: add one more demo user
+            n = len(taken)
+            user = await svc.create_user(DEMO_ACCOUNT_ID, f"demo{n}@example.com", "Demo", str(n))
+            example_email = user.email
+    return {"account_id": DEMO_ACCOUNT_ID, "client_id": created.app.client_id,
+            "client_secret": created.client_secret, "example_email": example_email}
+
+
+def demo_instructions(base: str, demo: dict) -> str:
+    token_cmd = (
+        f"curl -s -X POST -u {shlex.quote(demo['client_id'] + ':' + demo['client_secret'])} "
+        f"{shlex.quote(base + '/oauth/token?grant_type=account_credentials&account_id=' + demo['account_id'])}"
+        " | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])'"
+    )
+    body = (
+        '{"user_email": "%s", "user_name": "1001", "authorization_name": "1001", "password": "s3cret", '
+        '"domain": "sip.example.com", "register_server": "192.0.2.10", "proxy_server": "192.0.2.10", '
+        '"transport_protocol": "UDP", "voice_mail": "4000"}' % demo["example_email"]
+    )
+    return "\n".join([
+        "Demo account ready.",
+        f"  account_id:    {demo['account_id']}",
+        f"  client_id:     {demo['client_id']}",
+        f"  client_secret: {demo['client_secret']}   (shown only now)",
+        "",
+        "Create a SIP phone (curl and python3 only):",
+        f"  TOKEN=$({token_cmd})",
+        f"  curl -s -X POST {base}/v2/sip_phones -H \"Authorization: Bearer $TOKEN\" "
+        f"-H 'Content-Type: application/json' -d '{body}'",
+        "",
+        f"API docs: {base}/docs",
+    ])
+
+
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    port: int = typer.Option(8000, "--port", help="Port to listen on."),
+    workers: int = typer.Option(1, "--workers", min=1, help="Worker processes (2 on a 2-core machine)."),
+    demo: bool = typer.Option(False, "--demo", help="Seed a demo account, users and an app; print credentials."),
+    redis_url: str = typer.Option(None, "--redis-url", envvar="SIPPHONES_REDIS_URL",
+                                  help="Keep rate-limit counters in Redis (shared by several processes)."),
+    log_level: str = typer.Option("warning", "--log-level"),
+    database_url: str = DatabaseOption,
+    data_dir: str = DataDirOption,
+):
+    """Run the Zoom-compatible API server."""
+    import uvicorn
+
+    settings = settings_from(database_url, data_dir)
+    if redis_url:
+        settings.redis_url = redis_url
+    url = settings.resolved_database_url()
+    try:
+        migrate(url)  # once, before any worker starts
+    except DatabaseUrlError as e:
+        fail(str(e))
+    except Exception as e:  # noqa: BLE001
+        fail(f"cannot open the database: {e}")
+    if demo:
+        info = run(lambda: seed_demo(settings))
+        print(demo_instructions(f"http://{_url_host(host)}:{port}", info), flush=True)
+    # Workers (separate processes) read the same settings from the environment.
+    os.environ["SIPPHONES_DATABASE_URL"] = url
+    os.environ["SIPPHONES_DATA_DIR"] = str(settings.data_dir)
+    if settings.redis_url:
+        os.environ["SIPPHONES_REDIS_URL"] = settings.redis_url
+    print(f"sipphones listening on http://{_url_host(host)}:{port}", flush=True)
+    uvicorn.run("sipphones.api.app:app_from_env", factory=True, host=host, port=port, workers=workers,
+                log_level=log_level, access_log=False, lifespan="on")
+
+
+def _url_host(host: str) -> str:
+    if host in ("0.0.0.0", ""):
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host

@@ -1,0 +1,218 @@
+"""Zoom's error contract, in one place.
+
+Every failure the service reports to an API client is one of these typed exceptions. The HTTP
+layer turns them into Zoom's body ``{"code": int, "message": str[, "errors": [...]]}`` with the
+HTTP status carried here; nothing else in the code base invents error codes or texts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FieldError:
+    field: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"field": self.field, "message": self.message}
+
+
+class ZoomError(Exception):
+    """Base of every error that is answered in Zoom's shape."""
+
+    status: int = 400
+    code: int = 300
+    message: str = "Bad Request"
+
+    def __init__(self, message: str | None = None, *, status: int | None = None, code: int | None = None):
+        if message is not None:
+            self.message = message
+        if status is not None:
+            self.status = status
+        if code is not None:
+            self.code = code
+        super().__init__(self.message)
+
+    def body(self) -> dict:
+        return {"code": self.code, "message": self.message}
+
+    def headers(self) -> dict[str, str]:
+        return {}
+
+
+class ValidationFailed(ZoomError):
+    """HTTP 400, code 300, with one entry per offending field."""
+
+    status = 400
+    code = 300
+    message = "Validation Failed."
+
+    def __init__(self, errors: list[FieldError]):
+        super().__init__()
+        self.errors = list(errors)
+
+    def body(self) -> dict:
+        return {"code": self.code, "message": self.message, "errors": [e.as_dict() for e in self.errors]}
+
+
+class BadRequest(ZoomError):
+    """A request that is malformed as a whole (not one field): HTTP 400, code 300."""
+
+    status = 400
+    code = 300
+
+
+# --- authentication / authorisation -----------------------------------------------------------
+
+class InvalidAccessToken(ZoomError):
+    status = 401
+    code = 124
+    message = "Invalid access token."
+
+
+class AccessTokenExpired(InvalidAccessToken):
+    message = "Access token is expired."
+
+
+class MissingScopes(ZoomError):
+    """The token is valid but carries none of the scopes the operation accepts (Zoom code 4711)."""
+
+    status = 400
+    code = 4711
+
+    def __init__(self, scopes: list[str]):
+        super().__init__(f"Invalid access token, does not contain scopes:[{', '.join(scopes)}].")
+        self.scopes = scopes
+
+
+class NoPermission(ZoomError):
+    """HTTP 403: the app's role lacks the SipPhone permission (3306 read/create, 3336 update/delete)."""
+
+    status = 403
+    message = "No permission."
+
+    def __init__(self, code: int):
+        super().__init__(code=code)
+
+
+# --- account / resource state -----------------------------------------------------------------
+
+class SipIntegrationDisabled(ZoomError):
+    status = 400
+    code = 200
+
+    LEGACY = "Permission missing: Enable SIP Phone Integration by contacting a Zoom Admin first."
+    CURRENT = "Permission missing. Enable SIP phone integration by contacting a Zoom admin first."
+
+    def __init__(self, legacy: bool):
+        super().__init__(self.LEGACY if legacy else self.CURRENT)
+
+
+class DuplicatePhoneEmail(ZoomError):
+    status = 400
+    code = 300
+
+    def __init__(self, legacy: bool):
+        super().__init__(
+            "SIP Phone with the same email already exists." if legacy
+            else "SIP phone with the same email already exists."
+        )
+
+
+class UserNotFound(ZoomError):
+    status = 404
+    code = 1001
+
+    def __init__(self, user: str):
+        super().__init__(f"User {user} not exist or not belong to this account.")
+
+
+class UserAlreadyExists(ZoomError):
+    status = 409
+    code = 1005
+
+    def __init__(self, email: str):
+        super().__init__(f"User already in the account: {email}")
+
+
+class PhoneNotFound(ZoomError):
+    """Current set: HTTP 404, code 2305."""
+
+    status = 404
+    code = 2305
+
+    def __init__(self, phone_id: str):
+        super().__init__(f"SIP phone does not exist: {phone_id}.")
+
+
+class LegacyPhoneNotFound(ZoomError):
+    """Legacy set: HTTP 400, code 300 (Zoom's older documents model it this way)."""
+
+    status = 400
+    code = 300
+
+    def __init__(self, phone_id: str):
+        super().__init__(f"SIP phone not found: {phone_id}.")
+
+
+class InvalidPageToken(ZoomError):
+    status = 400
+    code = 300
+
+    def __init__(self, reason: str = "The next page token is invalid or expired."):
+        super().__init__(reason)
+
+
+class NotFound(ZoomError):
+    """An unknown route: Zoom answers 404 with its own shape."""
+
+    status = 404
+    code = 404
+    message = "Not Found."
+
+
+class MethodNotAllowed(ZoomError):
+    status = 405
+    code = 405
+    message = "Method not allowed."
+
+
+class RateLimited(ZoomError):
+    status = 429
+    code = 429
+
+    PER_SECOND = "You have reached the maximum per-second rate limit for this API. Try again later."
+    DAILY = (
+        "You have reached the maximum daily rate limit for this API. "
+        "Refer to the response header for details on when you can make another request."
+    )
+
+    def __init__(self, daily: bool, headers: dict[str, str]):
+        super().__init__(self.DAILY if daily else self.PER_SECOND)
+        self._headers = headers
+
+    def headers(self) -> dict[str, str]:
+        return dict(self._headers)
+
+
+class InternalError(ZoomError):
+    status = 500
+    code = 500
+    message = "Internal server error."
+
+
+# --- OAuth token endpoint (codes 4700-4717) ---------------------------------------------------
+
+class OAuthError(ZoomError):
+    """Errors of ``POST /oauth/token``. Zoom answers them with its own reason plus code."""
+
+    status = 400
+
+    def __init__(self, code: int, message: str, status: int = 400):
+        super().__init__(message, status=status, code=code)
+
+    def body(self) -> dict:
+        return {"reason": self.message, "error": "invalid_client" if self.code in (4702, 4704) else "invalid_request",
+                "code": self.code, "message": self.message}

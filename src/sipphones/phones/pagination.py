@@ -1,0 +1,58 @@
+"""``next_page_token``: an opaque, signed, expiring keyset cursor.
+
+The token carries the account, the query it belongs to (search key), the id of the last phone
+served and an expiry (Zoom: 15 minutes). A token that was altered, belongs to another account or
+query, or has expired is rejected as a whole (HTTP 400), never silently restarted.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass
+
+from sipphones.errors import InvalidPageToken
+
+
+@dataclass(frozen=True)
+class Cursor:
+    after_id: str
+    page_number: int  # the page number this token leads to (legacy responses echo it)
+
+
+class PageTokens:
+    def __init__(self, key: bytes, ttl: int = 900):
+        self._key = key
+        self.ttl = ttl
+
+    def _sig(self, payload: bytes) -> str:
+        return base64.urlsafe_b64encode(hmac.new(self._key, payload, hashlib.sha256).digest()[:18]).decode()
+
+    @staticmethod
+    def _query_fp(account_id: str, search: str | None) -> str:
+        return hashlib.sha256(f"{account_id}\x00{(search or '').strip().lower()}".encode()).hexdigest()[:16]
+
+    def issue(self, *, account_id: str, search: str | None, after_id: str, page_number: int, now: float) -> str:
+        payload = json.dumps(
+            {"a": after_id, "n": page_number, "q": self._query_fp(account_id, search), "e": int(now) + self.ttl},
+            separators=(",", ":"),
+        ).encode()
+        body = base64.urlsafe_b64encode(payload).decode().rstrip("=")
+        return f"{body}.{self._sig(payload)}"
+
+    def read(self, token: str, *, account_id: str, search: str | None, now: float) -> Cursor:
+        try:
+            body, sig = token.split(".", 1)
+            payload = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+        except (ValueError, TypeError):
+            raise InvalidPageToken() from None
+        if not hmac.compare_digest(sig, self._sig(payload)):
+            raise InvalidPageToken()
+        data = json.loads(payload)
+        if data.get("q") != self._query_fp(account_id, search):
+            raise InvalidPageToken("The next page token does not belong to this query: repeat the same query parameters.")
+        if now > data.get("e", 0):
+            raise InvalidPageToken("The next page token has expired (tokens live 15 minutes).")
+        return Cursor(after_id=str(data["a"]), page_number=int(data["n"]))

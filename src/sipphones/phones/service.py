@@ -1,0 +1,127 @@
+"""What an account can do with its SIP phones, under Zoom's rules (no HTTP here)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from sipphones.accounts.models import Account
+from sipphones.errors import (
+    DuplicatePhoneEmail, FieldError, LegacyPhoneNotFound, PhoneNotFound, SipIntegrationDisabled, UserNotFound,
+    ValidationFailed, ZoomError,
+)
+from sipphones.ids import new_id
+from sipphones.phones import rules
+from sipphones.phones.models import SLOTS, PhoneChanges, ServerSet, SipPhone, Transport, flat_name
+from sipphones.phones.pagination import PageTokens
+from sipphones.storage.repository import DuplicateKey, Repository
+
+MAX_PAGE_SIZE = 300
+DEFAULT_PAGE_SIZE = 30
+
+
+@dataclass(frozen=True)
+class ListResult:
+    phones: list[SipPhone]
+    total_records: int
+    page_size: int
+    page_number: int
+    next_page_token: str
+
+
+class PhoneService:
+    def __init__(self, repo: Repository, page_tokens: PageTokens):
+        self.repo = repo
+        self.page_tokens = page_tokens
+
+    @staticmethod
+    def require_integration(account: Account, legacy: bool) -> None:
+        if not account.sip_phone_integration:
+            raise SipIntegrationDisabled(legacy)
+
+    async def create(self, account: Account, changes: PhoneChanges, user_email: str, *, legacy: bool,
+                     label=lambda n: n, email_suffixes: tuple[str, ...] = rules.LEGACY_SUFFIXES) -> SipPhone:
+        self.require_integration(account, legacy)
+        user = await self.repo.get_user_by_email(account.id, user_email)
+        if user is None:
+            base, suffix = rules.split_email(user_email, email_suffixes)
+            if suffix:
+                user = await self.repo.get_user_by_email(account.id, base)
+        if user is None:
+            raise UserNotFound(user_email)
+        now = time.time()
+        blank = SipPhone(
+            id=new_id(), account_id=account.id, user_email=user_email, user_name="", authorization_name="",
+            password="", domain="", servers=(ServerSet(), ServerSet(), ServerSet()), created_at=now, updated_at=now,
+        )
+        phone = _with_default_transports(changes.apply(blank, now))
+        _check_server_sets(phone, label)
+        try:
+            await self.repo.add_phone(phone, user.id)
+        except DuplicateKey:
+            raise DuplicatePhoneEmail(legacy) from None
+        return phone
+
+    async def update(self, account: Account, phone_id: str, changes: PhoneChanges, *, legacy: bool,
+                     label=lambda n: n) -> SipPhone:
+        self.require_integration(account, legacy)
+        phone = await self.repo.get_phone(account.id, phone_id)
+        if phone is None:
+            raise _not_found(phone_id, legacy)
+        updated = _with_default_transports(changes.apply(phone, time.time()))
+        _check_server_sets(updated, label)
+        if not await self.repo.save_phone(updated):
+            raise _not_found(phone_id, legacy)
+        return updated
+
+    async def delete(self, account: Account, phone_id: str, *, legacy: bool) -> None:
+        self.require_integration(account, legacy)
+        if not await self.repo.delete_phone(account.id, phone_id):
+            raise _not_found(phone_id, legacy)
+
+    async def list(self, account: Account, *, legacy: bool, search: str | None, page_size: int | None,
+                   next_page_token: str | None, page_number: int | None = None) -> ListResult:
+        self.require_integration(account, legacy)
+        size = DEFAULT_PAGE_SIZE if page_size is None else min(page_size, MAX_PAGE_SIZE)
+        now = time.time()
+        search = search or None
+        after_id, offset, number = None, 0, 1
+        if next_page_token:
+            cursor = self.page_tokens.read(next_page_token, account_id=account.id, search=search, now=now)
+            after_id, number = cursor.after_id, cursor.page_number
+        elif page_number and page_number > 1:
+            offset, number = (page_number - 1) * size, page_number
+        page = await self.repo.list_phones(account.id, search=search, after_id=after_id, offset=offset, limit=size)
+        token = ""
+        if page.next_cursor is not None:
+            token = self.page_tokens.issue(account_id=account.id, search=search, after_id=page.next_cursor,
+                                           page_number=number + 1, now=now)
+        return ListResult(page.items, page.total_records, size, number, token)
+
+
+def _not_found(phone_id: str, legacy: bool) -> ZoomError:
+    return LegacyPhoneNotFound(phone_id) if legacy else PhoneNotFound(phone_id)
+
+
+def _with_default_transports(phone: SipPhone) -> SipPhone:
+    """A configured server set without a transport uses UDP (Zoom's client default)."""
+    servers = tuple(
+        ServerSet(s.register_server, s.proxy_server, s.transport_protocol or Transport.UDP) if s.configured
+        else s if s.proxy_server  # incomplete: reported by _check_server_sets
+        else ServerSet()
+        for s in phone.servers
+    )
+    return phone.replace(servers=servers)
+
+
+def _check_server_sets(phone: SipPhone, label) -> None:
+    errors = []
+    for slot in SLOTS:
+        s = phone.server(slot)
+        if not s.configured and s.proxy_server:
+            errors.append(FieldError(label(flat_name("register_server", slot)),
+                                     f"Required when {label(flat_name('proxy_server', slot))} is given."))
+    if not phone.server(1).configured:
+        errors.append(FieldError(label("register_server"), "Required field is missing."))
+    if errors:
+        raise ValidationFailed(errors)

@@ -1,0 +1,302 @@
+"""What the registration machine needs to know, and how it is derived from a phone record.
+
+The phone record (``sipphones.phones.models.SipPhone``) is what an admin typed into Zoom's API;
+this module turns it into the wire-level facts of one registering UA:
+
+* Request-URI ``sip:<domain>``; To and From ``sip:<user_name>@<domain>`` with the user part
+  %-escaped as RFC 3261 §25.1 requires (``"john doe"`` becomes ``john%20doe``); the digest
+  user name is ``authorization_name`` and the realm is whatever the server challenges with.
+* Up to three server sets, in slot order. The next hop of a set is its ``proxy_server`` when one is
+  given (an outbound proxy, loose routing: the Request-URI stays ``sip:<domain>``), else its
+  ``register_server``. When the proxy is a different host than the register server, the REGISTER
+  carries ``Route: <sip:proxy;lr>`` (RFC 3261 §8.1.2 models an outbound proxy as a preloaded
+  route; a loose-routing proxy recognises and strips its own entry, and a proxy that routes on the
+  Request-URI ignores it). With no proxy, or a proxy equal to the register server, no Route is
+  sent: a Route naming the registrar itself helps nothing and some registrars mishandle it.
+  ``register_server`` is then only the default next hop; a proxy routes by the domain.
+* Transport per set: ``UDP``, ``TCP``, ``TLS`` or ``AUTO``. A set without a transport is treated
+  as ``AUTO`` (Zoom documents no default). ``AUTO`` with an IP literal or an explicit port is UDP
+  (RFC 3263 §4.1); with a bare host name the driver resolves NAPTR/SRV/A/AAAA. Default ports are
+  5060, and 5061 for TLS.
+* ``Expires`` = ``registration_expire_time`` (minutes) × 60.
+
+Nothing here does I/O: a next hop given as an IP literal becomes a target directly
+(:meth:`ServerSetConfig.static_targets`); a host name is left for the driver to resolve.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from sipphones.phones.models import SipPhone, Transport
+from sipphones.phones.rules import AddressError, HostPort, parse_host
+
+__all__ = [
+    "ConfigError", "Target", "TargetTransport", "ServerSetConfig", "RegistrationConfig",
+    "RegistrationPolicy", "TransactionTimers", "registration_config", "escape_user",
+    "format_host", "DEFAULT_USER_AGENT",
+]
+
+DEFAULT_USER_AGENT = "sipphones/0.1"
+
+
+class ConfigError(ValueError):
+    """The phone record cannot be turned into a registration (no server, unparsable address)."""
+
+
+class TargetTransport(StrEnum):
+    """A concrete transport of a resolved target (``AUTO`` never reaches the wire)."""
+
+    UDP = "UDP"
+    TCP = "TCP"
+    TLS = "TLS"
+
+    @property
+    def reliable(self) -> bool:
+        """TCP and TLS deliver reliably: no retransmission timers (RFC 3261 §17.1.2.2)."""
+        return self is not TargetTransport.UDP
+
+    @property
+    def default_port(self) -> int:
+        return 5061 if self is TargetTransport.TLS else 5060
+
+
+@dataclass(frozen=True)
+class Target:
+    """One address to send to: what the driver connects to and what ``Send`` names.
+
+    ``server_name`` is the host name the target was resolved from (the name to verify a TLS
+    certificate against and to send as SNI); ``None`` when the server was given as an IP literal.
+    """
+
+    host: str
+    port: int
+    transport: TargetTransport
+    server_name: str | None = None
+
+    def __str__(self) -> str:
+        return f"{format_host(self.host)}:{self.port};transport={self.transport.value.lower()}"
+
+
+@dataclass(frozen=True)
+class TransactionTimers:
+    """RFC 3261 §17.1.2 timer values (seconds) plus the per-server budget.
+
+    ``budget`` ends a transaction with a timeout after this many seconds even though Timer F
+    (64·T1 = 32 s by default) has not fired, so that failover to the next server does not wait
+    32 s. ``None`` keeps the RFC behaviour. It bounds each transaction (and each connection
+    attempt) separately: a server that answered a challenge has proved it is alive, so the
+    authenticated retry gets the full budget again.
+    """
+
+    t1: float = 0.5
+    t2: float = 4.0
+    t4: float = 5.0
+    budget: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.t1 <= 0 or self.t2 < self.t1 or self.t4 < 0:
+            raise ConfigError("timers must satisfy 0 < T1 <= T2 and T4 >= 0")
+        if self.budget is not None and self.budget <= 0:
+            raise ConfigError("the per-server budget must be positive")
+
+    @property
+    def timer_f(self) -> float:
+        return 64 * self.t1
+
+    @property
+    def response_timeout(self) -> float:
+        """How long a transaction waits for a final response: Timer F or the budget if shorter."""
+        return self.timer_f if self.budget is None else min(self.budget, self.timer_f)
+
+
+@dataclass(frozen=True)
+class ServerSetConfig:
+    """One numbered server set (slot 1..3) in wire terms."""
+
+    slot: int
+    register_server: HostPort
+    proxy_server: HostPort | None
+    transport: Transport
+    route: str | None = None  # the Route header value to send, if any
+
+    @property
+    def next_hop(self) -> HostPort:
+        return self.proxy_server if self.proxy_server is not None else self.register_server
+
+    def static_targets(self) -> list[Target] | None:
+        """The targets of a next hop given as an IP literal (no DNS needed), else ``None``.
+
+        RFC 3263 §4.1/4.2: an IP literal with ``AUTO`` means UDP; the port defaults to the
+        transport's default. A host name, even with an explicit transport, needs the driver
+        (A/AAAA, and SRV when no port is given).
+        """
+        hop = self.next_hop
+        if not hop.is_ip:
+            return None
+        transport = (TargetTransport.UDP if self.transport is Transport.AUTO
+                     else TargetTransport(self.transport.value))
+        return [Target(hop.host, hop.port or transport.default_port, transport)]
+
+
+@dataclass(frozen=True)
+class RegistrationConfig:
+    """Everything the machine sends about one phone. ``password`` never appears in repr."""
+
+    user: str                 # user_name as stored (unescaped)
+    domain: str               # the SIP domain, host only (an IPv6 literal without brackets)
+    auth_username: str        # authorization_name
+    password: str = field(repr=False)
+    expires: int = 3600       # seconds asked for in REGISTER
+    server_sets: tuple[ServerSetConfig, ...] = ()
+    user_agent: str = DEFAULT_USER_AGENT
+    phone_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.server_sets:
+            raise ConfigError("no server set is configured")
+        if self.expires <= 0:
+            raise ConfigError("expires must be positive")
+
+    @property
+    def request_uri(self) -> str:
+        return f"sip:{format_host(self.domain)}"
+
+    @property
+    def aor(self) -> str:
+        """The address of record, used in To and From."""
+        return f"sip:{escape_user(self.user)}@{format_host(self.domain)}"
+
+    @property
+    def contact_user(self) -> str:
+        return escape_user(self.user)
+
+    def server_set(self, slot: int) -> ServerSetConfig:
+        for s in self.server_sets:
+            if s.slot == slot:
+                return s
+        raise KeyError(slot)
+
+    @property
+    def slots(self) -> list[int]:
+        return [s.slot for s in self.server_sets]
+
+
+@dataclass(frozen=True)
+class RegistrationPolicy:
+    """Timing decisions of the registration machine (seconds). Defaults suit a desk phone.
+
+    * Refresh: at ``max(granted / 2, granted - refresh_margin)`` after the REGISTER was sent
+      (Polycom's rule: a margin before expiry, half the time when the grant is short), made
+      earlier by up to ``jitter`` × that delay (drawn from the injected random source) so a fleet
+      does not refresh in lock-step. Jitter never makes a refresh later.
+    * Failover retry: when every server set failed, start again from set 1 after
+      ``retry_base`` seconds, doubling per consecutive failed round up to ``retry_max``.
+    * After a definitive rejection (403, a second challenge, 404, 6xx) no other set is tried
+      (the credentials or the user are wrong, and hammering a PBX with bad credentials gets the
+      address banned by fail2ban-style protections); the next attempt is ``rejected_retry`` later.
+    * Fail-back: while registered on a set other than the first available one, the preferred
+      sets are probed every ``probe_interval`` seconds with a real REGISTER; a 200 moves the
+      registration back and un-registers from the backup.
+    * ``resolve_timeout`` bounds the driver's DNS work; connection attempts are bounded by the
+      transaction timers' response timeout (the budget, or 64·T1).
+    * ``max_stale_retries``: how many ``stale=true`` challenges in a row are answered without
+      counting as a rejection (a server that keeps saying stale is broken).
+    """
+
+    timers: TransactionTimers = TransactionTimers()
+    refresh_margin: float = 60.0
+    jitter: float = 0.0
+    retry_base: float = 30.0
+    retry_max: float = 600.0
+    rejected_retry: float = 1800.0
+    probe_interval: float = 120.0
+    resolve_timeout: float = 10.0
+    max_stale_retries: int = 3
+    reuse_credentials: bool = True
+
+    def __post_init__(self) -> None:
+        if not (0.0 <= self.jitter < 1.0):
+            raise ConfigError("jitter must be a fraction in [0, 1)")
+        for name in ("refresh_margin", "retry_base", "retry_max", "rejected_retry", "probe_interval",
+                     "resolve_timeout"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must not be negative")
+
+    def refresh_delay(self, granted: float) -> float:
+        """Delay from sending the REGISTER to sending its refresh, before jitter."""
+        return max(granted / 2.0, granted - self.refresh_margin)
+
+
+# RFC 3261 §25.1: user = 1*( unreserved / escaped / user-unreserved )
+_USER_SAFE = frozenset(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+    "-_.!~*'()"        # mark
+    "&=+$,;?/"         # user-unreserved
+)
+
+
+def escape_user(user: str) -> str:
+    """%-escape every character a SIP URI user part may not carry (UTF-8 bytes, upper-case hex)."""
+    out = []
+    for ch in user:
+        if ch in _USER_SAFE:
+            out.append(ch)
+        else:
+            out.extend(f"%{b:02X}" for b in ch.encode("utf-8"))
+    return "".join(out)
+
+
+def format_host(host: str) -> str:
+    """Bracket an IPv6 literal for use in a URI or sent-by."""
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+def _hostport_text(hp: HostPort) -> str:
+    return str(hp)
+
+
+def _route_for(proxy: HostPort, transport: Transport) -> str:
+    params = ""
+    if transport in (Transport.TCP, Transport.TLS):
+        params = f";transport={transport.value.lower()}"
+    return f"<sip:{_hostport_text(proxy)}{params};lr>"
+
+
+def registration_config(phone: SipPhone, *, user_agent: str = DEFAULT_USER_AGENT,
+                        expires: int | None = None) -> RegistrationConfig:
+    """Build the wire facts of ``phone`` (see the module docstring for every rule).
+
+    ``expires`` overrides ``registration_expire_time × 60`` (a check may want a short binding).
+    Raises :class:`ConfigError` when no server set is configured or an address does not parse.
+    """
+    try:
+        domain = parse_host(phone.domain, allow_port=False).host
+    except AddressError as e:
+        raise ConfigError(f"domain: {e}") from None
+    sets: list[ServerSetConfig] = []
+    for slot, server in phone.configured_servers():
+        try:
+            register = parse_host(server.register_server)
+            proxy = parse_host(server.proxy_server) if server.proxy_server else None
+        except AddressError as e:
+            raise ConfigError(f"server set {slot}: {e}") from None
+        transport = server.transport_protocol or Transport.AUTO
+        route = None
+        if proxy is not None and (proxy.host, proxy.port) != (register.host, register.port):
+            route = _route_for(proxy, transport)
+        sets.append(ServerSetConfig(slot=slot, register_server=register, proxy_server=proxy,
+                                    transport=transport, route=route))
+    if not sets:
+        raise ConfigError("no server set is configured")
+    return RegistrationConfig(
+        user=phone.user_name,
+        domain=domain,
+        auth_username=phone.authorization_name,
+        password=phone.password,
+        expires=expires if expires is not None else phone.registration_expire_time * 60,
+        server_sets=tuple(sets),
+        user_agent=user_agent,
+        phone_id=phone.id,
+    )

@@ -1,0 +1,205 @@
+"""SIP message objects (RFC 3261 §7) shared by the parser, the serializer and the state machines.
+
+This module holds the data types only; parsing lives in ``sipphones.sip.parser`` and the
+serializer is ``Request.to_bytes`` / ``Response.to_bytes``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Iterator
+
+from .errors import SerializeError
+
+# RFC 3261 §7.3.3 compact forms, and the canonical spelling used when we serialize.
+COMPACT = {
+    "i": "Call-ID", "m": "Contact", "e": "Content-Encoding", "l": "Content-Length",
+    "c": "Content-Type", "f": "From", "s": "Subject", "k": "Supported", "t": "To", "v": "Via",
+    "o": "Event", "r": "Refer-To", "b": "Referred-By", "u": "Allow-Events", "a": "Accept-Contact",
+    "j": "Reject-Contact", "d": "Request-Disposition", "x": "Session-Expires", "y": "Identity",
+    "n": "Identity-Info",
+}
+CANONICAL = {
+    name.lower(): name for name in (
+        "Via", "Max-Forwards", "From", "To", "Call-ID", "CSeq", "Contact", "Expires",
+        "Min-Expires", "Retry-After", "Authorization", "Proxy-Authorization", "WWW-Authenticate",
+        "Proxy-Authenticate", "Authentication-Info", "Content-Length", "Content-Type",
+        "User-Agent", "Server", "Allow", "Supported", "Require", "Route", "Record-Route",
+        "Path", "Date", "Warning", "Accept", "Timestamp", "Organization", "Unsupported",
+        "Content-Encoding", "Subject", "Event", "Call-Info", "Reason",
+    )
+}
+CANONICAL["www-authenticate"] = "WWW-Authenticate"
+CANONICAL["call-id"] = "Call-ID"
+CANONICAL["cseq"] = "CSeq"
+
+
+def canonical_name(name: str) -> str:
+    """Expand a compact form and give a header name its usual spelling (lookup is case-insensitive)."""
+    low = name.strip().lower()
+    if low in COMPACT:
+        return COMPACT[low]
+    return CANONICAL.get(low) or "-".join(part[:1].upper() + part[1:] for part in low.split("-"))
+
+
+class Headers:
+    """An ordered multi-map of header fields with case-insensitive, compact-form-aware names.
+
+    Each stored entry is one header *line* (``add`` appends a line). ``get_all`` returns the
+    lines' values as given; ``values`` additionally splits comma-separated lists (for headers
+    such as Via and Contact, RFC 3261 §7.3.1), respecting quoted strings and angle brackets.
+    """
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: list[tuple[str, str]] | None = None):
+        self._items: list[tuple[str, str]] = []
+        for name, value in items or ():
+            self.add(name, value)
+
+    def add(self, name: str, value: str) -> None:
+        self._items.append((canonical_name(name), value))
+
+    def set(self, name: str, value: str) -> None:
+        """Replace every line of ``name`` with one line (kept at the first line's position)."""
+        key = canonical_name(name)
+        out, placed = [], False
+        for n, v in self._items:
+            if n.lower() == key.lower():
+                if not placed:
+                    out.append((key, value))
+                    placed = True
+            else:
+                out.append((n, v))
+        if not placed:
+            out.append((key, value))
+        self._items = out
+
+    def remove(self, name: str) -> None:
+        key = canonical_name(name).lower()
+        self._items = [(n, v) for n, v in self._items if n.lower() != key]
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        key = canonical_name(name).lower()
+        for n, v in self._items:
+            if n.lower() == key:
+                return v
+        return default
+
+    def get_all(self, name: str) -> list[str]:
+        key = canonical_name(name).lower()
+        return [v for n, v in self._items if n.lower() == key]
+
+    def values(self, name: str) -> list[str]:
+        out: list[str] = []
+        for line in self.get_all(name):
+            out.extend(split_list(line))
+        return out
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self.get(name) is not None
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(list(self._items))
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def copy(self) -> "Headers":
+        h = Headers()
+        h._items = list(self._items)
+        return h
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Headers) and self._items == other._items
+
+    def __repr__(self) -> str:
+        return f"Headers({self._items!r})"
+
+
+def split_list(value: str) -> list[str]:
+    """Split a comma-separated header value, ignoring commas inside quotes or <...>."""
+    parts, buf, quoted, angle, escape = [], [], False, False, False
+    for ch in value:
+        if escape:
+            buf.append(ch)
+            escape = False
+            continue
+        if quoted and ch == "\\":
+            buf.append(ch)
+            escape = True
+            continue
+        if ch == '"':
+            quoted = not quoted
+        elif not quoted and ch == "<":
+            angle = True
+        elif not quoted and ch == ">":
+            angle = False
+        if ch == "," and not quoted and not angle:
+            parts.append("".join(buf).strip())
+            buf = []
+            continue
+        buf.append(ch)
+    tail = "".join(buf).strip()
+    if tail or parts:
+        parts.append(tail)
+    return [p for p in parts if p]
+
+
+_TOKEN = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+")
+_FORBIDDEN = re.compile(r"[\r\n\x00]")
+
+
+def _serialize(start_line: str, headers: Headers, body: bytes) -> bytes:
+    """Write a message; refuse anything that would change its framing when read back.
+
+    A CR or LF inside a header value (or NUL anywhere) would let a value smuggle extra headers
+    or end the header section early, so it raises ``SerializeError`` instead of being written.
+    """
+    if _FORBIDDEN.search(start_line):
+        raise SerializeError("start line contains CR, LF or NUL")
+    lines = [start_line]
+    for name, value in headers:
+        if name.lower() == "content-length":
+            continue
+        if not _TOKEN.fullmatch(name):
+            raise SerializeError(f"invalid header name {name!r}")
+        if _FORBIDDEN.search(value):
+            raise SerializeError(f"{name}: value contains CR, LF or NUL")
+        lines.append(f"{name}: {value}")
+    lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8") + body
+
+
+@dataclass
+class Request:
+    method: str
+    uri: str
+    headers: Headers = field(default_factory=Headers)
+    body: bytes = b""
+    version: str = "SIP/2.0"
+
+    def to_bytes(self) -> bytes:
+        """Serialize; Content-Length is always written from the body."""
+        if not _TOKEN.fullmatch(self.method) or not self.uri or any(c.isspace() for c in self.uri):
+            raise SerializeError(f"invalid request line {self.method!r} {self.uri!r}")
+        return _serialize(f"{self.method} {self.uri} {self.version}", self.headers, self.body)
+
+
+@dataclass
+class Response:
+    status: int
+    reason: str
+    headers: Headers = field(default_factory=Headers)
+    body: bytes = b""
+    version: str = "SIP/2.0"
+
+    def to_bytes(self) -> bytes:
+        """Serialize; Content-Length is always written from the body."""
+        if not 100 <= self.status <= 699:
+            raise SerializeError(f"status code {self.status} is not 100-699")
+        return _serialize(f"{self.version} {self.status} {self.reason}", self.headers, self.body)
+
+
+Message = Request | Response

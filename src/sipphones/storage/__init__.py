@@ -1,0 +1,1 @@
+"""Storage: the repository interface, its SQL implementation, migrations and secrets at rest."""

@@ -1,0 +1,62 @@
+"""The deployment's master key and the sub-keys derived from it.
+
+The master key is 32 random bytes, taken from ``SIPPHONES_SECRET_KEY`` (base64) or from
+``<data_dir>/secret.key``, which is created (mode 0600, atomically) on first use. Several server
+processes on one data directory therefore share it. Sub-keys are derived with HKDF so that the
+SIP-password cipher, the access-token signer and the page-token signer never share a key.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+
+@dataclass(frozen=True)
+class Keys:
+    sip_password: bytes
+    access_token: bytes
+    page_token: bytes
+
+    @classmethod
+    def derive(cls, master: bytes) -> "Keys":
+        def sub(label: bytes) -> bytes:
+            return HKDF(algorithm=hashes.SHA256(), length=32, salt=b"sipphones", info=label).derive(master)
+
+        return cls(sub(b"sip-password-aes-gcm"), sub(b"access-token-hs256"), sub(b"page-token-hmac"))
+
+
+class KeyError_(ValueError):
+    pass
+
+
+def load_master_key(secret_key: str, data_dir: Path) -> bytes:
+    if secret_key:
+        try:
+            raw = base64.b64decode(secret_key, validate=True)
+        except ValueError:
+            raise KeyError_("SIPPHONES_SECRET_KEY is not valid base64") from None
+        if len(raw) != 32:
+            raise KeyError_("SIPPHONES_SECRET_KEY must be 32 bytes, base64-encoded")
+        return raw
+    path = data_dir / "secret.key"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        tmp = data_dir / f".secret.key.{os.getpid()}"
+        tmp.write_text(base64.b64encode(os.urandom(32)).decode() + "\n")
+        os.chmod(tmp, 0o600)
+        try:
+            os.link(tmp, path)  # atomic: the first process to create it wins
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink(missing_ok=True)
+    raw = base64.b64decode(path.read_text().strip())
+    if len(raw) != 32:
+        raise KeyError_(f"{path} does not hold a 32-byte key")
+    return raw

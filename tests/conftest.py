@@ -1,0 +1,76 @@
+"""Fixtures shared by every suite: real databases and a real server process per database."""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import httpx
+import pytest
+
+from tests.servers import Admin, Credentials, ServerProcess, get_token, start_server
+
+POSTGRES_URL = os.environ.get("SIPPHONES_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("SIPPHONES_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def _fresh_postgres_database() -> tuple[str, callable]:
+    """Create an empty database for this test session; return its URL and a drop function."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    admin = make_url(POSTGRES_URL)
+    name = f"sipphones_test_{uuid.uuid4().hex[:10]}"
+    conninfo = admin.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+    def drop() -> None:
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    return admin.set(database=name).render_as_string(hide_password=False), drop
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+def database_url(request, tmp_path_factory):
+    if request.param == "sqlite":
+        path = tmp_path_factory.mktemp("sqlite") / "sipphones.db"
+        yield f"sqlite:///{path}"
+        return
+    url, drop = _fresh_postgres_database()
+    yield url
+    drop()
+
+
+@pytest.fixture(scope="session")
+def server(database_url, tmp_path_factory) -> ServerProcess:
+    data_dir = tmp_path_factory.mktemp("data")
+    srv = start_server(database_url, data_dir)
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="session")
+def admin(server) -> Admin:
+    return Admin(server.database_url, server.data_dir)
+
+
+@pytest.fixture
+def http(server) -> httpx.Client:
+    with server.client() as c:
+        yield c
+
+
+@pytest.fixture
+def creds(admin) -> Credentials:
+    """A fresh account (integration on, rate limits off) with user alice@example.com and an app."""
+    return admin.account()
+
+
+@pytest.fixture
+def api(server, creds) -> httpx.Client:
+    """An HTTP client already holding a bearer token of ``creds``' app."""
+    with server.client() as c:
+        c.headers["Authorization"] = f"Bearer {get_token(c, creds)}"
+        yield c
