@@ -74,3 +74,14 @@ def api(server, creds) -> httpx.Client:
     with server.client() as c:
         c.headers["Authorization"] = f"Bearer {get_token(c, creds)}"
         yield c
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """A suite skipped for a missing tool is a failure (CI installs every tool it needs)."""
+    if os.environ.get("SIPPHONES_FAIL_ON_SKIP") != "1":
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = len(reporter.stats.get("skipped", [])) if reporter else 0
+    if skipped and session.exitstatus == 0:
+        reporter.write_line(f"FAILED: {skipped} test(s) skipped; with SIPPHONES_FAIL_ON_SKIP=1 nothing may be skipped.", red=True)
+        session.exitstatus = 1

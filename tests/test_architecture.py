@@ -1,0 +1,52 @@
+"""Structural rules of the code base that a reviewer would otherwise have to remember."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "sipphones"
+SANS_IO_FORBIDDEN = {"asyncio", "socket", "time", "random", "secrets", "ssl", "selectors", "threading"}
+DOMAIN_PACKAGES = ("phones", "accounts", "auth", "ratelimit")
+
+
+def _imported_roots(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    roots = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            roots.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            roots.add(node.module.split(".")[0])
+    return roots
+
+
+def _imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    mods = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            mods.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            mods.add(node.module)
+    return mods
+
+
+@pytest.mark.parametrize("path", sorted((SRC / "sip").glob("*.py")), ids=lambda p: p.name)
+def test_sans_io_core_does_no_io(path):
+    bad = _imported_roots(path) & SANS_IO_FORBIDDEN
+    assert not bad, f"{path.name} imports {sorted(bad)}: the SIP core must stay sans-IO"
+
+
+def test_sans_io_core_exists():
+    assert len(list((SRC / "sip").glob("*.py"))) >= 5
+
+
+@pytest.mark.parametrize("package", DOMAIN_PACKAGES)
+def test_domain_knows_no_http(package):
+    for path in (SRC / package).glob("*.py"):
+        mods = _imported_modules(path)
+        http = {m for m in mods if m.split(".")[0] in ("starlette", "uvicorn", "httpx") or m.startswith("sipphones.api")}
+        assert not http, f"{path} imports HTTP modules {sorted(http)}"
