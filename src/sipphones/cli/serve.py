@@ -10,6 +10,7 @@ import typer
 from sipphones.cli.runtime import DatabaseOption, DataDirOption, fail, open_store, run, settings_from
 from sipphones.config import Settings
 from sipphones.storage.database import DatabaseUrlError, migrate
+from sipphones.storage.keys import KeyError_, load_master_key
 
 DEMO_ACCOUNT_ID = "DemoAccount00000000001"
 DEMO_USERS = (("alice@example.com", "Alice", "Anders"), ("bob@example.com", "Bob", "Berg"),
@@ -94,6 +95,10 @@ def serve(
         fail(str(e))
     except Exception as e:  # noqa: BLE001
         fail(f"cannot open the database: {e}")
+    try:
+        load_master_key(settings.secret_key, settings.data_dir)  # create it once, before the workers
+    except KeyError_ as e:
+        fail(str(e))
     if demo:
         info = run(lambda: seed_demo(settings))
         print(demo_instructions(f"http://{_url_host(host)}:{port}", info), flush=True)
