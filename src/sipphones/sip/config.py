@@ -31,10 +31,11 @@ from enum import StrEnum
 
 from sipphones.phones.models import SipPhone, Transport
 from sipphones.phones.rules import AddressError, HostPort, parse_host
+from sipphones.sip.headers import SipUri
 
 __all__ = [
     "ConfigError", "Target", "TargetTransport", "ServerSetConfig", "RegistrationConfig",
-    "RegistrationPolicy", "TransactionTimers", "registration_config", "escape_user",
+    "RegistrationPolicy", "TransactionTimers", "registration_config",
     "format_host", "DEFAULT_USER_AGENT",
 ]
 
@@ -161,16 +162,12 @@ class RegistrationConfig:
 
     @property
     def request_uri(self) -> str:
-        return f"sip:{format_host(self.domain)}"
+        return str(SipUri(host=self.domain))
 
     @property
     def aor(self) -> str:
-        """The address of record, used in To and From."""
-        return f"sip:{escape_user(self.user)}@{format_host(self.domain)}"
-
-    @property
-    def contact_user(self) -> str:
-        return escape_user(self.user)
+        """The address of record, used in To and From (user part %-escaped)."""
+        return str(SipUri(host=self.domain, user=self.user))
 
     def server_set(self, slot: int) -> ServerSetConfig:
         for s in self.server_sets:
@@ -227,25 +224,6 @@ class RegistrationPolicy:
     def refresh_delay(self, granted: float) -> float:
         """Delay from sending the REGISTER to sending its refresh, before jitter."""
         return max(granted / 2.0, granted - self.refresh_margin)
-
-
-# RFC 3261 §25.1: user = 1*( unreserved / escaped / user-unreserved )
-_USER_SAFE = frozenset(
-    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-    "-_.!~*'()"        # mark
-    "&=+$,;?/"         # user-unreserved
-)
-
-
-def escape_user(user: str) -> str:
-    """%-escape every character a SIP URI user part may not carry (UTF-8 bytes, upper-case hex)."""
-    out = []
-    for ch in user:
-        if ch in _USER_SAFE:
-            out.append(ch)
-        else:
-            out.extend(f"%{b:02X}" for b in ch.encode("utf-8"))
-    return "".join(out)
 
 
 def format_host(host: str) -> str:
