@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Iterator
 
 from .errors import SerializeError
@@ -35,6 +36,7 @@ CANONICAL["call-id"] = "Call-ID"
 CANONICAL["cseq"] = "CSeq"
 
 
+@lru_cache(maxsize=1024)
 def canonical_name(name: str) -> str:
     """Expand a compact form and give a header name its usual spelling (lookup is case-insensitive)."""
     low = name.strip().lower()
@@ -66,7 +68,7 @@ class Headers:
         key = canonical_name(name)
         out, placed = [], False
         for n, v in self._items:
-            if n.lower() == key.lower():
+            if n == key:
                 if not placed:
                     out.append((key, value))
                     placed = True
@@ -76,20 +78,23 @@ class Headers:
             out.append((key, value))
         self._items = out
 
+    # Stored names are always canonical_name() output, which depends only on the lower-cased
+    # name, so lookups compare canonical spellings directly (no per-item lower()).
+
     def remove(self, name: str) -> None:
-        key = canonical_name(name).lower()
-        self._items = [(n, v) for n, v in self._items if n.lower() != key]
+        key = canonical_name(name)
+        self._items = [(n, v) for n, v in self._items if n != key]
 
     def get(self, name: str, default: str | None = None) -> str | None:
-        key = canonical_name(name).lower()
+        key = canonical_name(name)
         for n, v in self._items:
-            if n.lower() == key:
+            if n == key:
                 return v
         return default
 
     def get_all(self, name: str) -> list[str]:
-        key = canonical_name(name).lower()
-        return [v for n, v in self._items if n.lower() == key]
+        key = canonical_name(name)
+        return [v for n, v in self._items if n == key]
 
     def values(self, name: str) -> list[str]:
         out: list[str] = []
@@ -120,6 +125,8 @@ class Headers:
 
 def split_list(value: str) -> list[str]:
     """Split a comma-separated header value, ignoring commas inside quotes or <...>."""
+    if '"' not in value and "<" not in value:       # fast path: nothing can hide a comma
+        return [p for p in (part.strip() for part in value.split(",")) if p]
     parts, buf, quoted, angle, escape = [], [], False, False, False
     for ch in value:
         if escape:
