@@ -7,6 +7,11 @@ import uuid
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Property tests run on a loaded 2-core CI machine: no per-example deadline, no "too slow" check.
+settings.register_profile("sipphones", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("sipphones")
 
 from tests.servers import Admin, Credentials, ServerProcess, get_token, start_server
 
