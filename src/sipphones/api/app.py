@@ -24,7 +24,7 @@ async def _http_error(request: Request, exc: HTTPException):
     if exc.status_code == 404:
         return error_response(NotFound())
     if exc.status_code == 405:
-        return error_response(MethodNotAllowed())
+        return error_response(MethodNotAllowed(), dict(exc.headers or {}))
     return error_response(ZoomError(exc.detail or "Bad Request", status=exc.status_code, code=exc.status_code))
 
 

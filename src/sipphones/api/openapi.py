@@ -1,10 +1,21 @@
 """The service's own OpenAPI document: Zoom's published extract, adjusted to what we serve.
 
-Starting from Zoom's document keeps every field name and description Zoom's own. The changes are
-the documented decisions of this service: paths under ``/v2``; ``voice_mail`` required on the
-legacy create (the seed document wins); ``display_number`` (added by Zoom in April 2025); the
-error responses we answer, each with Zoom's error body schema; and the service's own endpoints
-(OAuth token, users, health, the registration-check extension).
+Starting from Zoom's document keeps every field name, example and description Zoom's own. The
+changes are the documented decisions of this service:
+
+- paths under ``/v2`` (Zoom's ``servers`` entry ends in ``/v2``; ours is the service root);
+- ``voice_mail`` required on the legacy create (the seed document wins); ``display_number`` on the
+  current set (added by Zoom on 2025-04-24); request bodies marked required (a missing body is a
+  400); ``page_size`` larger than 300 is clamped, not refused;
+- every status each operation really answers, each error with Zoom's body schema (``ZoomError``)
+  and a description of the Zoom codes behind it — including 401/403 on the legacy operations,
+  which Zoom's extract omits although Zoom answers them (code 124 is documented for all APIs);
+- the ``X-RateLimit-*`` headers, ``Retry-After`` on 429 and Zoom's ``x-zm-trackingid``;
+- OpenAPI links from each create to the update and delete of the created phone, so generated
+  stateful tests (schemathesis) reach real phones;
+- the service's own endpoints: OAuth token, a Zoom-shaped subset of users, health.
+
+``build_document()`` is pure and cached; ``document_bytes()`` is what ``GET /openapi.json`` sends.
 """
 
 from __future__ import annotations
@@ -14,68 +25,184 @@ import functools
 import json
 from pathlib import Path
 
+import orjson
+
 EXTRACT = Path(__file__).with_name("zoom_openapi_extract.json")
+MAX_QUERY_INT = 2**31 - 1  # the largest integer query value the endpoints accept (endpoint.int_param)
 
 ERROR_SCHEMA = {
     "type": "object",
+    "description": "Zoom's error body. Validation failures (code 300) add one entry per offending field.",
     "required": ["code", "message"],
     "properties": {
-        "code": {"type": "integer"},
-        "message": {"type": "string"},
+        "code": {"type": "integer", "description": "Zoom's error code (124, 200, 300, 1001, 2305, 3306, ...).",
+                 "example": 300},
+        "message": {"type": "string", "example": "Validation Failed."},
         "errors": {
             "type": "array",
             "items": {"type": "object", "required": ["field", "message"],
-                      "properties": {"field": {"type": "string"}, "message": {"type": "string"}}},
+                      "properties": {"field": {"type": "string", "example": "user_email"},
+                                     "message": {"type": "string"}}},
         },
     },
 }
 
+OAUTH_ERROR_SCHEMA = {
+    "type": "object",
+    "description": "Errors of the token endpoint: Zoom's reason and code (4700-4717).",
+    "required": ["code", "message"],
+    "properties": {"reason": {"type": "string"}, "error": {"type": "string"}, "code": {"type": "integer"},
+                   "message": {"type": "string"}},
+}
 
-def _error(description: str) -> dict:
-    return {"description": description,
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ZoomError"}}}}
+HEADERS = {
+    "X-RateLimit-Category": {
+        "description": "Zoom's rate-limit label of the operation.",
+        "schema": {"type": "string", "enum": ["Light", "Medium", "Heavy"]},
+    },
+    "X-RateLimit-Type": {
+        "description": "`Daily-limit` on plans with a daily quota (Free), else `QPS`. On a 429: the window "
+                       "that refused the request.",
+        "schema": {"type": "string", "enum": ["QPS", "Daily-limit"]},
+    },
+    "X-RateLimit-Limit": {
+        "description": "The limit of that window: the daily quota on Free (Light 6000, Medium 2000, Heavy 1000), "
+                       "the per-second limit on Pro (Light 30, Medium 20, Heavy 10) and Business (Light 80, "
+                       "Medium 60, Heavy 40); on a per-second 429, the per-second limit (Free: 4, 2, 1).",
+        "schema": {"type": "integer", "minimum": 0},
+    },
+    "X-RateLimit-Remaining": {
+        "description": "Requests left in that window after this one.",
+        "schema": {"type": "integer", "minimum": 0},
+    },
+    "Retry-After": {
+        "description": "Per-second limit: seconds to wait (`1`). Daily limit: the ISO-8601 UTC time of the next "
+                       "reset at 00:00 UTC, as Zoom sends it (e.g. `2026-11-28T00:00:00Z`).",
+        "schema": {"type": "string"},
+    },
+    "x-zm-trackingid": {
+        "description": "Zoom's per-response tracking id.",
+        "schema": {"type": "string"},
+    },
+}
+RATE_HEADER_NAMES = ("X-RateLimit-Category", "X-RateLimit-Type", "X-RateLimit-Limit", "X-RateLimit-Remaining")
 
+# What the codes behind each status mean, per kind of operation. 401 comes before the rate-limit
+# step, so it carries no X-RateLimit-* headers; every later status does (unless the account is
+# unlimited).
+UNAUTHORIZED = "Unauthorized: missing, invalid or expired access token (code 124)."
+TOO_MANY = ("Too Many Requests (code 429): the account's per-second limit or daily quota for this "
+            "operation's label is spent. `Retry-After` says when to retry.")
+SIP_BAD_REQUEST = ("Bad Request: SIP phone integration is not enabled for the account (code 200); the token "
+                   "has none of the operation's scopes (code 4711)")
 
-_STATUS_TEXT = {
-    "400": "Bad Request: validation failed (code 300), SIP phone integration disabled (code 200), "
-           "duplicate email (300), unknown legacy phone (300), token lacks a scope (4711), bad next_page_token (300).",
-    "401": "Unauthorized: invalid or expired access token (code 124).",
-    "403": "Forbidden: the app's role lacks the SipPhone permission (code 3306 or 3336).",
-    "404": "Not Found: unknown user (code 1001) or unknown phone (code 2305).",
-    "409": "Conflict: the user already exists (code 1005).",
-    "429": "Too Many Requests: per-second or daily rate limit (code 429), with Retry-After.",
-    "500": "Internal error (code 500).",
+ERRORS: dict[tuple[str, str], dict[str, str]] = {
+    ("get", "/sip_phones"): {
+        "400": SIP_BAD_REQUEST + "; invalid `page_size`/`page_number` (code 300 with `errors`); an invalid, "
+               "tampered or expired `next_page_token` (code 300).",
+        "403": "Forbidden: the app's role lacks SipPhone:Read (code 3306).",
+    },
+    ("post", "/sip_phones"): {
+        "400": SIP_BAD_REQUEST + "; the body is not a JSON object or fails validation (code 300, "
+               "\"Validation Failed.\" with `errors`); a SIP phone with the same email exists (code 300).",
+        "403": "Forbidden: the app's role lacks SipPhone:Edit (code 3306).",
+        "404": "Not Found: `user_email` is not a user of this account (code 1001).",
+    },
+    ("patch", "/sip_phones/{phoneId}"): {
+        "400": SIP_BAD_REQUEST + "; the body is not a JSON object or fails validation (code 300 with `errors`); "
+               "no SIP phone with this id on the account (code 300, as Zoom's legacy set answers).",
+        "403": "Forbidden: the app's role lacks SipPhone:Edit (code 3336).",
+    },
+    ("delete", "/sip_phones/{phoneId}"): {
+        "400": SIP_BAD_REQUEST + "; no SIP phone with this id on the account (code 300, as Zoom's legacy "
+               "set answers).",
+        "403": "Forbidden: the app's role lacks SipPhone:Edit (code 3336).",
+    },
+    ("get", "/sip_phones/phones"): {
+        "400": SIP_BAD_REQUEST + "; invalid `page_size` (code 300 with `errors`); an invalid, tampered or "
+               "expired `next_page_token` (code 300).",
+        "403": "Forbidden: the app's role lacks SipPhone:Read (code 3306).",
+    },
+    ("post", "/sip_phones/phones"): {
+        "400": SIP_BAD_REQUEST + "; the body is not a JSON object or fails validation (code 300, "
+               "\"Validation Failed.\" with `errors`); a SIP phone with the same email exists (code 300).",
+        "403": "Forbidden: the app's role lacks SipPhone:Edit (code 3306).",
+        "404": "Not Found: `user_email` is not a user of this account (code 1001).",
+    },
+    ("patch", "/sip_phones/phones/{phoneId}"): {
+        "400": SIP_BAD_REQUEST + "; the body is not a JSON object or fails validation (code 300 with `errors`).",
+        "403": "Forbidden: the app's role lacks SipPhone:Edit (code 3336).",
+        "404": "Not Found: no SIP phone with this id on the account (code 2305).",
+    },
+    ("delete", "/sip_phones/phones/{phoneId}"): {
+        "400": SIP_BAD_REQUEST + ".",
+        "403": "Forbidden: the app's role lacks SipPhone:Edit (code 3336).",
+        "404": "Not Found: no SIP phone with this id on the account (code 2305).",
+    },
 }
 
 DISPLAY_NUMBER = {"type": "string", "maxLength": 64,
-                  "description": "The number shown for the user when it differs from the SIP user name (added by Zoom on 2025-04-24).",
+                  "description": "The number shown for the user when it differs from the SIP user name "
+                                 "(added by Zoom on 2025-04-24).",
                   "example": "+15550100"}
 
-RATE_HEADERS = {
-    name: {"schema": {"type": "string"}, "description": desc} for name, desc in (
-        ("X-RateLimit-Category", "Zoom's rate-limit label: Light or Medium."),
-        ("X-RateLimit-Type", "QPS or Daily-limit."),
-        ("X-RateLimit-Limit", "The limit of that window."),
-        ("X-RateLimit-Remaining", "Requests left in that window."),
-    )
+# Create -> update/delete of the created phone (OpenAPI links; used by stateful test generators).
+LINKS = {
+    ("post", "/sip_phones"): ("$response.body#/id", ("updateSIPPhone", "deleteSIPPhone")),
+    ("post", "/sip_phones/phones"): ("$response.body#/phone_id", ("UpdateSIPPhonePhones", "deleteSIPPhonePhones")),
 }
 
 
-def _patch_operation(method: str, op: dict, current: bool) -> None:
+def _header_refs(names) -> dict:
+    return {name: {"$ref": f"#/components/headers/{name}"} for name in names}
+
+
+def _error(description: str, *, limited: bool = True, schema: str = "ZoomError") -> dict:
+    headers = ("x-zm-trackingid", *RATE_HEADER_NAMES) if limited else ("x-zm-trackingid",)
+    return {"description": description, "headers": _header_refs(headers),
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}}
+
+
+def _too_many() -> dict:
+    resp = _error(TOO_MANY)
+    resp["headers"].update(_header_refs(("Retry-After",)))
+    return resp
+
+
+def _zoom_text(resp: dict | None) -> str:
+    text = (resp or {}).get("description", "").strip()
+    return f"\n\nZoom's documentation: {text}" if text else ""
+
+
+def _patch_sip_operation(method: str, path: str, op: dict) -> None:
     responses = op.setdefault("responses", {})
-    for status in ("400", "401", "403", "429"):
-        responses[status] = _error(_STATUS_TEXT[status])
-    if method in ("patch", "delete") or (method == "post"):
-        responses["404"] = _error(_STATUS_TEXT["404"])
-    for code, resp in responses.items():
-        if code.startswith("2"):
-            resp.setdefault("headers", {}).update(RATE_HEADERS)
+    for status, text in ERRORS[(method, path)].items():
+        responses[status] = _error(text + _zoom_text(responses.get(status)))
+    responses["401"] = _error(UNAUTHORIZED + _zoom_text(responses.get("401")), limited=False)
+    responses["429"] = _too_many()
+    for status, resp in responses.items():
+        if status.startswith("2"):
+            resp.setdefault("headers", {}).update(_header_refs(("x-zm-trackingid", *RATE_HEADER_NAMES)))
+    if (method, path) in LINKS:
+        expression, targets = LINKS[(method, path)]
+        responses["201"]["links"] = {
+            target: {"operationId": target, "parameters": {"phoneId": expression},
+                     "description": "The phone just created."}
+            for target in targets
+        }
+    if "requestBody" in op:
+        op["requestBody"]["required"] = True
     op["security"] = [{"bearer": []}]
     for p in op.get("parameters", []):
-        if p["name"] == "page_size":
+        if p["name"] in ("page_size", "page_number"):
             p["schema"]["minimum"] = 1
         if p["name"] == "page_number":
-            p["schema"]["minimum"] = 1
+            p["schema"]["maximum"] = MAX_QUERY_INT
+        if p["name"] == "page_size":
+            p["schema"].pop("maximum", None)
+            p["schema"]["default"] = 30
+            p["description"] = (p.get("description", "") + " Default 30, at most 300: larger values are "
+                                "served as 300.").strip()
 
 
 def _patch_phone_schemas(doc: dict) -> None:
@@ -99,17 +226,30 @@ def _patch_phone_schemas(doc: dict) -> None:
     listed["properties"]["phones"]["items"]["properties"]["display_number"] = DISPLAY_NUMBER
 
 
+def _ok(description: str, schema: dict | None = None, *, limited: bool = True) -> dict:
+    headers = ("x-zm-trackingid", *RATE_HEADER_NAMES) if limited else ("x-zm-trackingid",)
+    resp: dict = {"description": description, "headers": _header_refs(headers)}
+    if schema is not None:
+        resp["content"] = {"application/json": {"schema": schema}}
+    return resp
+
+
+USERS_BAD_REQUEST = ("Bad Request: the token has none of the operation's scopes (code 4711); invalid "
+                     "parameters or body (code 300 with `errors`)")
+
 OWN_PATHS = {
     "/oauth/token": {
         "post": {
             "tags": ["OAuth"],
             "summary": "Get an access token (Server-to-Server OAuth)",
             "description": "HTTP Basic client credentials; `grant_type=account_credentials&account_id=...` "
-                           "in the form body or the query string.",
+                           "in the form body or the query string. The token lives 3600 s and carries the "
+                           "app's scopes.",
             "operationId": "getAccessToken",
             "security": [{"basic": []}],
             "parameters": [
-                {"name": "grant_type", "in": "query", "required": False, "schema": {"type": "string", "enum": ["account_credentials"]}},
+                {"name": "grant_type", "in": "query", "required": False,
+                 "schema": {"type": "string", "enum": ["account_credentials"]}},
                 {"name": "account_id", "in": "query", "required": False, "schema": {"type": "string"}},
             ],
             "requestBody": {"required": False, "content": {"application/x-www-form-urlencoded": {"schema": {
@@ -117,63 +257,81 @@ OWN_PATHS = {
                 "properties": {"grant_type": {"type": "string", "enum": ["account_credentials"]},
                                "account_id": {"type": "string"}}}}}},
             "responses": {
-                "200": {"description": "A bearer token.", "content": {"application/json": {"schema": {
+                "200": _ok("A bearer token.", {
                     "type": "object", "required": ["access_token", "token_type", "expires_in", "scope"],
                     "properties": {"access_token": {"type": "string"}, "token_type": {"type": "string"},
-                                   "expires_in": {"type": "integer"}, "scope": {"type": "string"},
-                                   "api_url": {"type": "string"}}}}}},
-                "400": _error("Missing or unsupported grant type, missing credentials or account (codes 4700-4706)."),
-                "401": _error("Invalid client credentials or disabled app (codes 4702, 4704, 4717)."),
+                                   "expires_in": {"type": "integer"},
+                                   "scope": {"type": "string", "description": "Space-separated scopes."},
+                                   "api_url": {"type": "string"}}}, limited=False),
+                "400": _error("Missing credentials or grant type (4706), unsupported grant type (4705), missing "
+                              "or wrong account_id (4700).", limited=False, schema="OAuthError"),
+                "401": _error("Invalid client credentials (4702, 4704) or disabled app (4717).",
+                              limited=False, schema="OAuthError"),
             },
         }
     },
     "/v2/users": {
         "get": {
             "tags": ["Users"], "summary": "List users", "operationId": "users",
+            "description": "A Zoom-shaped subset of Zoom's List users. Rate-limit label: Medium.",
             "security": [{"bearer": []}],
             "parameters": [
-                {"name": "page_size", "in": "query", "schema": {"type": "integer", "minimum": 1, "default": 30}},
+                {"name": "page_size", "in": "query",
+                 "description": "Default 30, at most 300: larger values are served as 300.",
+                 "schema": {"type": "integer", "minimum": 1, "default": 30}},
                 {"name": "next_page_token", "in": "query", "schema": {"type": "string"}},
             ],
             "responses": {
-                "200": {"description": "Users.", "content": {"application/json": {"schema": {
+                "200": _ok("Users.", {
                     "type": "object",
                     "properties": {
                         "next_page_token": {"type": "string"}, "page_count": {"type": "integer"},
                         "page_number": {"type": "integer"}, "page_size": {"type": "integer"},
                         "total_records": {"type": "integer"},
-                        "users": {"type": "array", "items": {"$ref": "#/components/schemas/User"}}}}}}},
-                **{s: _error(_STATUS_TEXT[s]) for s in ("400", "401", "429")},
+                        "users": {"type": "array", "items": {"$ref": "#/components/schemas/User"}}}}),
+                "400": _error(USERS_BAD_REQUEST + "; an invalid or expired `next_page_token` (code 300)."),
+                "401": _error(UNAUTHORIZED, limited=False),
+                "429": _too_many(),
             },
         },
         "post": {
             "tags": ["Users"], "summary": "Create a user", "operationId": "userCreate",
+            "description": "A Zoom-shaped subset of Zoom's Create users. Rate-limit label: Light.",
             "security": [{"bearer": []}],
             "requestBody": {"required": True, "content": {"application/json": {"schema": {
                 "type": "object", "required": ["action", "user_info"],
                 "properties": {
                     "action": {"type": "string", "enum": ["create", "autoCreate", "custCreate", "ssoCreate"]},
                     "user_info": {"type": "object", "required": ["email", "type"], "properties": {
-                        "email": {"type": "string", "format": "email", "maxLength": 64},
+                        "email": {"type": "string", "format": "email", "maxLength": 64,
+                                  "example": "jchill@example.com"},
                         "type": {"type": "integer", "enum": [1, 2, 3, 99]},
-                        "first_name": {"type": "string", "maxLength": 64},
-                        "last_name": {"type": "string", "maxLength": 64}}}}}}}},
+                        "first_name": {"type": "string", "maxLength": 64, "example": "Jill"},
+                        "last_name": {"type": "string", "maxLength": 64, "example": "Chill"}}}}}}}},
             "responses": {
-                "201": {"description": "User created.", "content": {"application/json": {"schema": {
+                "201": _ok("User created.", {
                     "type": "object", "properties": {"id": {"type": "string"}, "first_name": {"type": "string"},
                                                      "last_name": {"type": "string"}, "email": {"type": "string"},
-                                                     "type": {"type": "integer"}}}}}},
-                **{s: _error(_STATUS_TEXT[s]) for s in ("400", "401", "409", "429")},
+                                                     "type": {"type": "integer"}}}),
+                "400": _error(USERS_BAD_REQUEST + "."),
+                "401": _error(UNAUTHORIZED, limited=False),
+                "409": _error("Conflict: the user is already in the account (code 1005)."),
+                "429": _too_many(),
             },
         },
     },
     "/v2/users/{userId}": {
         "delete": {
             "tags": ["Users"], "summary": "Delete a user (and their SIP phones)", "operationId": "userDelete",
+            "description": "Rate-limit label: Light.",
             "security": [{"bearer": []}],
-            "parameters": [{"name": "userId", "in": "path", "required": True, "schema": {"type": "string"}}],
-            "responses": {"204": {"description": "Deleted."},
-                          **{s: _error(_STATUS_TEXT[s]) for s in ("400", "401", "404", "429")}},
+            "parameters": [{"name": "userId", "in": "path", "required": True,
+                            "description": "The user's id or email address.", "schema": {"type": "string"}}],
+            "responses": {"204": _ok("Deleted."),
+                          "400": _error(USERS_BAD_REQUEST + "."),
+                          "401": _error(UNAUTHORIZED, limited=False),
+                          "404": _error("Not Found: no such user on the account (code 1001)."),
+                          "429": _too_many()},
         }
     },
     "/healthz": {
@@ -181,9 +339,10 @@ OWN_PATHS = {
             "tags": ["Service"], "summary": "Liveness and database check", "operationId": "healthz",
             "security": [],
             "responses": {"200": {"description": "Healthy.", "content": {"application/json": {"schema": {
-                "type": "object", "properties": {"status": {"type": "string"}, "version": {"type": "string"},
-                                                 "database": {"type": "string"}}}}}},
-                          "503": _error("The database does not answer.")},
+                "type": "object", "required": ["status"],
+                "properties": {"status": {"type": "string", "enum": ["ok"]}, "version": {"type": "string"},
+                               "database": {"type": "string"}, "rate_limit_storage": {"type": "string"}}}}}},
+                          "503": _error("The database does not answer (code 503).", limited=False)},
         }
     },
 }
@@ -198,6 +357,7 @@ USER_SCHEMA = {
 
 @functools.lru_cache(maxsize=1)
 def build_document(extra_paths_json: str = "{}") -> dict:
+    """The document served at /openapi.json (``extra_paths_json``: more paths, e.g. extensions)."""
     zoom = json.loads(EXTRACT.read_text())
     _patch_phone_schemas(zoom)
     doc = {
@@ -205,27 +365,38 @@ def build_document(extra_paths_json: str = "{}") -> dict:
         "info": {
             "title": "sipphones: Zoom-compatible SIP Phone API",
             "version": "2.0.0",
-            "description": "Zoom's SIP Phone (Phone System Integration) API as served by sipphones. Both endpoint sets "
-                           "(legacy /v2/sip_phones and current /v2/sip_phones/phones), Server-to-Server OAuth, "
-                           "Zoom's error bodies and rate limits.",
+            "description": "Zoom's SIP Phone (Phone System Integration) API as served by sipphones: both endpoint "
+                           "sets (legacy `/v2/sip_phones` and current `/v2/sip_phones/phones`), Server-to-Server "
+                           "OAuth, Zoom's error bodies and rate limits.\n\nRate limits are per account and per "
+                           "label (lists: Medium; create, update, delete: Light), from Zoom's table: Free 4/s and "
+                           "6,000/day Light, 2/s and 2,000/day Medium (daily quotas reset at 00:00 UTC); Pro 30/s "
+                           "Light, 20/s Medium; Business 80/s Light, 60/s Medium.",
         },
         "servers": [{"url": "/"}],
+        "tags": [{"name": "SIP Phone"}, {"name": "OAuth"}, {"name": "Users"}, {"name": "Service"}],
         "paths": {},
         "components": {
             "securitySchemes": {
-                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
-                "basic": {"type": "http", "scheme": "basic"},
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                           "description": "An access token from POST /oauth/token."},
+                "basic": {"type": "http", "scheme": "basic", "description": "client_id:client_secret of an app."},
             },
-            "schemas": {"ZoomError": ERROR_SCHEMA, "User": USER_SCHEMA},
+            "schemas": {"ZoomError": ERROR_SCHEMA, "OAuthError": OAUTH_ERROR_SCHEMA, "User": USER_SCHEMA},
+            "headers": copy.deepcopy(HEADERS),
         },
     }
     for path, ops in zoom["paths"].items():
         new_ops = {}
         for method, op in ops.items():
             op = copy.deepcopy(op)
-            _patch_operation(method, op, current=path.startswith("/sip_phones/phones"))
+            _patch_sip_operation(method, path, op)
             new_ops[method] = op
         doc["paths"]["/v2" + path] = new_ops
     doc["paths"].update(copy.deepcopy(OWN_PATHS))
     doc["paths"].update(json.loads(extra_paths_json))
     return doc
+
+
+@functools.lru_cache(maxsize=1)
+def document_bytes() -> bytes:
+    return orjson.dumps(build_document())

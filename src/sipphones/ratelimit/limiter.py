@@ -1,89 +1,139 @@
 """Counting requests against Zoom's limits, in memory or in Redis (shared by server processes).
 
-Counting uses the ``limits`` library's fixed windows: one per second and, where the plan has a
-daily quota, one per UTC day. The outcome carries the values for Zoom's ``X-RateLimit-*`` headers.
+Windows. Both windows are fixed and keyed by the clock, not by the first request: the per-second
+window is the current epoch second (``...:s:<int(now)>``) and the daily window is the current UTC
+date (``...:d:<YYYYMMDD>``), so the day resets at 00:00 UTC as Zoom's does, every process that
+shares a Redis agrees on the window boundaries, and a test can drive the windows with ``now``.
+Storage expiry only collects old keys; it never decides a window.
+
+Counting. Each window is one counter with an atomic increment (see counters.py: Redis ``INCRBY``
+through the ``limits`` library, so concurrent processes never both take the last slot; or this
+process's memory). Per request that is one storage round trip on Pro/Business (the second) and
+two on Free (the second, then the day); the first request of a window adds Redis' ``EXPIRE``.
+The second is counted first, so a request refused per second does not spend the daily quota. A
+counter may pass its limit (refused requests still count in their own window); that only keeps
+the window closed, which it is anyway.
+
+Headers (on every response of a rate-limited endpoint, success or error):
+  ``X-RateLimit-Category``  the endpoint's label: ``Light``, ``Medium`` (or ``Heavy``).
+  ``X-RateLimit-Type``      ``Daily-limit`` on plans with a daily quota (Free), else ``QPS``;
+                            on a 429 it names the window that refused the request.
+  ``X-RateLimit-Limit``     that window's limit: the daily quota on Free (6000 Light, 2000
+                            Medium, 1000 Heavy; Zoom's own responses show 6000), the per-second
+                            limit on Pro and Business (30/80 Light, 20/60 Medium, 10/40 Heavy),
+                            and the per-second limit on a per-second 429 (4/2/1 on Free).
+  ``X-RateLimit-Remaining`` requests left in that window after this one (0 on a 429).
+  ``Retry-After``           on a 429 only. Per second: delay-seconds, always ``1`` (the window
+                            is the current clock second). Daily: an ISO-8601 UTC timestamp of the
+                            next 00:00 UTC, e.g. ``2026-11-28T00:00:00Z``, as Zoom documents it
+                            (not an HTTP-date: Zoom clients parse Zoom's format).
+Unlimited accounts are not counted and get no ``X-RateLimit-*`` headers.
+
+Failure. If Redis does not answer, the request is let through without headers and a warning is
+logged (at most every 30 s): the API stays up and the operator sees why limits are off.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 from dataclasses import dataclass
 
-from limits import RateLimitItemPerDay, RateLimitItemPerSecond
-from limits.aio.storage import MemoryStorage
-from limits.storage import storage_from_string
-from limits.aio.strategies import FixedWindowRateLimiter
-
 from sipphones.accounts.models import Account
 from sipphones.errors import RateLimited
+from sipphones.ratelimit.counters import Counters, MemoryCounters, counters_for
 from sipphones.ratelimit.policy import Label, limit_for
+
+log = logging.getLogger("sipphones.ratelimit")
+
+SECOND_KEY_TTL = 2          # seconds a per-second counter is kept (its window is 1 s)
+DAY_KEY_TTL = 25 * 3600     # seconds a daily counter is kept (its window ends at 00:00 UTC)
+STORAGE_ERROR_LOG_INTERVAL = 30.0
 
 
 @dataclass(frozen=True)
 class Outcome:
+    """An admitted request: the headers to put on its response."""
+
     headers: dict[str, str]
 
 
+def second_key(account_id: str, label: Label, now: float) -> str:
+    return f"sipphones:{account_id}:{label.value}:s:{int(now)}"
+
+
+def day_key(account_id: str, label: Label, now: float) -> str:
+    return f"sipphones:{account_id}:{label.value}:d:{utc_date(now)}"
+
+
+def utc_date(now: float) -> str:
+    return dt.datetime.fromtimestamp(now, dt.timezone.utc).strftime("%Y%m%d")
+
+
+def next_utc_midnight(now: float) -> str:
+    """The moment the daily quota resets, as Zoom writes it in ``Retry-After``."""
+    day = dt.datetime.fromtimestamp(now, dt.timezone.utc).date() + dt.timedelta(days=1)
+    return f"{day.isoformat()}T00:00:00Z"
+
+
 class RateLimiter:
-    def __init__(self, redis_url: str = ""):
-        if redis_url:
-            url = redis_url
-            if url.startswith("redis://") or url.startswith("rediss://"):
-                url = "async+" + url
-            self.storage = storage_from_string(url)
-        else:
-            self.storage = MemoryStorage()
-        self.strategy = FixedWindowRateLimiter(self.storage)
-        self.backend = "redis" if redis_url else "memory"
+    """Zoom's per-account, per-label, per-plan limits; one instance per server process."""
+
+    def __init__(self, redis_url: str = "", *, storage: Counters | None = None):
+        self.storage = storage if storage is not None else counters_for(redis_url)
+        self.backend = "memory" if isinstance(self.storage, MemoryCounters) else "redis"
+        self._last_error_log = float("-inf")
 
     async def hit(self, account: Account, label: Label, now: float | None = None) -> Outcome:
-        """Count one request; raise RateLimited (with headers) when a window is exhausted."""
+        """Count one request of ``account`` on an endpoint labelled ``label``.
+
+        Returns the headers for the response; raises ``RateLimited`` (carrying the 429's
+        headers) when the per-second window or the daily quota is exhausted.
+        """
         if account.unlimited:
             return Outcome({})
+        now = time.time() if now is None else now
         limit = limit_for(label, account.plan)
-        key = f"{account.id}:{label.value}"
-        second = RateLimitItemPerSecond(limit.per_second)
-        day = RateLimitItemPerDay(limit.per_day) if limit.per_day else None
+        try:
+            used = await self.storage.incr(second_key(account.id, label, now), SECOND_KEY_TTL)
+            if used > limit.per_second:
+                raise RateLimited(daily=False, headers={
+                    **_headers(label, "QPS", limit.per_second, 0), "Retry-After": "1"})
+            if limit.per_day is None:
+                return Outcome(_headers(label, "QPS", limit.per_second, limit.per_second - used))
+            used_today = await self.storage.incr(day_key(account.id, label, now), DAY_KEY_TTL)
+        except RateLimited:
+            raise
+        except Exception as e:  # noqa: BLE001 - storage down: let traffic through, say so in the log
+            self._storage_failed(e)
+            return Outcome({})
+        if used_today > limit.per_day:
+            raise RateLimited(daily=True, headers={
+                **_headers(label, "Daily-limit", limit.per_day, 0), "Retry-After": next_utc_midnight(now)})
+        return Outcome(_headers(label, "Daily-limit", limit.per_day, limit.per_day - used_today))
 
-        # The daily window is keyed by the UTC date, so it resets at 00:00 UTC as Zoom's does.
-        day_key = f"{key}:{_utc_date(now)}"
-        if day is not None:
-            # Check the daily quota first without spending it, so a request refused per second
-            # does not eat into the day.
-            if not await self.strategy.test(day, "d", day_key):
-                headers = self._headers(label, "Daily-limit", day.amount, 0)
-                headers["Retry-After"] = _next_utc_midnight(now)
-                raise RateLimited(daily=True, headers=headers)
-        if not await self.strategy.hit(second, "s", key):
-            headers = self._headers(label, "QPS", second.amount, 0)
-            headers["Retry-After"] = "1"
-            raise RateLimited(daily=False, headers=headers)
-        if day is not None:
-            await self.strategy.hit(day, "d", day_key)
-            stats = await self.strategy.get_window_stats(day, "d", day_key)
-            return Outcome(self._headers(label, "Daily-limit", day.amount, stats.remaining))
-        stats = await self.strategy.get_window_stats(second, "s", key)
-        return Outcome(self._headers(label, "QPS", second.amount, stats.remaining))
+    def _storage_failed(self, error: Exception) -> None:
+        mono = time.monotonic()
+        if mono - self._last_error_log >= STORAGE_ERROR_LOG_INTERVAL:
+            self._last_error_log = mono
+            log.warning("rate-limit storage (%s) failed, requests are not limited: %s: %s",
+                        self.backend, type(error).__name__, error)
 
-    @staticmethod
-    def _headers(label: Label, kind: str, limit: int, remaining: int) -> dict[str, str]:
-        return {
-            "X-RateLimit-Category": label.value,
-            "X-RateLimit-Type": kind,
-            "X-RateLimit-Limit": str(limit),
-            "X-RateLimit-Remaining": str(max(0, remaining)),
-        }
+    async def healthy(self) -> bool:
+        try:
+            return bool(await self.storage.check())
+        except Exception:  # noqa: BLE001
+            return False
 
     async def reset(self) -> None:
         await self.storage.reset()
 
 
-def _utc_date(now: float | None) -> str:
-    return dt.datetime.fromtimestamp(time.time() if now is None else now, dt.timezone.utc).strftime("%Y%m%d")
-
-
-def _next_utc_midnight(now: float | None) -> str:
-    current = dt.datetime.fromtimestamp(time.time() if now is None else now, dt.timezone.utc)
-    nxt = (current + dt.timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
-    return nxt.strftime("%Y-%m-%dT%H:%M:%SZ")
+def _headers(label: Label, kind: str, limit: int, remaining: int) -> dict[str, str]:
+    return {
+        "X-RateLimit-Category": label.value,
+        "X-RateLimit-Type": kind,
+        "X-RateLimit-Limit": str(limit),
+        "X-RateLimit-Remaining": str(max(0, remaining)),
+    }

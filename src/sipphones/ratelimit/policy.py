@@ -1,4 +1,6 @@
-"""Zoom's published Meetings-API rate-limit table (the SIP phone endpoints use Light and Medium).
+"""Zoom's published rate-limit table (Meetings API; the SIP phone and user endpoints use it).
+
+Limits are per account (shared by all of its apps), per rate-limit label and per plan:
 
 | Label  | Free              | Pro   | Business+ |
 |--------|-------------------|-------|-----------|
@@ -6,7 +8,13 @@
 | Medium | 2/s, 2,000/day    | 20/s  | 60/s      |
 | Heavy  | 1/s, 1,000/day    | 10/s  | 40/s      |
 
-Daily quotas reset at 00:00 UTC. Pro and Business have no daily quota for Light/Medium.
+Only the Free plan has daily quotas for these labels; they reset at 00:00 UTC. (Zoom's Pro and
+Business+ daily quotas apply to Heavy and Resource-intensive APIs *together* — 30,000 and 60,000 a
+day — and no endpoint of this service is labelled that way, so they are not modelled.)
+
+Labels of this service's endpoints: every list is Medium; create, update and delete are Light
+(both SIP phone sets; ``GET /v2/users`` is Medium and ``POST``/``DELETE`` users are Light, as Zoom
+labels its Users API).
 """
 
 from __future__ import annotations
@@ -18,6 +26,8 @@ from sipphones.accounts.models import Plan
 
 
 class Label(StrEnum):
+    """Zoom's rate-limit label of an endpoint; the value is what ``X-RateLimit-Category`` says."""
+
     LIGHT = "Light"
     MEDIUM = "Medium"
     HEAVY = "Heavy"
@@ -26,7 +36,7 @@ class Label(StrEnum):
 @dataclass(frozen=True)
 class Limit:
     per_second: int
-    per_day: int | None
+    per_day: int | None  # None: no daily quota on this plan
 
 
 TABLE: dict[tuple[Label, Plan], Limit] = {

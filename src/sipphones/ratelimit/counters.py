@@ -1,0 +1,73 @@
+"""Where the rate-limit counters live: this process's memory, or Redis (shared by processes).
+
+Both offer the one operation the limiter needs, ``incr(key, expiry) -> new count``, which is
+atomic: Redis' ``INCRBY`` through the ``limits`` library's async Redis storage (coredis), and a
+plain dict update with no ``await`` in between in memory (one event loop per process).
+
+Why not ``limits``' own ``MemoryStorage``: it starts an asyncio task on every increment that walks
+every key it holds, so a hit costs O(keys) — measured 55 µs with 400 live keys and 480 µs with
+2,000 (a day's worth of free accounts' daily counters), against a request budget of ~300 µs.
+``MemoryCounters`` is O(1) per hit and drops expired keys in one sweep every few seconds.
+
+Memory counters are per process: with several workers and no Redis, each worker counts alone.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable, Protocol
+
+from limits.storage import storage_from_string
+
+SWEEP_INTERVAL = 5.0  # seconds between sweeps of expired memory counters
+REDIS_TIMEOUT = 1.0   # seconds to connect or to answer; beyond that the limiter lets requests through
+
+
+class Counters(Protocol):
+    async def incr(self, key: str, expiry: int, amount: int = 1) -> int: ...
+
+    async def check(self) -> bool: ...
+
+    async def reset(self) -> int | None: ...
+
+
+class MemoryCounters:
+    """Fixed-window counters in this process; ``expiry`` (seconds) only bounds how long a key lives."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._counts: dict[str, list[float]] = {}  # key -> [count, expires_at (clock time)]
+        self._next_sweep = clock() + SWEEP_INTERVAL
+
+    async def incr(self, key: str, expiry: int, amount: int = 1) -> int:
+        now = self._clock()
+        if now >= self._next_sweep:
+            self._sweep(now)
+        entry = self._counts.get(key)
+        if entry is None or entry[1] <= now:
+            entry = self._counts[key] = [0, now + expiry]
+        entry[0] += amount
+        return int(entry[0])
+
+    def _sweep(self, now: float) -> None:
+        self._counts = {k: v for k, v in self._counts.items() if v[1] > now}
+        self._next_sweep = now + SWEEP_INTERVAL
+
+    def __len__(self) -> int:
+        return len(self._counts)
+
+    async def check(self) -> bool:
+        return True
+
+    async def reset(self) -> int | None:
+        n = len(self._counts)
+        self._counts.clear()
+        return n
+
+
+def counters_for(redis_url: str) -> Counters:
+    """Redis (``redis://``, ``rediss://``, ``redis+unix://``, ``redis+sentinel://``) or memory."""
+    if not redis_url:
+        return MemoryCounters()
+    url = redis_url if redis_url.startswith("async+") else "async+" + redis_url
+    return storage_from_string(url, connect_timeout=REDIS_TIMEOUT, stream_timeout=REDIS_TIMEOUT)
