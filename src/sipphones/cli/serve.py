@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import sys
 
 import typer
 
@@ -89,6 +90,9 @@ def serve(
     if redis_url:
         settings.redis_url = redis_url
     url = settings.resolved_database_url()
+    if workers > 1 and not settings.redis_url:
+        print(f"warning: {workers} workers without --redis-url count rate limits per worker process "
+              "(each allows the full limit); set SIPPHONES_REDIS_URL to share one limit.", file=sys.stderr, flush=True)
     try:
         migrate(url)  # once, before any worker starts
     except DatabaseUrlError as e:
