@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, settings
 settings.register_profile("sipphones", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("sipphones")
 
+from tests.peers.fixtures import *  # noqa: F401,F403  (kamailio, sipp, dnsmasq on loopback)
 from tests.servers import Admin, Credentials, ServerProcess, get_token, start_server
 
 POSTGRES_URL = os.environ.get("SIPPHONES_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")

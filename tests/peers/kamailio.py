@@ -75,11 +75,37 @@ class Kamailio:
                                 capture_output=True, text=True, timeout=10)
         return result.stdout + result.stderr
 
-    def contacts(self, user: str) -> list[str]:
-        """The Contact URIs kamailio's location table holds for ``user@domain`` (ul.lookup)."""
+    def bindings(self, user: str) -> list[dict[str, str]]:
+        """The bindings kamailio's location table holds for ``user@domain`` (``ul.lookup``): one
+        dict per Contact with kamailio's field names (Address, Expires, Call-ID, CSeq, Socket...)."""
         out = self.kamcmd("ul.lookup", "location", f"{user}@{self.domain}")
-        return [line.split(":", 1)[1].strip() for line in out.splitlines()
-                if line.strip().startswith("Address:")]
+        bindings: list[dict[str, str]] = []
+        for line in out.splitlines():
+            text = line.strip()
+            if text.startswith("Contact:"):
+                bindings.append({})
+            elif bindings and ":" in text and not text.endswith("{") and text != "}":
+                key, value = text.split(":", 1)
+                bindings[-1][key.strip()] = value.strip()
+        return bindings
+
+    def contacts(self, user: str) -> list[str]:
+        """The Contact URIs registered for ``user@domain``."""
+        return [b["Address"] for b in self.bindings(user) if "Address" in b]
+
+    def all_contacts(self) -> dict[str, list[str]]:
+        """AoR -> registered Contact URIs, for every AoR in the location table (ul.dump)."""
+        out = self.kamcmd("ul.dump")
+        table: dict[str, list[str]] = {}
+        aor = None
+        for line in out.splitlines():
+            text = line.strip()
+            if text.startswith("AoR:"):
+                aor = text.split(":", 1)[1].strip()
+                table.setdefault(aor, [])
+            elif text.startswith("Address:") and aor is not None:
+                table[aor].append(text.split(":", 1)[1].strip())
+        return {a: c for a, c in table.items() if c}
 
     def registered_aors(self) -> list[str]:
         out = self.kamcmd("ul.dump", "brief")
@@ -124,7 +150,7 @@ def wait_options_ok(proc: ManagedProcess, address: str, port: int, transport: st
 
 def start_kamailio(workdir: Path, *, address: str, domain: str, users: list[SipUser], cert: ServerCert,
                    udp_port: int | None = None, tcp_port: int | None = None,
-                   tls_port: int | None = None) -> Kamailio:
+                   tls_port: int | None = None, min_expires: int = 60) -> Kamailio:
     """Write the database, pick free ports (unless given), start ``kamailio -DD -E``, wait for its sockets."""
     workdir.mkdir(parents=True, exist_ok=True)
     db = workdir / "users.sqlite"
@@ -141,7 +167,7 @@ def start_kamailio(workdir: Path, *, address: str, domain: str, users: list[SipU
     env.update(
         KAM_DBURL=f"sqlite:///{db}", KAM_TLS_CERT=str(cert.cert_path), KAM_TLS_KEY=str(cert.key_path),
         KAM_CTL=f"unix:{ctl}", KAM_ADDR=address, KAM_UDP_PORT=str(udp_port), KAM_TCP_PORT=str(tcp_port),
-        KAM_TLS_PORT=str(tls_port), KAM_DOMAIN=domain,
+        KAM_TLS_PORT=str(tls_port), KAM_DOMAIN=domain, KAM_MIN_EXPIRES=str(min_expires),
     )
     # kamailio writes a pid file and runtime dir; keep both in the work dir (-P, -Y), never /run.
     argv = ["kamailio", "-f", str(CONFIG), "-DD", "-E", "-P", str(workdir / "kamailio.pid"),

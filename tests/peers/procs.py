@@ -8,6 +8,7 @@ bound" (read from /proc/net, so no probe traffic disturbs the peer), and stoppin
 
 from __future__ import annotations
 
+import ctypes
 import ipaddress
 import os
 import signal
@@ -16,6 +17,16 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: ask the kernel to SIGTERM it if the test process dies, so a
+    killed pytest run cannot leave peers behind holding their ports."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
 
 
 class PeerStartError(RuntimeError):
@@ -96,7 +107,7 @@ class ManagedProcess:
         self._log_file = open(self.log_path, "ab")
         self.popen = subprocess.Popen(
             self.argv, stdout=self._log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env=self.env, cwd=self.cwd, start_new_session=True,
+            env=self.env, cwd=self.cwd, start_new_session=True, preexec_fn=_die_with_parent,
         )
         return self
 

@@ -1,0 +1,1 @@
+"""``sipphones check``: prove that each phone registers with each of its server sets."""

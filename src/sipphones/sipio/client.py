@@ -1,0 +1,715 @@
+"""The driver: runs the sans-IO registration machines of ``sipphones.sip.registration`` on asyncio.
+
+The machines decide everything (what to send, when, where to fail over); this module only
+performs their actions and feeds the outcomes back (see the driver protocol in
+``sipphones.sip.registration``):
+
+* ``Resolve``  -> :class:`~sipphones.sipio.resolver.SipResolver` (a task), then ``resolved`` /
+  ``resolve_failed``;
+* ``Connect``  -> :meth:`TransportManager.acquire` (a task unless this machine already holds a
+  live flow to the target), then ``connected`` with the flow's local address, or
+  ``transport_error`` with the typed error's kind;
+* ``Send``     -> ``flow.send``; the top-Via branch is registered with the transport manager so
+  the responses come back to this machine's ``receive``;
+* ``Release``  -> :meth:`TransportManager.release`;
+* ``SetTimer`` -> one ``loop.call_at`` handle per machine, replaced on every SetTimer;
+* reports      -> the caller's callback.
+
+Flows break asynchronously (ICMP port-unreachable on UDP, a reset or a missed keep-alive pong on
+TCP/TLS); the runner listens on every flow it holds and turns that into ``transport_error``.
+
+Scale: a :class:`RegistrationAgent` holds one machine + one runner per phone and nothing else
+per phone: no task while idle, one timer handle, and the flows (sockets) are shared per target
+by the :class:`TransportManager`. Ten thousand phones on one registrar are ten thousand small
+objects, one heap of timer handles, and one UDP socket (or one TCP/TLS connection).
+
+Clock: the machines get ``loop.time()`` (monotonic seconds); their deadlines are in that clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import random
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+from sipphones.phones.models import SipPhone
+from sipphones.phones.rules import HostPort
+from sipphones.sip.config import (
+    DEFAULT_USER_AGENT,
+    RegistrationConfig,
+    RegistrationPolicy,
+    Target,
+    registration_config,
+)
+from sipphones.sip.errors import ParseError
+from sipphones.sip.headers import Via
+from sipphones.sip.message import Response
+from sipphones.sip.registration import (
+    CheckFinished,
+    Connect,
+    Registration,
+    RegistrationCheck,
+    RegistrationState,
+    Release,
+    Report,
+    Resolve,
+    ResultKind,
+    Send,
+    SetTimer,
+    SlotResult,
+    Stopped,
+)
+
+from .errors import TransportError
+from .resolver import DnsError, SipResolver
+from .tls import TlsOptions
+from .transport import Flow, TransportManager, top_via_branch
+
+__all__ = [
+    "SipStack", "MachineRunner", "CheckRun", "run_check", "RegistrationAgent", "PhoneStatus",
+    "AgentEvent", "result_kind_for",
+]
+
+log = logging.getLogger(__name__)
+
+_KIND_BY_TRANSPORT_ERROR = {
+    "connection_refused": ResultKind.CONNECTION_REFUSED,
+    "timeout": ResultKind.TIMEOUT,
+    "tls_error": ResultKind.TLS_ERROR,
+}
+
+
+def result_kind_for(error: TransportError) -> ResultKind:
+    """The machine's word for a transport failure (protocol errors and resets are transport errors)."""
+    return _KIND_BY_TRANSPORT_ERROR.get(error.kind, ResultKind.TRANSPORT_ERROR)
+
+
+@dataclass
+class SipStack:
+    """What every machine of a process shares: the transports, the resolver, the random source."""
+
+    transports: TransportManager
+    resolver: SipResolver
+    rng: random.Random = field(default_factory=random.SystemRandom)
+
+    @classmethod
+    def create(cls, *, ca_file: str | None = None, verify_tls: bool = True,
+               nameservers: list[tuple[str, int]] | None = None, dns_timeout: float = 5.0,
+               keepalive_interval: float | None = 90.0, keepalive_timeout: float = 10.0,
+               idle_close: float = 30.0, bind_host: str = "0.0.0.0",
+               rng: random.Random | None = None) -> "SipStack":
+        transports = TransportManager(tls=TlsOptions(ca_file=ca_file, verify=verify_tls),
+                                      keepalive_interval=keepalive_interval,
+                                      keepalive_timeout=keepalive_timeout, idle_close=idle_close,
+                                      bind_host=bind_host)
+        resolver = SipResolver(nameservers, timeout=dns_timeout)
+        return cls(transports=transports, resolver=resolver, rng=rng or random.SystemRandom())
+
+    async def close(self) -> None:
+        await self.transports.close()
+
+
+def _top_via(response: Response) -> Via | None:
+    vias = response.headers.values("Via")
+    if not vias:
+        return None
+    try:
+        return Via.parse(vias[0])
+    except ParseError:
+        return None
+
+
+def _hostport(host: str, port: int | None) -> HostPort:
+    try:
+        kind = "ipv6" if ipaddress.ip_address(host).version == 6 else "ipv4"
+    except ValueError:
+        kind = "name"
+    return HostPort(host=host, port=port, kind=kind)
+
+
+class MachineRunner:
+    """Performs the actions of one registration machine (see the module docstring).
+
+    ``on_report`` receives every report the machine emits. Diagnostics the machine does not
+    keep are collected per slot: ``dns_errors`` (the typed DNS failure), ``malformed`` (the last
+    malformed input seen on a flow this slot used), ``seen_via`` (``received``/``rport`` the
+    registrar put in our Via: how it sees us, RFC 3581).
+    """
+
+    __slots__ = ("stack", "machine", "on_report", "name", "connect_timeout", "_loop", "_queue",
+                 "_draining", "_timer", "_tasks", "_flows", "_connecting", "_branches",
+                 "_branch_slot", "dns_errors", "malformed", "seen_via", "closed", "broken")
+
+    def __init__(self, stack: SipStack, machine: Registration | RegistrationCheck, *,
+                 on_report: Callable[[Report], None] | None = None, name: str = ""):
+        self.stack = stack
+        self.machine = machine
+        self.on_report = on_report
+        self.name = name
+        self.connect_timeout = machine.policy.timers.response_timeout
+        self._loop = asyncio.get_running_loop()
+        self._queue: deque = deque()
+        self._draining = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._tasks: set[asyncio.Task] = set()
+        self._flows: dict[tuple[int, Target], Flow] = {}
+        self._connecting: dict[tuple[int, Target], asyncio.Task] = {}
+        self._branches: dict[int, str] = {}
+        self._branch_slot: dict[str, int] = {}
+        self.dns_errors: dict[int, DnsError] = {}
+        self.malformed: dict[int, str] = {}
+        self.seen_via: dict[int, tuple[str | None, int | None]] = {}
+        self.closed = False
+        self.broken: BaseException | None = None
+
+    # --- control ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._call(self.machine.start)
+
+    def stop(self) -> None:
+        """Ask the machine to un-register (a ``Stopped`` / ``CheckFinished`` report follows)."""
+        self._call(self.machine.stop)
+
+    def close(self) -> None:
+        """Drop everything at once (no un-REGISTER): tasks, timer, flows, routes."""
+        if self.closed:
+            return
+        self.closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        for task in list(self._tasks):
+            task.cancel()
+        self._tasks.clear()
+        self._connecting.clear()
+        for branch in list(self._branch_slot):
+            self.stack.transports.forget(branch)
+        self._branch_slot.clear()
+        self._branches.clear()
+        for key in list(self._flows):
+            self._drop_flow(key)
+
+    # --- machine calls ---------------------------------------------------------------------
+
+    def _call(self, fn: Callable[[float], list]) -> None:
+        """Call a machine input ``fn(now)`` and perform what it returns."""
+        if self.closed or self.broken is not None:
+            return
+        try:
+            outputs = fn(self._loop.time())
+        except Exception as e:  # a machine bug must not take the other phones down
+            self.broken = e
+            log.exception("registration machine %s failed; it is stopped", self.name)
+            self.close()
+            return
+        self._feed(outputs)
+
+    def _feed(self, outputs) -> None:
+        self._queue.extend(outputs)
+        if self._draining:
+            return  # the loop below is already running further up the stack
+        self._draining = True
+        try:
+            while self._queue and not self.closed:
+                self._perform(self._queue.popleft())
+        finally:
+            self._draining = False
+
+    def _perform(self, out) -> None:
+        if isinstance(out, Send):
+            self._send(out)
+        elif isinstance(out, SetTimer):
+            self._set_timer(out.at)
+        elif isinstance(out, Connect):
+            self._connect(out.slot, out.target)
+        elif isinstance(out, Release):
+            self._release(out.slot, out.target)
+        elif isinstance(out, Resolve):
+            self._spawn(self._resolve(out))
+        elif isinstance(out, Report):
+            if self.on_report is not None:
+                try:
+                    self.on_report(out)
+                except Exception:
+                    log.exception("report callback failed for %s", self.name)
+
+    def _spawn(self, coro) -> None:
+        task = self._loop.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # --- timers ----------------------------------------------------------------------------
+
+    def _set_timer(self, at: float | None) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if at is not None:
+            self._timer = self._loop.call_at(at, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._call(self.machine.timer)
+
+    # --- resolve ---------------------------------------------------------------------------
+
+    async def _resolve(self, action: Resolve) -> None:
+        try:
+            targets = await self.stack.resolver.resolve(_hostport(action.host, action.port), action.transport)
+        except DnsError as e:
+            self.dns_errors[action.slot] = e
+            self._call(lambda now: self.machine.resolve_failed(action.slot, now, f"DNS {e.kind}: {e}"))
+            return
+        except Exception as e:  # noqa: BLE001 - reported as a DNS failure, never lost
+            log.exception("resolver failed for %s", action.host)
+            self._call(lambda now: self.machine.resolve_failed(action.slot, now, f"DNS error: {e}"))
+            return
+        self.dns_errors.pop(action.slot, None)
+        self._call(lambda now: self.machine.resolved(action.slot, targets, now))
+
+    # --- flows -----------------------------------------------------------------------------
+
+    def _connect(self, slot: int, target: Target) -> None:
+        key = (slot, target)
+        flow = self._flows.get(key)
+        if flow is not None and flow.closed:
+            self._drop_flow(key)
+            flow = None
+        if flow is not None:
+            self._call(lambda now: self.machine.connected(slot, target, flow.local_host, flow.local_port, now))
+            return
+        if key in self._connecting:
+            return
+        task = self._loop.create_task(self._acquire(key))
+        self._connecting[key] = task
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _acquire(self, key: tuple[int, Target]) -> None:
+        slot, target = key
+        try:
+            flow = await self.stack.transports.acquire(target, connect_timeout=self.connect_timeout)
+        except Exception as e:  # TransportError, or a bug: either way the machine must hear of it
+            if not isinstance(e, TransportError):
+                log.exception("opening a flow to %s failed", target)
+            if self._connecting.get(key) is asyncio.current_task():
+                del self._connecting[key]
+                kind = result_kind_for(e) if isinstance(e, TransportError) else ResultKind.TRANSPORT_ERROR
+                self._call(lambda now: self.machine.transport_error(slot, target, kind, now, str(e)))
+            return
+        if self._connecting.get(key) is not asyncio.current_task() or self.closed:
+            self.stack.transports.release(flow)  # released (or closed) while we were connecting
+            return
+        del self._connecting[key]
+        self._hold(key, flow)
+        self._call(lambda now: self.machine.connected(slot, target, flow.local_host, flow.local_port, now))
+
+    def _hold(self, key: tuple[int, Target], flow: Flow) -> None:
+        if flow not in self._flows.values():
+            flow.add_listener(self._on_flow_error)
+            flow.add_malformed_listener(self._on_malformed)
+        self._flows[key] = flow
+
+    def _drop_flow(self, key: tuple[int, Target]) -> None:
+        flow = self._flows.pop(key, None)
+        if flow is None:
+            return
+        if flow not in self._flows.values():
+            flow.remove_listener(self._on_flow_error)
+            flow.remove_malformed_listener(self._on_malformed)
+        self.stack.transports.release(flow)
+
+    def _release(self, slot: int, target: Target) -> None:
+        key = (slot, target)
+        task = self._connecting.pop(key, None)
+        if task is not None:
+            task.cancel()
+        self._drop_flow(key)
+
+    def _slots_on(self, flow: Flow) -> list[tuple[int, Target]]:
+        return [key for key, f in self._flows.items() if f is flow]
+
+    def _on_flow_error(self, flow: Flow, error: TransportError) -> None:
+        kind = result_kind_for(error)
+        for slot, target in self._slots_on(flow):
+            if flow.closed:
+                self._drop_flow((slot, target))
+            if error.kind == "protocol_error":
+                self.malformed[slot] = error.detail
+            self._call(lambda now: self.machine.transport_error(slot, target, kind, now, str(error)))
+
+    def _on_malformed(self, flow: Flow, error: ParseError) -> None:
+        for slot, _target in self._slots_on(flow):
+            self.malformed[slot] = f"malformed reply from {flow.target}: {type(error).__name__}: {error}"
+
+    # --- messages --------------------------------------------------------------------------
+
+    def _send(self, action: Send) -> None:
+        key = (action.slot, action.target)
+        flow = self._flows.get(key)
+        if flow is None or flow.closed:
+            self._call(lambda now: self.machine.transport_error(
+                action.slot, action.target, ResultKind.TRANSPORT_ERROR, now, "no open flow to the target"))
+            return
+        request = action.request
+        branch = top_via_branch(request.headers)
+        if branch and self._branches.get(action.slot) != branch:
+            old = self._branches.get(action.slot)
+            if old is not None:
+                self.stack.transports.forget(old)
+                self._branch_slot.pop(old, None)
+            self._branches[action.slot] = branch
+            self._branch_slot[branch] = action.slot
+            self.stack.transports.expect(branch, self._on_response)
+        try:
+            flow.send(request.to_bytes())
+        except TransportError as e:
+            self._call(lambda now: self.machine.transport_error(
+                action.slot, action.target, result_kind_for(e), now, str(e)))
+
+    def _on_response(self, response: Response, flow: Flow) -> None:
+        first = response.headers.get("Via") or ""
+        if "rport=" in first or "received=" in first:
+            via = _top_via(response)
+            slot = self._branch_slot.get(via.branch or "") if via is not None else None
+            if slot is not None and (via.received is not None or via.rport is not None):
+                self.seen_via[slot] = (via.received, via.rport)
+        self._call(lambda now: self.machine.receive(response, now))
+
+
+# --- check -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CheckRun:
+    """What one check found: the machine's per-set results plus the runner's diagnostics."""
+
+    results: tuple[SlotResult, ...]
+    dns_errors: dict[int, DnsError]
+    malformed: dict[int, str]
+    seen_via: dict[int, tuple[str | None, int | None]]
+    call_ids: dict[int, str]
+    completed: bool          # False when the overall timeout cut it short
+
+
+async def run_check(stack: SipStack, config: RegistrationConfig, *,
+                    policy: RegistrationPolicy = RegistrationPolicy(), all_slots: bool = True,
+                    timeout: float | None = None, stop_grace: float = 5.0) -> CheckRun:
+    """Register once per server set, un-register, and return the per-set results.
+
+    ``timeout`` bounds the whole check; when it passes, the check is stopped (what may be
+    registered is un-registered, within ``stop_grace``) and ``completed`` is False.
+    """
+    loop = asyncio.get_running_loop()
+    machine = RegistrationCheck(config, rng=stack.rng, policy=policy, all_slots=all_slots)
+    finished: asyncio.Future = loop.create_future()
+
+    def on_report(report: Report) -> None:
+        if isinstance(report, CheckFinished) and not finished.done():
+            finished.set_result(report.results)
+
+    runner = MachineRunner(stack, machine, on_report=on_report, name=config.phone_id or config.aor)
+    completed = True
+    try:
+        runner.start()
+        try:
+            await asyncio.wait_for(asyncio.shield(finished), timeout)
+        except asyncio.TimeoutError:
+            completed = False
+            runner.stop()
+            try:
+                await asyncio.wait_for(asyncio.shield(finished), stop_grace)
+            except asyncio.TimeoutError:
+                pass
+        if runner.broken is not None:
+            raise RuntimeError(f"registration machine failed: {runner.broken}") from runner.broken
+    finally:
+        runner.close()
+    return CheckRun(results=tuple(machine.results), dns_errors=dict(runner.dns_errors),
+                    malformed=dict(runner.malformed), seen_via=dict(runner.seen_via),
+                    call_ids={slot: machine.call_id(slot) for slot in config.slots},
+                    completed=completed)
+
+
+# --- agent -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AgentEvent:
+    """A report of one phone's machine, stamped with the wall-clock time it happened."""
+
+    phone_id: str
+    report: Report
+    at: float
+
+
+@dataclass(frozen=True)
+class PhoneStatus:
+    """Where one phone's registration stands (times are wall-clock seconds since the epoch)."""
+
+    phone_id: str
+    state: RegistrationState
+    registered: bool
+    slot: int | None
+    target: str | None
+    transport: str | None
+    expires: int | None          # granted seconds of the current binding
+    expires_at: float | None
+    last_kind: str | None
+    last_status: int | None
+    last_detail: str
+    last_success_at: float | None
+    last_error_at: float | None
+    last_error: str
+
+
+class _AgentPhone:
+    __slots__ = ("phone_id", "config", "runner", "stopped", "last_success_at", "last_error_at",
+                 "last_error", "waiting", "first_pending")
+
+    def __init__(self, phone_id: str, config: RegistrationConfig):
+        self.phone_id = phone_id
+        self.config = config
+        self.runner: MachineRunner | None = None
+        self.stopped: asyncio.Future | None = None
+        self.last_success_at: float | None = None
+        self.last_error_at: float | None = None
+        self.last_error = ""
+        self.waiting = True           # queued, not started yet
+        self.first_pending = False    # started, first REGISTER outcome not known yet
+
+
+class RegistrationAgent:
+    """Keeps many phones registered in one process (the monitor's engine).
+
+    ``add(phone)`` starts keeping a phone registered; ``await remove(id)`` un-registers it;
+    ``await replace(phone)`` applies a changed record (un-REGISTER with the old one, register
+    with the new one); ``await stop()`` un-registers everything. ``on_event`` gets every report
+    (registered, failed, failed over/back, expired, unregistered, stopped) as an
+    :class:`AgentEvent`. ``start_rate`` spreads first registrations (phones per second) so
+    adding ten thousand phones does not send ten thousand REGISTERs in the same millisecond,
+    and ``max_in_flight`` caps the phones whose first REGISTER (or, in :meth:`stop`, whose
+    un-REGISTER) is still unanswered; refreshes are spread by the policy's jitter.
+    """
+
+    def __init__(self, stack: SipStack | None = None, *, policy: RegistrationPolicy = RegistrationPolicy(),
+                 on_event: Callable[[AgentEvent], None] | None = None,
+                 user_agent: str = DEFAULT_USER_AGENT, start_rate: float = 500.0,
+                 max_in_flight: int = 200):
+        self._own_stack = stack is None
+        self.stack = stack or SipStack.create()
+        self.policy = policy
+        self.on_event = on_event
+        self.user_agent = user_agent
+        self.start_rate = start_rate
+        self._phones: dict[str, _AgentPhone] = {}
+        self.max_in_flight = max_in_flight
+        self._next_start = 0.0
+        self._waiting: deque[_AgentPhone] = deque()
+        self._first_pending = 0
+        self._pumping = False
+        self._pump_handle: asyncio.TimerHandle | None = None
+        self._closed = False
+
+    async def __aenter__(self) -> "RegistrationAgent":
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.stop()
+
+    # --- phones ----------------------------------------------------------------------------
+
+    def config_for(self, phone: SipPhone) -> RegistrationConfig:
+        return registration_config(phone, user_agent=self.user_agent)
+
+    def add(self, phone: SipPhone | RegistrationConfig, phone_id: str | None = None) -> None:
+        """Start keeping the phone registered. Raises ``ConfigError`` for an unusable record and
+        ``KeyError`` if the phone is already managed (use :meth:`replace`)."""
+        if self._closed:
+            raise RuntimeError("the agent is stopped")
+        config = phone if isinstance(phone, RegistrationConfig) else self.config_for(phone)
+        pid = phone_id or (phone.id if isinstance(phone, SipPhone) else config.phone_id) or config.aor
+        if pid in self._phones:
+            raise KeyError(f"phone {pid} is already registered by this agent")
+        entry = _AgentPhone(pid, config)
+        self._phones[pid] = entry
+        self._waiting.append(entry)
+        self._pump()
+
+    def _pump(self) -> None:
+        """Start queued phones: at most ``start_rate`` per second and at most
+        ``max_in_flight`` whose first REGISTER is still unanswered, so a slow registrar
+        slows the start-up down instead of drowning in retransmissions."""
+        if self._pumping or self._closed:
+            return
+        self._pumping = True
+        try:
+            loop = asyncio.get_running_loop()
+            if self._pump_handle is not None:
+                self._pump_handle.cancel()
+                self._pump_handle = None
+            step = 1.0 / self.start_rate if self.start_rate and self.start_rate > 0 else 0.0
+            while self._waiting and self._first_pending < self.max_in_flight:
+                now = loop.time()
+                if step and self._next_start > now:
+                    self._pump_handle = loop.call_at(self._next_start, self._pump)
+                    return
+                entry = self._waiting.popleft()
+                if self._phones.get(entry.phone_id) is not entry or not entry.waiting:
+                    continue
+                self._next_start = max(now, self._next_start) + step
+                entry.waiting = False
+                entry.first_pending = True
+                self._first_pending += 1
+                self._start(entry)
+        finally:
+            self._pumping = False
+
+    def _first_done(self, entry: _AgentPhone) -> None:
+        if entry.first_pending:
+            entry.first_pending = False
+            self._first_pending -= 1
+            self._pump()
+
+    def _start(self, entry: _AgentPhone) -> None:
+        loop = asyncio.get_running_loop()
+        entry.stopped = loop.create_future()
+        machine = Registration(entry.config, rng=self.stack.rng, policy=self.policy)
+        entry.runner = MachineRunner(self.stack, machine, name=entry.phone_id,
+                                     on_report=lambda r, e=entry: self._report(e, r))
+        entry.runner.start()
+
+    def _report(self, entry: _AgentPhone, report: Report) -> None:
+        now = time.time()
+        name = type(report).__name__
+        if name in ("Registered", "RegistrationFailed", "Stopped"):
+            self._first_done(entry)
+        if name == "Registered":
+            entry.last_success_at = now
+        elif name in ("RegistrationFailed", "Expired"):
+            entry.last_error_at = now
+            kind = getattr(report, "kind", "expired")
+            status = getattr(report, "status", None)
+            detail = getattr(report, "detail", "")
+            entry.last_error = " ".join(str(x) for x in (kind, status, detail) if x not in (None, ""))
+        elif isinstance(report, Stopped):
+            if entry.stopped is not None and not entry.stopped.done():
+                entry.stopped.set_result(None)
+        if self.on_event is not None:
+            try:
+                self.on_event(AgentEvent(entry.phone_id, report, now))
+            except Exception:
+                log.exception("agent event callback failed")
+
+    async def remove(self, phone_id: str, *, timeout: float = 10.0) -> None:
+        """Un-register the phone (bounded by ``timeout``) and stop managing it."""
+        entry = self._phones.pop(phone_id, None)
+        if entry is not None:
+            await self._stop_entries([entry], timeout)
+
+    async def replace(self, phone: SipPhone, *, timeout: float = 10.0) -> bool:
+        """Apply a changed phone record; returns False when nothing relevant changed."""
+        config = self.config_for(phone)
+        old = self._phones.get(phone.id)
+        if old is not None and old.config == config:
+            return False
+        await self.remove(phone.id, timeout=timeout)
+        self.add(config, phone.id)
+        return True
+
+    def phone_ids(self) -> list[str]:
+        return list(self._phones)
+
+    def __len__(self) -> int:
+        return len(self._phones)
+
+    def __contains__(self, phone_id: object) -> bool:
+        return phone_id in self._phones
+
+    def status(self, phone_id: str) -> PhoneStatus:
+        entry = self._phones[phone_id]
+        loop = asyncio.get_running_loop()
+        runner = entry.runner
+        if runner is None:
+            return PhoneStatus(phone_id, RegistrationState.IDLE, False, None, None, None, None, None,
+                               None, None, "", entry.last_success_at, entry.last_error_at, entry.last_error)
+        m: Registration = runner.machine  # type: ignore[assignment]
+        target = m.active_target
+        expires_at = m.expires_at
+        last = m.last_result
+        return PhoneStatus(
+            phone_id=phone_id, state=m.state, registered=m.active_slot is not None, slot=m.active_slot,
+            target=str(target) if target else None,
+            transport=target.transport.value if target else None,
+            expires=m.granted_expires,
+            expires_at=(time.time() + (expires_at - loop.time())) if expires_at is not None else None,
+            last_kind=str(last.kind) if last else None, last_status=last.status if last else None,
+            last_detail=last.detail if last else "",
+            last_success_at=entry.last_success_at, last_error_at=entry.last_error_at,
+            last_error=entry.last_error)
+
+    def statuses(self) -> Iterable[PhoneStatus]:
+        return (self.status(pid) for pid in list(self._phones))
+
+    # --- stopping --------------------------------------------------------------------------
+
+    async def _stop_entries(self, entries: list[_AgentPhone], timeout: float) -> None:
+        """Un-register ``entries`` with at most ``max_in_flight`` un-REGISTERs outstanding (a
+        burst of ten thousand overflows socket buffers and only causes retransmissions), wait
+        up to ``timeout``, then drop them."""
+        queue: deque[_AgentPhone] = deque()
+        waits = []
+        for entry in entries:
+            entry.waiting = False
+            if entry.first_pending:
+                entry.first_pending = False
+                self._first_pending -= 1
+            if entry.runner is None:
+                continue
+            queue.append(entry)
+            if entry.stopped is not None and not entry.stopped.done():
+                waits.append(entry.stopped)
+        in_flight = 0
+
+        def launch(_done=None) -> None:
+            nonlocal in_flight
+            if _done is not None:
+                in_flight -= 1
+            while queue and in_flight < self.max_in_flight:
+                entry = queue.popleft()
+                if entry.runner is None or entry.runner.closed:
+                    continue
+                if entry.stopped is not None and not entry.stopped.done():
+                    in_flight += 1
+                    entry.stopped.add_done_callback(launch)
+                entry.runner.stop()
+
+        launch()
+        self._pump()  # phones that were waiting behind these may start now
+        if waits:
+            await asyncio.wait(waits, timeout=timeout)
+        queue.clear()
+        for entry in entries:
+            if entry.runner is not None:
+                entry.runner.close()
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Un-register every phone (bounded by ``timeout``), then close the stack if we own it."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._pump_handle is not None:
+            self._pump_handle.cancel()
+            self._pump_handle = None
+        self._waiting.clear()
+        entries = list(self._phones.values())
+        self._phones.clear()
+        await self._stop_entries(entries, timeout)
+        if self._own_stack:
+            await self.stack.close()
