@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
-from sipphones.api import meta, oauth, sip_phones, users
+from sipphones.api import check, meta, oauth, sip_phones, users
 from sipphones.api.responses import error_response
 from sipphones.api.state import AppState
 from sipphones.config import Settings, load_settings
@@ -52,6 +52,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True,
         *sip_phones.routes,
         *users.routes,
         *meta.routes,
+        *check.routes,
         *extra_routes,
         Mount("/docs/static", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-static"),
     ]

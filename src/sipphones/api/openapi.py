@@ -334,6 +334,43 @@ OWN_PATHS = {
                           "429": _too_many()},
         }
     },
+    "/_sipphones/v1/sip_phones/{phoneId}/check": {
+        "post": {
+            "tags": ["sipphones extensions"],
+            "summary": "Check that a SIP phone registers with its PBX (sipphones extension, not Zoom's API)",
+            "description": "Registers the phone once on each configured server set with its stored credentials, "
+                           "reports per set what happened, then un-registers. Same token and read scope as listing "
+                           "SIP phones; rate-limit label Heavy. HTTP 200 whether or not the phone registered: the "
+                           "outcome is `ok` and `servers[].result`.",
+            "operationId": "sipphonesCheckPhone",
+            "security": [{"bearer": []}],
+            "parameters": [
+                {"name": "phoneId", "in": "path", "required": True, "schema": {"type": "string"}},
+                {"name": "timeout", "in": "query", "required": False,
+                 "description": "Time budget per server set, seconds (0.1 to 30, default 5).",
+                 "schema": {"type": "number", "minimum": 0.1, "maximum": 30}},
+            ],
+            "responses": {
+                "200": {"description": "The check report.", "headers": _header_refs(("x-zm-trackingid", *RATE_HEADER_NAMES)),
+                        "content": {"application/json": {"schema": {
+                            "type": "object", "required": ["phone_id", "ok", "servers"],
+                            "properties": {
+                                "phone_id": {"type": "string"}, "ok": {"type": "boolean"},
+                                "servers": {"type": "array", "items": {"type": "object", "properties": {
+                                    "slot": {"type": "integer"}, "result": {"type": "string"},
+                                    "address": {"type": "string", "nullable": True},
+                                    "transport": {"type": "string", "nullable": True},
+                                    "sip_status": {"type": "integer", "nullable": True},
+                                    "rtt_ms": {"type": "number", "nullable": True},
+                                    "granted_expires": {"type": "integer", "nullable": True}}}}}}}}},
+                "400": _error("Validation failed (`timeout`), or SIP phone integration disabled (code 200)."),
+                "401": _error(UNAUTHORIZED, limited=False),
+                "403": _error("Forbidden: the app's role lacks SipPhone:Read (code 3306)."),
+                "404": _error("Not Found: no such SIP phone on this account (code 2305)."),
+                "429": _too_many(),
+            },
+        }
+    },
     "/healthz": {
         "get": {
             "tags": ["Service"], "summary": "Liveness and database check", "operationId": "healthz",

@@ -6,6 +6,8 @@ import typer
 
 from sipphones.cli.admin import accounts_app, apps_app, users_app
 from sipphones.cli.serve import serve
+from sipphones.cli.check import check
+from sipphones.cli.monitor import monitor
 
 app = typer.Typer(help="sipphones: a self-hosted, Zoom-compatible SIP Phone service.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
@@ -13,6 +15,8 @@ app.command("serve")(serve)
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(apps_app, name="apps")
 app.add_typer(users_app, name="users")
+app.command("check")(check)
+app.command("monitor")(monitor)
 
 
 def main() -> None:

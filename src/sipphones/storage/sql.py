@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import AsyncIterator
 
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -16,6 +16,16 @@ from sipphones.storage.database import async_engine, is_sqlite
 from sipphones.storage.repository import CorruptRecord, DuplicateKey, PhoneStatus
 
 _PHONE_COLUMNS = [c for c in t.sip_phones.c if c.name not in ("user_id", "email_key")]
+
+
+def _matchable(*keys: str | None) -> bool:
+    """False when a lookup key cannot match any stored row.
+
+    Keys come straight from clients (path ids, search keys, client ids). PostgreSQL refuses a NUL
+    character in a text parameter (an error, not "no row"), and nothing stored ever contains one,
+    so such a lookup is answered "not found" without asking the database.
+    """
+    return not any(k and "\x00" in k for k in keys)
 
 
 def _account(row) -> Account:
@@ -59,6 +69,8 @@ class SqlRepository:
             raise DuplicateKey(str(e.orig)) from None
 
     async def get_account(self, account_id: str) -> Account | None:
+        if not _matchable(account_id):
+            return None
         async with self.engine.connect() as conn:
             row = (await conn.execute(select(t.accounts).where(t.accounts.c.id == account_id))).first()
         return _account(row) if row else None
@@ -76,6 +88,8 @@ class SqlRepository:
         return res.rowcount > 0
 
     async def delete_account(self, account_id: str) -> bool:
+        if not _matchable(account_id):
+            return False
         async with self.engine.begin() as conn:
             # Explicit order: SQLite enforces ON DELETE CASCADE only with foreign_keys=ON.
             phone_ids = select(t.sip_phones.c.id).where(t.sip_phones.c.account_id == account_id)
@@ -97,12 +111,16 @@ class SqlRepository:
             raise DuplicateKey(str(e.orig)) from None
 
     async def get_user(self, account_id: str, user_id: str) -> User | None:
+        if not _matchable(account_id, user_id):
+            return None
         async with self.engine.connect() as conn:
             row = (await conn.execute(select(t.users).where(
                 t.users.c.account_id == account_id, t.users.c.id == user_id))).first()
         return _user(row) if row else None
 
     async def get_user_by_email(self, account_id: str, email: str) -> User | None:
+        if not _matchable(account_id, email):
+            return None
         async with self.engine.connect() as conn:
             row = (await conn.execute(select(t.users).where(
                 t.users.c.account_id == account_id, t.users.c.email == email.lower()))).first()
@@ -119,6 +137,8 @@ class SqlRepository:
         return [_user(r) for r in rows], total
 
     async def delete_user(self, account_id: str, user_id: str) -> bool:
+        if not _matchable(account_id, user_id):
+            return False
         async with self.engine.begin() as conn:
             phones = select(t.sip_phones.c.id).where(t.sip_phones.c.user_id == user_id)
             await conn.execute(delete(t.phone_status).where(t.phone_status.c.phone_id.in_(phones)))
@@ -142,6 +162,8 @@ class SqlRepository:
             raise DuplicateKey(str(e.orig)) from None
 
     async def get_app(self, client_id: str) -> App | None:
+        if not _matchable(client_id):
+            return None
         async with self.engine.connect() as conn:
             row = (await conn.execute(select(t.apps).where(t.apps.c.client_id == client_id))).first()
         return _app(row) if row else None
@@ -155,6 +177,8 @@ class SqlRepository:
         return [_app(r) for r in rows]
 
     async def delete_app(self, client_id: str) -> bool:
+        if not _matchable(client_id):
+            return False
         async with self.engine.begin() as conn:
             res = await conn.execute(delete(t.apps).where(t.apps.c.client_id == client_id))
         return res.rowcount > 0
@@ -200,12 +224,16 @@ class SqlRepository:
             raise DuplicateKey(str(e.orig)) from None
 
     async def get_phone(self, account_id: str, phone_id: str) -> SipPhone | None:
+        if not _matchable(account_id, phone_id):
+            return None
         async with self.engine.connect() as conn:
             row = (await conn.execute(select(*_PHONE_COLUMNS).where(
                 t.sip_phones.c.account_id == account_id, t.sip_phones.c.id == phone_id))).first()
         return self._phone(row) if row else None
 
     async def find_phone(self, phone_id: str) -> SipPhone | None:
+        if not _matchable(phone_id):
+            return None
         async with self.engine.connect() as conn:
             row = (await conn.execute(select(*_PHONE_COLUMNS).where(t.sip_phones.c.id == phone_id))).first()
         return self._phone(row) if row else None
@@ -220,6 +248,8 @@ class SqlRepository:
         return res.rowcount > 0
 
     async def delete_phone(self, account_id: str, phone_id: str) -> bool:
+        if not _matchable(account_id, phone_id):
+            return False
         async with self.engine.begin() as conn:
             await conn.execute(delete(t.phone_status).where(t.phone_status.c.phone_id == phone_id))
             res = await conn.execute(delete(t.sip_phones).where(
@@ -246,6 +276,8 @@ class SqlRepository:
         self, account_id: str, *, search: str | None, after_id: str | None, offset: int, limit: int,
         with_total: bool = True,
     ) -> Page:
+        if not _matchable(account_id, search, after_id):
+            return Page(items=[], total_records=0, next_cursor=None)
         where = [t.sip_phones.c.account_id == account_id]
         if search:
             where.append(self._search_filter(search))
@@ -300,6 +332,30 @@ class SqlRepository:
                     t.sip_phones.c.id == status.phone_id))).first()
                 if exists:
                     await conn.execute(insert(t.phone_status).values(**values))
+
+    async def save_statuses(self, statuses: list[PhoneStatus]) -> None:
+        """Write many status rows in one transaction (the monitor's batched writer); rows of phones
+        deleted meanwhile are dropped."""
+        if not statuses:
+            return
+        rows = {s.phone_id: dict(s.__dict__) for s in statuses}
+        ids = list(rows)
+        async with self.engine.begin() as conn:
+            have: set[str] = set()
+            phones: set[str] = set()
+            for i in range(0, len(ids), 500):
+                chunk = ids[i:i + 500]
+                have.update((await conn.execute(select(t.phone_status.c.phone_id).where(
+                    t.phone_status.c.phone_id.in_(chunk)))).scalars())
+                phones.update((await conn.execute(select(t.sip_phones.c.id).where(
+                    t.sip_phones.c.id.in_(chunk)))).scalars())
+            updates = [dict(r, _pid=pid) for pid, r in rows.items() if pid in have]
+            inserts = [r for pid, r in rows.items() if pid not in have and pid in phones]
+            if updates:
+                await conn.execute(update(t.phone_status).where(t.phone_status.c.phone_id == bindparam("_pid")),
+                                   updates)
+            if inserts:
+                await conn.execute(insert(t.phone_status), inserts)
 
     async def get_status(self, phone_id: str) -> PhoneStatus | None:
         async with self.engine.connect() as conn:

@@ -1,0 +1,141 @@
+"""``sipphones monitor``: keep the store's phones registered until SIGTERM/SIGINT.
+
+Runs in the foreground (a service manager's job to daemonise), logs to stderr, prints one
+line when it is up (how many phones, where the metrics are) and one when it has stopped. The
+first SIGTERM or SIGINT un-registers every phone (bounded by ``--stop-timeout``) and exits 0;
+a second one exits at once with 130, leaving bindings to expire on their own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+import typer
+
+from sipphones.cli.check import parse_nameserver
+from sipphones.cli.runtime import CliError, DatabaseOption, DataDirOption, open_store, run, settings_from
+
+__all__ = ["monitor"]
+
+log = logging.getLogger("sipphones.monitor")
+
+
+def _say(text: str) -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def monitor(
+    account: list[str] = typer.Option(None, "--account", help="Only phones of this account (repeatable)."),
+    phone: list[str] = typer.Option(None, "--phone", help="Only this phone (repeatable)."),
+    metrics_port: int = typer.Option(None, "--metrics-port", min=0, max=65535,
+                                     help="Serve Prometheus metrics on this port (0: any free port)."),
+    metrics_host: str = typer.Option("127.0.0.1", "--metrics-host", help="Address of the metrics endpoint."),
+    reload_interval: float = typer.Option(30.0, "--reload-interval", min=0.1,
+                                          help="Seconds between polls of the store for created, changed "
+                                               "and deleted phones."),
+    timeout: float = typer.Option(5.0, "--timeout", min=0.1,
+                                  help="Seconds each server may take to answer before the next set is tried."),
+    jitter: float = typer.Option(0.1, "--jitter", min=0.0, max=0.9,
+                                 help="Refresh up to this fraction of the refresh interval early, at random."),
+    probe_interval: float = typer.Option(120.0, "--probe-interval", min=0.1,
+                                         help="While on a backup server set, seconds between tries of the "
+                                              "preferred one (fail-back)."),
+    retry_interval: float = typer.Option(30.0, "--retry-interval", min=0.1,
+                                         help="When every set failed: seconds before the first retry "
+                                              "(doubling per failed round up to --retry-max)."),
+    retry_max: float = typer.Option(600.0, "--retry-max", min=0.1, help="Longest wait between retries."),
+    start_rate: float = typer.Option(200.0, "--start-rate", min=0.0,
+                                     help="First registrations per second when many phones start (0: all at once)."),
+    stop_timeout: float = typer.Option(20.0, "--stop-timeout", min=0.1,
+                                       help="Bound, in seconds, of the un-REGISTERs on stop (10,000 phones take "
+                                            "about 5 s on a 2-core machine); what is left expires at the registrar."),
+    status_heartbeat: float = typer.Option(900.0, "--status-heartbeat", min=0.0,
+                                           help="Rewrite an unchanged status row this often, keeping "
+                                                "last_success_at fresh (0: only on change)."),
+    expires: int = typer.Option(None, "--expires", min=1, max=86400,
+                                help="Ask for this many seconds instead of each phone's registration_expire_time "
+                                     "(labs and tests; the registrar may still raise it to its minimum)."),
+    ca_file: Path = typer.Option(None, "--ca-file", exists=True, dir_okay=False, readable=True,
+                                 help="CA bundle (PEM) to verify TLS registrars with, instead of the system's."),
+    nameserver: list[str] = typer.Option(None, "--nameserver", help="DNS server HOST[:PORT] (repeatable)."),
+    log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error."),
+    database_url: str = DatabaseOption, data_dir: str = DataDirOption,
+):
+    """Keep every phone of the store (or --account / --phone) registered, record each phone's state in
+    the store, serve metrics, follow phones created, changed or deleted; un-register on SIGTERM."""
+    from sipphones.monitor.reload import PhoneSelection
+    from sipphones.monitor.service import FleetMonitor, MonitorOptions
+
+    level = getattr(logging, log_level.upper(), None)
+    if not isinstance(level, int):
+        raise typer.BadParameter("use debug, info, warning or error", param_hint="--log-level")
+    # Our own loggers at the level asked for; libraries (SQLAlchemy, alembic, asyncio) only warn.
+    logging.basicConfig(level=max(level, logging.WARNING), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("sipphones").setLevel(level)
+    from prometheus_client import disable_created_metrics
+    disable_created_metrics()  # no *_created series: they double the scrape for no alerting value
+    if retry_max < retry_interval:
+        raise typer.BadParameter("must be at least --retry-interval", param_hint="--retry-max")
+    options = MonitorOptions(
+        selection=PhoneSelection.of(account or (), phone or ()), reload_interval=reload_interval,
+        server_budget=timeout, jitter=jitter, probe_interval=probe_interval, retry_base=retry_interval,
+        retry_max=retry_max, start_rate=start_rate, stop_timeout=stop_timeout, status_heartbeat=status_heartbeat,
+        metrics_host=metrics_host, metrics_port=metrics_port, ca_file=str(ca_file) if ca_file else None,
+        nameservers=tuple(parse_nameserver(n) for n in nameserver) if nameserver else None, expires=expires,
+    )
+
+    async def go() -> None:
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        signals = {"count": 0}
+
+        def on_signal(signum: int) -> None:
+            signals["count"] += 1
+            if signals["count"] > 1:
+                log.warning("second %s: exiting without waiting for un-REGISTERs", signal.Signals(signum).name)
+                os._exit(130)
+            log.info("%s: un-registering every phone", signal.Signals(signum).name)
+            stop.set()
+
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, on_signal, signum)
+
+        async with open_store(settings_from(database_url, data_dir)) as repo:
+            for acc in options.selection.accounts:
+                if await repo.get_account(acc) is None:
+                    raise CliError(f"no account with id {acc}")
+            for pid in options.selection.phones:
+                if await repo.find_phone(pid) is None:
+                    raise CliError(f"no SIP phone with id {pid}")
+            fleet = FleetMonitor(repo, options)
+            try:
+                try:
+                    await fleet.start()
+                except OSError as e:
+                    if fleet.metrics_server is None and options.metrics_port is not None:
+                        raise CliError(f"cannot serve metrics on {metrics_host}:{metrics_port}: "
+                                       f"{e.strerror or e}") from None
+                    raise
+                where = (f"; metrics on http://{_url_host(metrics_host)}:{fleet.metrics_server.port}/metrics"
+                         if fleet.metrics_server is not None else "")
+                _say(f"monitoring {len(fleet.versions)} phone(s){where}")
+                await fleet.run(stop)
+            finally:
+                await fleet.stop()
+            done, failed = fleet.unregistered_on_stop[True], fleet.unregistered_on_stop[False]
+            _say(f"stopped; {done} binding(s) removed" + (f", {failed} un-REGISTER(s) failed" if failed else ""))
+
+    run(go)
+
+
+def _url_host(host: str) -> str:
+    if host in ("0.0.0.0", "", "::"):
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
