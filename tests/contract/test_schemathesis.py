@@ -9,7 +9,7 @@ server process on SQLite and an unlimited account's token (so 429s never hide be
   are accepted only where the service's own document records the decision (with its body
   schema): see tests/contract/schemathesis_hooks.py for why each one exists.
 
-The seed is random unless SIPPHONES_SCHEMATHESIS_SEED is set; a failure prints schemathesis'
+The seed is fixed unless SIPPHONES_SCHEMATHESIS_SEED is set (a number, or `random`); a failure prints schemathesis'
 seed and a curl reproduction. Examples per operation: SIPPHONES_SCHEMATHESIS_EXAMPLES (default 40).
 """
 
@@ -48,8 +48,15 @@ def run_schemathesis(location: str, *, base_url: str | None, token: str, checks:
             "--no-color", "--warnings", "off"]
     if base_url:
         args += ["--url", base_url]
-    if seed := os.environ.get("SIPPHONES_SCHEMATHESIS_SEED"):
+    # A fixed seed by default keeps CI deterministic; set SIPPHONES_SCHEMATHESIS_SEED=random (or a
+    # number) to explore further.
+    seed = os.environ.get("SIPPHONES_SCHEMATHESIS_SEED", "20261127")
+    if seed != "random":
         args += ["--seed", seed]
+    # The registration-check extension sends SIP to the phone's servers: fuzzed phones point at
+    # arbitrary hosts, and tests never send traffic beyond loopback. Its contract is tested in
+    # tests/cli_sip against real peers.
+    args += ["--exclude-path-regex", "^/_sipphones/"]
     env = dict(os.environ)
     env.pop("SCHEMATHESIS_HOOKS", None)
     if hooks is not None:
@@ -70,7 +77,7 @@ def test_service_document(contract_target: ContractTarget, tmp_path):
     code, output = run_schemathesis(
         f"{url}/openapi.json", base_url=None, token=contract_target.token,
         checks=COMMON_CHECKS + ("status_code_conformance",), workdir=tmp_path)
-    _assert_clean(code, output, _operations(build_document()))
+    _assert_clean(code, output, _operations(build_document()) - 1)  # minus the excluded check extension
 
 
 def test_zoom_extract(contract_target: ContractTarget, tmp_path):
