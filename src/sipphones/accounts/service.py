@@ -19,6 +19,23 @@ class NotFoundError(LookupError):
     """An operator asked for an account, user or app that does not exist (CLI-level error)."""
 
 
+MAX_ACCOUNT_NAME = 255  # the accounts.name column
+MAX_APP_NAME = 128      # the apps.name column
+
+
+def _clean_name(what: str, name: str, limit: int) -> str:
+    """A display name an operator typed: trimmed, not empty, within its column, printable.
+    Checked here so that a bad name is one sentence, not a database error."""
+    name = name.strip()
+    if not name:
+        raise ValueError(f"the {what} name must not be empty")
+    if len(name) > limit:
+        raise ValueError(f"the {what} name must be at most {limit} characters")
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise ValueError(f"the {what} name must not contain control characters")
+    return name
+
+
 class AccountService:
     def __init__(self, repo: Repository):
         self.repo = repo
@@ -26,9 +43,8 @@ class AccountService:
     # --- accounts -------------------------------------------------------------------------
     async def create_account(self, name: str, plan: Plan = Plan.PRO, *, sip_phone_integration: bool = True,
                              unlimited: bool = False, account_id: str | None = None) -> Account:
-        if not name.strip():
-            raise ValueError("the account name must not be empty")
-        account = Account(id=account_id or new_id(), name=name.strip(), plan=plan,
+        name = _clean_name("account", name, MAX_ACCOUNT_NAME)
+        account = Account(id=account_id or new_id(), name=name, plan=plan,
                           sip_phone_integration=sip_phone_integration, unlimited=unlimited, created_at=time.time())
         try:
             await self.repo.add_account(account)
@@ -45,6 +61,8 @@ class AccountService:
     async def update_account(self, account_id: str, **changes) -> Account:
         import dataclasses
 
+        if "name" in changes:
+            changes["name"] = _clean_name("account", changes["name"], MAX_ACCOUNT_NAME)
         account = dataclasses.replace(await self.require_account(account_id), **changes)
         await self.repo.update_account(account)
         return account
@@ -84,6 +102,7 @@ class AccountService:
     async def create_app(self, account_id: str, name: str = "Server-to-Server app",
                          scopes: tuple[str, ...] = DEFAULT_APP_SCOPES,
                          permissions: tuple[str, ...] = ALL_PERMISSIONS) -> NewApp:
+        name = _clean_name("app", name, MAX_APP_NAME)
         await self.require_account(account_id)
         secret = new_secret(24)
         app = App(client_id=new_client_id(), account_id=account_id, name=name, secret_hash=hash_secret(secret),

@@ -9,6 +9,7 @@ anything else becomes a Zoom-shaped 500 and is logged without request data.
 from __future__ import annotations
 
 import functools
+import re
 import logging
 from dataclasses import dataclass
 from typing import Awaitable, Callable
@@ -97,14 +98,29 @@ async def json_body(request: Request) -> dict:
     return body
 
 
-def int_param(request: Request, name: str, *, minimum: int = 1) -> int | None:
+# Query integers are bounded so that no value reaches the database as an out-of-range number
+# (page_number * page_size becomes an OFFSET).
+MAX_QUERY_INT = 2**31 - 1
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+
+
+def int_param(request: Request, name: str, *, minimum: int = 1, maximum: int | None = None) -> int | None:
+    """An integer query parameter; absent or empty is None. ``maximum`` clamps (Zoom's page_size
+    rule: a larger page is served at the maximum); beyond MAX_QUERY_INT the value is refused."""
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return None
-    try:
+    raw = raw.strip()
+    if not _INTEGER.fullmatch(raw):
+        raise ValidationFailed([FieldError(name, "Must be an integer.")])
+    if len(raw) > 40:  # beyond every bound here (and int() of thousands of digits is refused)
+        value = -(10**40) if raw.startswith("-") else 10**40
+    else:
         value = int(raw)
-    except ValueError:
-        raise ValidationFailed([FieldError(name, "Must be an integer.")]) from None
     if value < minimum:
         raise ValidationFailed([FieldError(name, f"Must be at least {minimum}.")])
+    if maximum is not None:
+        return min(value, maximum)
+    if value > MAX_QUERY_INT:
+        raise ValidationFailed([FieldError(name, f"Must be at most {MAX_QUERY_INT}.")])
     return value

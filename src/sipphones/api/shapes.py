@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sipphones.errors import FieldError, ValidationFailed
+from sipphones.errors import FieldError
 from sipphones.phones.models import SERVER_FIELDS, SLOTS, SipPhone, flat_name
 
 LEGACY_FIELDS = (
@@ -30,6 +30,11 @@ def legacy_phone(phone: SipPhone) -> dict[str, Any]:
     out = {"id": phone.id}
     for name in LEGACY_FIELDS:
         out[name] = flat[name]
+    for slot in SLOTS:
+        # Zoom's schema makes every transport an enum: an unused slot shows the client default
+        # (UDP) rather than an empty string outside the enum.
+        name = flat_name("transport_protocol", slot)
+        out[name] = out[name] or "UDP"
     return out
 
 
@@ -61,10 +66,11 @@ def current_label(name: str) -> str:
     return name
 
 
-def current_fields(body: dict[str, Any]) -> dict[str, Any]:
-    """Flatten a current-set body. Raises ValidationFailed when a server entry is not an object."""
+def current_fields(body: dict[str, Any]) -> tuple[dict[str, Any], list[FieldError]]:
+    """Flatten a current-set body; a server entry that is not an object is returned as an error
+    (beside the flat fields) so that one answer lists every failing field."""
     flat = {name: body[name] for name in CURRENT_SCALARS if name in body}
-    errors = []
+    errors: list[FieldError] = []
     for slot, key in SERVER_KEYS.items():
         if key not in body or body[key] is None:
             continue
@@ -75,6 +81,4 @@ def current_fields(body: dict[str, Any]) -> dict[str, Any]:
         for f in SERVER_FIELDS:
             if f in value:
                 flat[flat_name(f, slot)] = value[f]
-    if errors:
-        raise ValidationFailed(errors)
-    return flat
+    return flat, errors

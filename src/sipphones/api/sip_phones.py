@@ -10,7 +10,9 @@ from sipphones.api.endpoint import Caller, int_param, json_body, zoom_endpoint
 from sipphones.api.responses import empty_response, json_response
 from sipphones.api.shapes import current_fields, current_label, current_phone, legacy_fields, legacy_phone
 from sipphones.auth.scopes import Operation
+from sipphones.errors import FieldError
 from sipphones.phones import rules
+from sipphones.phones.service import MAX_PAGE_SIZE
 from sipphones.phones.validation import validate_phone_fields
 from sipphones.ratelimit.policy import Label
 
@@ -29,13 +31,21 @@ def _phones(request: Request):
     return request.app.state.sipphones.phones
 
 
+def _require_integration(request: Request, caller: Caller, *, legacy: bool) -> None:
+    """The account switch is checked before the request is read: with the integration off every
+    SIP phone call answers code 200, whatever its body or query holds (as Zoom does)."""
+    _phones(request).require_integration(caller.account, legacy)
+
+
 # --- legacy ---------------------------------------------------------------------------------
 
 @zoom_endpoint(Operation.LIST, Label.MEDIUM)
 async def legacy_list(request: Request, caller: Caller) -> Response:
+    _require_integration(request, caller, legacy=True)
     q = request.query_params
     result = await _phones(request).list(
-        caller.account, legacy=True, search=q.get("search_key"), page_size=int_param(request, "page_size"),
+        caller.account, legacy=True, search=q.get("search_key"),
+        page_size=int_param(request, "page_size", maximum=MAX_PAGE_SIZE),
         next_page_token=q.get("next_page_token") or None, page_number=int_param(request, "page_number"),
     )
     total = result.total_records
@@ -51,6 +61,7 @@ async def legacy_list(request: Request, caller: Caller) -> Response:
 
 @zoom_endpoint(Operation.CREATE, Label.LIGHT)
 async def legacy_create(request: Request, caller: Caller) -> Response:
+    _require_integration(request, caller, legacy=True)
     body = await json_body(request)
     changes, email = validate_phone_fields(legacy_fields(body), required=LEGACY_CREATE_REQUIRED)
     phone = await _phones(request).create(caller.account, changes, email, legacy=True)
@@ -59,6 +70,7 @@ async def legacy_create(request: Request, caller: Caller) -> Response:
 
 @zoom_endpoint(Operation.UPDATE, Label.LIGHT)
 async def legacy_update(request: Request, caller: Caller) -> Response:
+    _require_integration(request, caller, legacy=True)
     body = await json_body(request)
     fields = legacy_fields(body)
     fields.pop("user_email", None)  # not part of the PATCH body: a phone's owner never changes
@@ -77,9 +89,11 @@ async def legacy_delete(request: Request, caller: Caller) -> Response:
 
 @zoom_endpoint(Operation.LIST, Label.MEDIUM)
 async def current_list(request: Request, caller: Caller) -> Response:
+    _require_integration(request, caller, legacy=False)
     q = request.query_params
     result = await _phones(request).list(
-        caller.account, legacy=False, search=q.get("search_key"), page_size=int_param(request, "page_size"),
+        caller.account, legacy=False, search=q.get("search_key"),
+        page_size=int_param(request, "page_size", maximum=MAX_PAGE_SIZE),
         next_page_token=q.get("next_page_token") or None,
     )
     return json_response({
@@ -91,10 +105,16 @@ async def current_list(request: Request, caller: Caller) -> Response:
 
 @zoom_endpoint(Operation.CREATE, Label.LIGHT)
 async def current_create(request: Request, caller: Caller) -> Response:
+    _require_integration(request, caller, legacy=False)
     body = await json_body(request)
+    fields, errors = current_fields(body)
+    required = CURRENT_CREATE_REQUIRED
+    if body.get("server") is None:  # name the missing object, not its inner field
+        errors.append(FieldError("server", "Required field is missing."))
+    if not isinstance(body.get("server"), dict):  # already reported as "server"
+        required = tuple(name for name in required if name != "register_server")
     changes, email = validate_phone_fields(
-        current_fields(body), required=CURRENT_CREATE_REQUIRED, label=current_label,
-        email_suffixes=rules.CURRENT_SUFFIXES,
+        fields, required=required, label=current_label, email_suffixes=rules.CURRENT_SUFFIXES, errors=errors,
     )
     phone = await _phones(request).create(caller.account, changes, email, legacy=False, label=current_label,
                                           email_suffixes=rules.CURRENT_SUFFIXES)
@@ -103,10 +123,11 @@ async def current_create(request: Request, caller: Caller) -> Response:
 
 @zoom_endpoint(Operation.UPDATE, Label.LIGHT)
 async def current_update(request: Request, caller: Caller) -> Response:
+    _require_integration(request, caller, legacy=False)
     body = await json_body(request)
-    fields = current_fields(body)
+    fields, errors = current_fields(body)
     fields.pop("user_email", None)
-    changes, _ = validate_phone_fields(fields, label=current_label)
+    changes, _ = validate_phone_fields(fields, label=current_label, errors=errors)
     await _phones(request).update(caller.account, request.path_params["phone_id"], changes, legacy=False,
                                   label=current_label)
     return empty_response(204)

@@ -32,7 +32,7 @@ def user_shape(user: User) -> dict:
 @zoom_endpoint(Operation.USERS_READ, Label.MEDIUM)
 async def list_users(request: Request, caller: Caller) -> Response:
     state = request.app.state.sipphones
-    size = min(int_param(request, "page_size") or 30, 300)
+    size = int_param(request, "page_size", maximum=300) or 30
     token = request.query_params.get("next_page_token") or None
     after, number, now = None, 1, time.time()
     if token:

@@ -10,7 +10,7 @@ from sipphones.accounts.models import ALL_PERMISSIONS, Account, App, Plan, User
 from sipphones.accounts.service import AccountService
 from sipphones.auth.scopes import DEFAULT_APP_SCOPES, parse_scopes
 from sipphones.cli.runtime import (
-    CliError, DatabaseOption, DataDirOption, JsonOption, emit, fail, open_store, run, settings_from,
+    DatabaseOption, DataDirOption, JsonOption, emit, fail, open_store, run, settings_from,
 )
 
 accounts_app = typer.Typer(help="Manage accounts (each with a plan and the SIP phone integration switch).", no_args_is_help=True)

@@ -11,6 +11,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable, TypeVar
 import typer
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
 
 from sipphones.config import Settings, load_settings
 from sipphones.storage.crypto import PasswordCipher
@@ -45,7 +46,7 @@ async def open_store(settings: Settings) -> AsyncIterator[SqlRepository]:
     except DatabaseUrlError as e:
         raise CliError(str(e)) from None
     except Exception as e:  # noqa: BLE001 - connection refused, permissions...
-        raise CliError(f"cannot open the database: {e.__class__.__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
+        raise CliError(f"cannot open the database {_safe_url(url)}: {_reason(e)}") from None
     keys = Keys.derive(load_master_key(settings.secret_key, settings.data_dir))
     repo = SqlRepository.from_url(url, PasswordCipher(keys.sip_password), settings.sqlite_synchronous)
     try:
@@ -61,32 +62,60 @@ def run(coro_fn: Callable[[], Awaitable[T]]) -> T:
 
     try:
         return asyncio.run(coro_fn())
+    except ValidationFailed as e:
+        fail("invalid " + "; ".join(f"{x.field}: {x.message}" for x in e.errors))
     except (CliError, NotFoundError, ValueError) as e:
-        if isinstance(e, ValidationFailed):
-            fail("; ".join(f"{x.field}: {x.message}" for x in e.errors))
         fail(str(e))
     except ZoomError as e:
         fail(e.message)
+    except SQLAlchemyError as e:  # e.g. the database went away or is locked: still one sentence
+        fail(f"database error: {_reason(e)}")
     raise AssertionError("unreachable")
 
 
 def fail(message: str, code: int = 1) -> None:
-    err_console.print(f"error: {message}", markup=False, highlight=False)
+    """One plain line on stderr (never wrapped or styled: scripts read it) and exit ``code``."""
+    sys.stderr.write(f"error: {' '.join(message.split())}\n")
+    sys.stderr.flush()
     raise typer.Exit(code)
+
+
+def _safe_url(url: str) -> str:
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - the URL itself is what is wrong
+        return "(unreadable URL)"
+
+
+def _reason(error: Exception) -> str:
+    """The driver's own words for a connection failure, on one line, without SQLAlchemy's
+    wrapping (``(psycopg.OperationalError)``, background links)."""
+    cause = getattr(error, "orig", None) or error
+    text = " ".join(str(cause).split())
+    return text or cause.__class__.__name__
 
 
 def emit(data: Any, as_json: bool, *, columns: list[str] | None = None, title: str | None = None) -> None:
     if as_json:
         sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
         return
-    rows = data if isinstance(data, list) else [data]
+    if isinstance(data, dict):
+        # One record: "key: value" lines, every value whole (a client secret shown once must
+        # never be cut to fit a terminal).
+        width = max(len(k) for k in data)
+        for key, value in data.items():
+            sys.stdout.write(f"{key.ljust(width)}  {_cell(value)}\n")
+        return
+    rows = data
     if not rows:
         console.print("(none)")
         return
     cols = columns or list(rows[0].keys())
     table = Table(title=title)
     for c in cols:
-        table.add_column(c)
+        table.add_column(c, overflow="fold")
     for row in rows:
         table.add_row(*[_cell(row.get(c)) for c in cols])
     console.print(table)

@@ -36,23 +36,39 @@ class PageTokens:
 
     def issue(self, *, account_id: str, search: str | None, after_id: str, page_number: int, now: float) -> str:
         payload = json.dumps(
-            {"a": after_id, "n": page_number, "q": self._query_fp(account_id, search), "e": int(now) + self.ttl},
+            {"a": after_id, "n": page_number, "q": self._query_fp(account_id, search), "e": round(now + self.ttl, 3)},
             separators=(",", ":"),
         ).encode()
         body = base64.urlsafe_b64encode(payload).decode().rstrip("=")
         return f"{body}.{self._sig(payload)}"
 
     def read(self, token: str, *, account_id: str, search: str | None, now: float) -> Cursor:
+        # Anything a client can type must end in InvalidPageToken (HTTP 400), never in a crash:
+        # non-ASCII text, bad base64, or a well-signed payload of an unexpected shape.
         try:
             body, sig = token.split(".", 1)
-            payload = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
-        except (ValueError, TypeError):
+            payload = base64.urlsafe_b64decode(body.encode("ascii") + b"=" * (-len(body) % 4))
+            canonical = base64.urlsafe_b64encode(payload).decode().rstrip("=") == body  # one spelling per token
+            signed = canonical and hmac.compare_digest(sig.encode("ascii"), self._sig(payload).encode("ascii"))
+        except (ValueError, TypeError):  # UnicodeEncodeError and binascii.Error are ValueErrors
             raise InvalidPageToken() from None
-        if not hmac.compare_digest(sig, self._sig(payload)):
+        if not signed:
             raise InvalidPageToken()
-        data = json.loads(payload)
-        if data.get("q") != self._query_fp(account_id, search):
+        try:
+            data = json.loads(payload)
+            fingerprint, expires = data["q"], float(data["e"])
+            cursor = Cursor(after_id=str(data["a"]), page_number=int(data["n"]))
+        except (ValueError, TypeError, KeyError):
+            raise InvalidPageToken() from None
+        if fingerprint != self._query_fp(account_id, search):
             raise InvalidPageToken("The next page token does not belong to this query: repeat the same query parameters.")
-        if now > data.get("e", 0):
-            raise InvalidPageToken("The next page token has expired (tokens live 15 minutes).")
-        return Cursor(after_id=str(data["a"]), page_number=int(data["n"]))
+        if now > expires:
+            raise InvalidPageToken(f"The next page token has expired (tokens live {_duration(self.ttl)}).")
+        return cursor
+
+
+def _duration(seconds: int) -> str:
+    if seconds % 60 == 0:
+        minutes = seconds // 60
+        return f"{minutes} minute{'s' if minutes != 1 else ''}"
+    return f"{seconds} second{'s' if seconds != 1 else ''}"

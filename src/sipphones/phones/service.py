@@ -84,7 +84,7 @@ class PhoneService:
         self.require_integration(account, legacy)
         size = DEFAULT_PAGE_SIZE if page_size is None else min(page_size, MAX_PAGE_SIZE)
         now = time.time()
-        search = search or None
+        search = (search or "").strip() or None  # a blank search_key lists everything
         after_id, offset, number = None, 0, 1
         if next_page_token:
             cursor = self.page_tokens.read(next_page_token, account_id=account.id, search=search, now=now)

@@ -37,9 +37,13 @@ def validate_phone_fields(
     required: Iterable[str] = (),
     label: Callable[[str], str] = lambda name: name,
     email_suffixes: tuple[str, ...] = rules.LEGACY_SUFFIXES,
+    errors: Iterable[FieldError] = (),
 ) -> tuple[PhoneChanges, str | None]:
-    """Check the given flat fields; return the changes and the ``user_email`` (if given)."""
-    errors: list[FieldError] = []
+    """Check the given flat fields; return the changes and the ``user_email`` (if given).
+
+    ``errors`` are problems the caller already found (e.g. a server entry that is not an object):
+    they are reported together with these, in one answer."""
+    errors = list(errors)
     changes = PhoneChanges()
     email: str | None = None
 
@@ -90,10 +94,10 @@ def validate_phone_fields(
         if base == "transport_protocol":
             if value == "" and slot != 1:
                 changes.servers.setdefault(slot, {})[base] = None
-            elif value.upper() not in _TRANSPORTS:
+            elif value not in _TRANSPORTS:  # exactly Zoom's enum: "udp" would fail against Zoom too
                 errors.append(FieldError(where, "Must be one of UDP, TCP, TLS, AUTO."))
             else:
-                changes.servers.setdefault(slot, {})[base] = Transport(value.upper())
+                changes.servers.setdefault(slot, {})[base] = Transport(value)
             continue
         if name in _TEXT_LIMITS:
             if msg := rules.check_text(value, _TEXT_LIMITS[name], required=name not in _OPTIONAL_EMPTY_OK):

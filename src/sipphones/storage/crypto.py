@@ -1,4 +1,4 @@
-"""SIP passwords at rest (AES-256-GCM) and app client secrets (scrypt hashes).
+"""SIP passwords at rest (AES-256-GCM) and app client secrets (salted hashes).
 
 Zoom returns a phone's password in API responses, so it must be recoverable: it is encrypted,
 never hashed. App secrets are shown once and only ever compared, so they are hashed.
@@ -40,17 +40,27 @@ _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 
 
 def hash_secret(secret: str) -> str:
+    """Salted SHA-256 of a client secret.
+
+    Client secrets are 192 random bits made by ``sipphones.ids.new_secret``, never chosen by a
+    person, so a slow password KDF adds no protection against guessing; it would only make every
+    ``POST /oauth/token`` cost ~0.1 s of CPU (a cheap way to exhaust the server). Hashes of the
+    older ``scrypt$`` form still verify."""
     salt = os.urandom(16)
-    digest = hashlib.scrypt(secret.encode(), salt=salt, dklen=32, **_SCRYPT)
-    return "scrypt$" + base64.b64encode(salt).decode() + "$" + base64.b64encode(digest).decode()
+    digest = hashlib.sha256(salt + secret.encode()).digest()
+    return "sha256$" + base64.b64encode(salt).decode() + "$" + base64.b64encode(digest).decode()
 
 
 def verify_secret(secret: str, stored: str) -> bool:
     try:
         scheme, salt_b64, digest_b64 = stored.split("$")
+        salt, expected = base64.b64decode(salt_b64), base64.b64decode(digest_b64)
     except ValueError:
         return False
-    if scheme != "scrypt":
+    if scheme == "sha256":
+        digest = hashlib.sha256(salt + secret.encode()).digest()
+    elif scheme == "scrypt":
+        digest = hashlib.scrypt(secret.encode(), salt=salt, dklen=32, **_SCRYPT)
+    else:
         return False
-    digest = hashlib.scrypt(secret.encode(), salt=base64.b64decode(salt_b64), dklen=32, **_SCRYPT)
-    return hmac.compare_digest(digest, base64.b64decode(digest_b64))
+    return hmac.compare_digest(digest, expected)

@@ -48,24 +48,28 @@ def _ensure_sqlite_dir(url) -> None:
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
 
 
+# Engines hide statement parameters in their errors and logs: a failed INSERT must never put a
+# client's data (e-mail addresses, encrypted passwords) into a log line.
+
+
 def sync_engine(url: str, synchronous: str = "NORMAL") -> Engine:
     u = _url(url, asynchronous=False)
     if u.get_backend_name() == "sqlite":
         _ensure_sqlite_dir(u)
-        engine = create_engine(u)
+        engine = create_engine(u, hide_parameters=True)
         _sqlite_pragmas(engine, synchronous)
         return engine
-    return create_engine(u, pool_pre_ping=True)
+    return create_engine(u, pool_pre_ping=True, hide_parameters=True)
 
 
 def async_engine(url: str, synchronous: str = "NORMAL") -> AsyncEngine:
     u = _url(url, asynchronous=True)
     if u.get_backend_name() == "sqlite":
         _ensure_sqlite_dir(u)
-        engine = create_async_engine(u, pool_size=4, max_overflow=4)
+        engine = create_async_engine(u, pool_size=4, max_overflow=4, hide_parameters=True)
         _sqlite_pragmas(engine.sync_engine, synchronous)
         return engine
-    return create_async_engine(u, pool_size=8, max_overflow=8, pool_pre_ping=True)
+    return create_async_engine(u, pool_size=8, max_overflow=8, pool_pre_ping=True, hide_parameters=True)
 
 
 def _alembic_config(url: str):

@@ -9,6 +9,10 @@ from sqlalchemy import (
 
 metadata = MetaData()
 
+# Keys that lists page through with ORDER BY: compared byte-wise on PostgreSQL too (migration 0002),
+# so that id order is creation order whatever the database's locale.
+ORDERED_ID = String(32).with_variant(String(32, collation="C"), "postgresql")
+
 accounts = Table(
     "accounts", metadata,
     Column("id", String(32), primary_key=True),
@@ -22,7 +26,7 @@ accounts = Table(
 
 users = Table(
     "users", metadata,
-    Column("id", String(32), primary_key=True),
+    Column("id", ORDERED_ID, primary_key=True),
     Column("account_id", String(32), ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
     Column("email", String(128), nullable=False),      # stored lower-case
     Column("first_name", String(64), nullable=False, default=""),
@@ -48,9 +52,9 @@ apps = Table(
 
 sip_phones = Table(
     "sip_phones", metadata,
-    Column("id", String(32), primary_key=True),
+    Column("id", ORDERED_ID, primary_key=True),
     Column("account_id", String(32), ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
-    Column("user_id", String(32), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("user_id", ORDERED_ID, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
     Column("user_email", String(128), nullable=False),  # as given (with any platform suffix)
     Column("email_key", String(128), nullable=False),   # lower-case user_email: the uniqueness key
     Column("user_name", String(64), nullable=False),
@@ -79,7 +83,7 @@ sip_phones = Table(
 # Per-phone registration health, written by the monitor (one row per phone).
 phone_status = Table(
     "phone_status", metadata,
-    Column("phone_id", String(32), ForeignKey("sip_phones.id", ondelete="CASCADE"), primary_key=True),
+    Column("phone_id", ORDERED_ID, ForeignKey("sip_phones.id", ondelete="CASCADE"), primary_key=True),
     Column("account_id", String(32), nullable=False),
     Column("registered", Boolean, nullable=False, default=False),
     Column("state", String(32), nullable=False, default="unknown"),
