@@ -46,10 +46,9 @@ async def authenticate(request: Request) -> Caller:
     if scheme.lower() != "bearer" or not token.strip():
         raise InvalidAccessToken()
     claims = state.tokens.verify(token.strip())
-    account = await state.repo.get_account(claims.account_id)
-    app = await state.repo.get_app(claims.client_id)
-    if account is None or app is None or not app.active or app.account_id != account.id:
-        raise InvalidAccessToken()  # the account or the app is gone: its tokens die with it
+    account = await state.repo.get_active_app_account(claims.client_id, claims.account_id)
+    if account is None:
+        raise InvalidAccessToken()  # the account or the app is gone (or disabled): its tokens die with it
     return Caller(account, claims)
 
 

@@ -168,6 +168,16 @@ class SqlRepository:
             row = (await conn.execute(select(t.apps).where(t.apps.c.client_id == client_id))).first()
         return _app(row) if row else None
 
+    async def get_active_app_account(self, client_id: str, account_id: str) -> Account | None:
+        """The account, if ``client_id`` is an active app of it (one query: the per-request check)."""
+        if not _matchable(client_id, account_id):
+            return None
+        q = (select(t.accounts).join(t.apps, t.apps.c.account_id == t.accounts.c.id)
+             .where(t.apps.c.client_id == client_id, t.accounts.c.id == account_id, t.apps.c.active.is_(True)))
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(q)).first()
+        return _account(row) if row else None
+
     async def list_apps(self, account_id: str | None = None) -> list[App]:
         q = select(t.apps).order_by(t.apps.c.created_at, t.apps.c.client_id)
         if account_id:
