@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.cli_sip.check_server import start_check_server
 from tests.monitor.store import PhoneStore, Server
-from tests.servers import Admin, get_token
+from tests.servers import Admin, get_token, start_server
 
 PATH = "/_sipphones/v1/sip_phones/{}/check"
 
@@ -15,8 +14,8 @@ PATH = "/_sipphones/v1/sip_phones/{}/check"
 @pytest.fixture(scope="module")
 def env(tmp_path_factory, sip_pki):
     store = PhoneStore(tmp_path_factory.mktemp("check-http"))
-    server = start_check_server(store.database_url, store.data_dir,
-                                extra_env={"SIPPHONES_SIP_CA_FILE": str(sip_pki.ca_file)})
+    server = start_server(store.database_url, store.data_dir,
+                          extra_env={"SIPPHONES_SIP_CA_FILE": str(sip_pki.ca_file)})
     try:
         yield store, server, Admin(store.database_url, store.data_dir)
     finally:
