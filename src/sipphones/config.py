@@ -1,12 +1,18 @@
-"""Configuration: environment variables (``SIPPHONES_*``) and command-line overrides."""
+"""Configuration: environment variables (``SIPPHONES_*``) and command-line overrides.
+
+A plain dataclass read from the environment (no settings framework): every worker process of
+``serve`` loads this at start, and importing pydantic-settings alone cost ~70 ms of a start that
+must answer /healthz within a second.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+ENV_PREFIX = "SIPPHONES_"
 
 
 def default_data_dir() -> Path:
@@ -14,10 +20,9 @@ def default_data_dir() -> Path:
     return Path(base) / "sipphones"
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="SIPPHONES_", extra="ignore")
-
-    data_dir: Path = Field(default_factory=default_data_dir)
+@dataclass
+class Settings:
+    data_dir: Path = field(default_factory=default_data_dir)
     database_url: str = ""           # empty: a SQLite file in data_dir
     redis_url: str = ""              # empty: rate-limit counters in memory
     secret_key: str = ""             # base64 of 32 bytes; empty: generated into data_dir on first run
@@ -26,12 +31,41 @@ class Settings(BaseSettings):
     sqlite_synchronous: str = "NORMAL"  # NORMAL (WAL: durable on checkpoint) or FULL
     public_url: str = ""             # how clients reach the server, for printed examples
 
+    def __post_init__(self) -> None:
+        # Values may come as text (environment, command line): convert to each field's type.
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.type in ("Path", Path) and not isinstance(value, Path):
+                setattr(self, f.name, Path(value))
+            elif f.type in ("int", int) and not isinstance(value, int):
+                try:
+                    setattr(self, f.name, int(str(value).strip()))
+                except ValueError:
+                    raise ValueError(f"{ENV_PREFIX}{f.name.upper()} must be an integer, not {value!r}") from None
+            elif f.type in ("str", str) and not isinstance(value, str):
+                setattr(self, f.name, str(value))
+
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'sipphones.db').resolve()}"
 
 
+def _from_environment() -> dict[str, str]:
+    """``SIPPHONES_<FIELD>`` for every field (names case-insensitive, as before)."""
+    names = {f.name for f in dataclasses.fields(Settings)}
+    out = {}
+    for key, value in os.environ.items():
+        upper = key.upper()
+        if upper.startswith(ENV_PREFIX):
+            name = upper[len(ENV_PREFIX):].lower()
+            if name in names:
+                out[name] = value
+    return out
+
+
 def load_settings(**overrides) -> Settings:
-    clean = {k: v for k, v in overrides.items() if v is not None}
-    return Settings(**clean)
+    """Defaults, then the environment, then ``overrides`` that are not None."""
+    values = _from_environment()
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return Settings(**values)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 
-from sqlalchemy import text
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
@@ -25,15 +24,11 @@ HEALTH_DB_TIMEOUT = 2.0  # seconds: a health check must answer quickly, even whe
 async def healthz(request: Request) -> Response:
     state = request.app.state.sipphones
 
-    async def ping() -> None:
-        async with state.repo.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-
     try:
-        await asyncio.wait_for(ping(), HEALTH_DB_TIMEOUT)
+        await asyncio.wait_for(state.repo.ping(), HEALTH_DB_TIMEOUT)
     except Exception:  # noqa: BLE001 - any failure (or the timeout) means "not healthy"
         return error_response(ZoomError("Database unavailable.", status=503, code=503))
-    return json_response({"status": "ok", "version": __version__, "database": state.repo.engine.dialect.name,
+    return json_response({"status": "ok", "version": __version__, "database": state.repo.dialect,
                           "rate_limit_storage": state.limiter.backend})
 
 

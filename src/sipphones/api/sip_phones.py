@@ -8,7 +8,9 @@ from starlette.routing import Route
 
 from sipphones.api.endpoint import Caller, int_param, json_body, zoom_endpoint
 from sipphones.api.responses import empty_response, json_response
-from sipphones.api.shapes import current_fields, current_label, current_phone, legacy_fields, legacy_phone
+from sipphones.api.shapes import (
+    current_fields, current_label, current_phone, current_record, legacy_fields, legacy_phone, legacy_record,
+)
 from sipphones.auth.scopes import Operation
 from sipphones.errors import FieldError
 from sipphones.phones import rules
@@ -55,7 +57,7 @@ async def legacy_list(request: Request, caller: Caller) -> Response:
         "page_number": result.page_number,
         "page_size": result.page_size,
         "total_records": total,
-        "phones": [legacy_phone(p) for p in result.phones],
+        "phones": [legacy_record(p) for p in result.phones],
     })
 
 
@@ -99,7 +101,7 @@ async def current_list(request: Request, caller: Caller) -> Response:
     return json_response({
         "next_page_token": result.next_page_token,
         "page_size": result.page_size,
-        "phones": [current_phone(p) for p in result.phones],
+        "phones": [current_record(p) for p in result.phones],
     })
 
 

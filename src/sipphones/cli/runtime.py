@@ -6,22 +6,19 @@ import asyncio
 import json
 import sys
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Awaitable, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, TypeVar
 
 import typer
-from rich.console import Console
-from rich.table import Table
-from sqlalchemy.exc import SQLAlchemyError
 
 from sipphones.config import Settings, load_settings
-from sipphones.storage.crypto import PasswordCipher
-from sipphones.storage.database import DatabaseUrlError, migrate
-from sipphones.storage.keys import Keys, load_master_key
-from sipphones.storage.sql import SqlRepository
+
+if TYPE_CHECKING:
+    from sipphones.storage.sql import SqlRepository
+
+# The store, rich and SQLAlchemy are imported by the commands that use them, not by every start
+# of the CLI: ``serve`` must answer /healthz within a second of its launch.
 
 T = TypeVar("T")
-console = Console()
-err_console = Console(stderr=True)
 
 DatabaseOption = typer.Option(None, "--database-url", envvar="SIPPHONES_DATABASE_URL",
                               help="sqlite:///path.db or postgresql://host/db (default: a SQLite file in the data directory).")
@@ -39,7 +36,12 @@ def settings_from(database_url: str | None, data_dir: str | None) -> Settings:
 
 
 @asynccontextmanager
-async def open_store(settings: Settings) -> AsyncIterator[SqlRepository]:
+async def open_store(settings: Settings) -> AsyncIterator["SqlRepository"]:
+    from sipphones.storage.crypto import PasswordCipher
+    from sipphones.storage.database import DatabaseUrlError, migrate
+    from sipphones.storage.keys import Keys, load_master_key
+    from sipphones.storage.sql import SqlRepository
+
     url = settings.resolved_database_url()
     try:
         await asyncio.to_thread(migrate, url)
@@ -57,6 +59,8 @@ async def open_store(settings: Settings) -> AsyncIterator[SqlRepository]:
 
 def run(coro_fn: Callable[[], Awaitable[T]]) -> T:
     """Run a command's coroutine; operator errors become one sentence on stderr and exit 1."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from sipphones.accounts.service import NotFoundError
     from sipphones.errors import ValidationFailed, ZoomError
 
@@ -108,6 +112,10 @@ def emit(data: Any, as_json: bool, *, columns: list[str] | None = None, title: s
         for key, value in data.items():
             sys.stdout.write(f"{key.ljust(width)}  {_cell(value)}\n")
         return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
     rows = data
     if not rows:
         console.print("(none)")

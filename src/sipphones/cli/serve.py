@@ -10,8 +10,6 @@ import typer
 
 from sipphones.cli.runtime import DatabaseOption, DataDirOption, fail, open_store, run, settings_from
 from sipphones.config import Settings
-from sipphones.storage.database import DatabaseUrlError, migrate
-from sipphones.storage.keys import KeyError_, load_master_key
 
 DEMO_ACCOUNT_ID = "DemoAccount00000000001"
 DEMO_USERS = (("alice@example.com", "Alice", "Anders"), ("bob@example.com", "Bob", "Berg"),
@@ -85,6 +83,9 @@ def serve(
 ):
     """Run the Zoom-compatible API server."""
     import uvicorn
+
+    from sipphones.storage.database import DatabaseUrlError, migrate
+    from sipphones.storage.keys import KeyError_, load_master_key
 
     settings = settings_from(database_url, data_dir)
     if redis_url:

@@ -14,7 +14,7 @@ from sipphones.ids import new_id
 from sipphones.phones import rules
 from sipphones.phones.models import SLOTS, PhoneChanges, ServerSet, SipPhone, Transport, flat_name
 from sipphones.phones.pagination import PageTokens
-from sipphones.storage.repository import DuplicateKey, Repository
+from sipphones.storage.repository import DuplicateKey, PhoneRecord, Repository
 
 MAX_PAGE_SIZE = 300
 DEFAULT_PAGE_SIZE = 30
@@ -22,7 +22,7 @@ DEFAULT_PAGE_SIZE = 30
 
 @dataclass(frozen=True)
 class ListResult:
-    phones: list[SipPhone]
+    phones: list[PhoneRecord]
     total_records: int
     page_size: int
     page_number: int
@@ -42,11 +42,9 @@ class PhoneService:
     async def create(self, account: Account, changes: PhoneChanges, user_email: str, *, legacy: bool,
                      label=lambda n: n, email_suffixes: tuple[str, ...] = rules.LEGACY_SUFFIXES) -> SipPhone:
         self.require_integration(account, legacy)
-        user = await self.repo.get_user_by_email(account.id, user_email)
-        if user is None:
-            base, suffix = rules.split_email(user_email, email_suffixes)
-            if suffix:
-                user = await self.repo.get_user_by_email(account.id, base)
+        # The exact address first, else its base without a platform suffix: one lookup for both.
+        base, suffix = rules.split_email(user_email, email_suffixes)
+        user = await self.repo.get_user_by_emails(account.id, (user_email, base) if suffix else (user_email,))
         if user is None:
             raise UserNotFound(user_email)
         now = time.time()
@@ -91,7 +89,9 @@ class PhoneService:
             after_id, number = cursor.after_id, cursor.page_number
         elif page_number and page_number > 1:
             offset, number = (page_number - 1) * size, page_number
-        page = await self.repo.list_phones(account.id, search=search, after_id=after_id, offset=offset, limit=size)
+        # Only the legacy shape carries total_records (and page_count): the current one skips the count.
+        page = await self.repo.list_phones(account.id, search=search, after_id=after_id, offset=offset, limit=size,
+                                           with_total=legacy)
         token = ""
         if page.next_cursor is not None:
             token = self.page_tokens.issue(account_id=account.id, search=search, after_id=page.next_cursor,

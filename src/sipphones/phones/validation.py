@@ -25,6 +25,25 @@ _OPTIONAL_EMPTY_OK = {"voice_mail", "display_number"}
 _TRANSPORTS = {t.value for t in Transport}
 
 
+# Address checks are pure functions of the text, and a deployment's phones name few distinct
+# servers and domains: their verdicts are remembered (bounded; addresses are not secrets).
+_ADDRESS_VERDICTS_MAX = 4096
+_server_verdicts: dict[str, str | None] = {}
+_domain_verdicts: dict[str, str | None] = {}
+
+
+def _remembered(cache: dict[str, str | None], check: Callable[[str], str | None], value: str) -> str | None:
+    try:
+        return cache[value]
+    except KeyError:
+        pass
+    verdict = check(value)
+    if len(cache) >= _ADDRESS_VERDICTS_MAX:
+        cache.clear()
+    cache[value] = verdict
+    return verdict
+
+
 def _slot_of(name: str) -> tuple[str, int]:
     if name[-1] in "23" and name[:-1] in ("register_server", "proxy_server", "transport_protocol"):
         return name[:-1], int(name[-1])
@@ -75,7 +94,7 @@ def validate_phone_fields(
                     errors.append(FieldError(where, f"The platform suffix '{suffix}' is not accepted here; use one of {', '.join(email_suffixes)}."))
             continue
         if name == "domain":
-            if msg := rules.check_domain(value):
+            if msg := _remembered(_domain_verdicts, rules.check_domain, value):
                 errors.append(FieldError(where, msg))
             else:
                 changes.scalars[name] = value
@@ -86,7 +105,7 @@ def validate_phone_fields(
                     errors.append(FieldError(where, "Must not be empty."))
                 else:
                     changes.servers.setdefault(slot, {})[base] = ""
-            elif msg := rules.check_server(value):
+            elif msg := _remembered(_server_verdicts, rules.check_server, value):
                 errors.append(FieldError(where, msg))
             else:
                 changes.servers.setdefault(slot, {})[base] = value

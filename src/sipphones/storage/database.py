@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator
+
 from sqlalchemy import create_engine, event, inspect, text
-from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.engine import Connection, Engine, make_url
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+# The newest revision under migrations/versions (a test checks it against Alembic's own answer):
+# a database already at this revision is opened without importing Alembic (a faster start).
+HEAD_REVISION = "0002"
 
 
 class DatabaseUrlError(ValueError):
@@ -62,14 +68,60 @@ def sync_engine(url: str, synchronous: str = "NORMAL") -> Engine:
     return create_engine(u, pool_pre_ping=True, hide_parameters=True)
 
 
-def async_engine(url: str, synchronous: str = "NORMAL") -> AsyncEngine:
-    u = _url(url, asynchronous=True)
+def async_engine(url: str, synchronous: str = "NORMAL"):
+    """The engine of the repository's SQLAlchemy paths (admin, CLI, monitor, search).
+
+    SQLite: a blocking engine behind the async interface (``BlockingAsyncEngine``). A SQLite
+    statement costs microseconds, so running it on the event loop is cheaper than a thread hop
+    (aiosqlite), and, above all, a transaction then never spans an ``await``: the request hot path
+    (``storage.hotpath``, blocking ``sqlite3`` on the loop) can never wait on the file's write lock
+    held by a transaction of this same process that needs the loop to finish.
+    PostgreSQL: SQLAlchemy's async engine over psycopg (the hot path has its own pool).
+    """
+    u = _url(url, asynchronous=False)
     if u.get_backend_name() == "sqlite":
-        _ensure_sqlite_dir(u)
-        engine = create_async_engine(u, pool_size=4, max_overflow=4, hide_parameters=True)
-        _sqlite_pragmas(engine.sync_engine, synchronous)
-        return engine
-    return create_async_engine(u, pool_size=8, max_overflow=8, pool_pre_ping=True, hide_parameters=True)
+        return BlockingAsyncEngine(sync_engine(url, synchronous))
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    return create_async_engine(_url(url, asynchronous=True), pool_size=2, max_overflow=6, pool_pre_ping=True,
+                               hide_parameters=True)
+
+
+class BlockingConnection:
+    """The slice of ``AsyncConnection`` the repository uses, over a blocking connection."""
+
+    def __init__(self, conn: Connection):
+        self.sync_connection = conn
+
+    async def execute(self, statement, parameters: Any = None):
+        return self.sync_connection.execute(statement, parameters)
+
+
+class BlockingAsyncEngine:
+    """The slice of ``AsyncEngine`` the repository uses (``connect``, ``begin``, ``dispose``,
+    ``dialect``), running each statement synchronously on the calling thread."""
+
+    def __init__(self, engine: Engine):
+        self.sync_engine = engine
+        self.dialect = engine.dialect
+        # Called before each write transaction: commits the hot path's open write group (see
+        # storage.hotpath.SqliteRunner.flush) so that this blocking write never waits on it.
+        self.before_write = None
+
+    @asynccontextmanager
+    async def connect(self) -> AsyncIterator[BlockingConnection]:
+        with self.sync_engine.connect() as conn:
+            yield BlockingConnection(conn)
+
+    @asynccontextmanager
+    async def begin(self) -> AsyncIterator[BlockingConnection]:
+        if self.before_write is not None:
+            self.before_write()
+        with self.sync_engine.begin() as conn:
+            yield BlockingConnection(conn)
+
+    async def dispose(self) -> None:
+        self.sync_engine.dispose()
 
 
 def _alembic_config(url: str):
@@ -94,8 +146,34 @@ def current_revision(engine: Engine) -> str | None:
         return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
+def stored_revision(url: str) -> str | None:
+    """The revision recorded in the database (None: no schema yet), read through the plain driver."""
+    u = _url(url, asynchronous=False)
+    if u.get_backend_name() == "sqlite":
+        import sqlite3
+
+        if not u.database or u.database == ":memory:" or not Path(u.database).exists():
+            return None
+        conn = sqlite3.connect(u.database)
+        try:
+            conn.execute("PRAGMA busy_timeout=10000")
+            row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+        except sqlite3.OperationalError:  # no such table
+            return None
+        finally:
+            conn.close()
+        return row[0] if row else None
+    engine = sync_engine(url)
+    try:
+        return current_revision(engine)
+    finally:
+        engine.dispose()
+
+
 def migrate(url: str) -> str:
     """Bring the schema to the newest revision (a no-op when it is there). Returns the revision."""
+    if stored_revision(url) == HEAD_REVISION:
+        return HEAD_REVISION
     from alembic import command
 
     engine = sync_engine(url)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import AsyncIterator, Protocol
+from typing import AsyncIterator, NamedTuple, Protocol
 
 from sipphones.accounts.models import Account, App, User
-from sipphones.phones.models import Page, SipPhone
+from sipphones.phones.models import SipPhone
 
 
 class DuplicateKey(Exception):
@@ -34,6 +34,44 @@ class PhoneStatus:
     updated_at: float
 
 
+class PhoneRecord(NamedTuple):
+    """A stored phone as list pages read it: flat (the legacy field spelling, unused server slots
+    as empty strings), read-only, password in clear. A list page holds up to 300 of these, so
+    they are plain tuples rather than SipPhone objects with nested ServerSets and enums (which
+    cost about twice as much to build)."""
+
+    id: str
+    account_id: str
+    user_email: str
+    user_name: str
+    authorization_name: str
+    password: str
+    domain: str
+    register_server: str
+    proxy_server: str
+    transport_protocol: str
+    register_server2: str
+    proxy_server2: str
+    transport_protocol2: str
+    register_server3: str
+    proxy_server3: str
+    transport_protocol3: str
+    registration_expire_time: int
+    voice_mail: str
+    display_number: str
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True)
+class RecordPage:
+    """One page of a keyset-paginated listing of phones."""
+
+    items: list[PhoneRecord]
+    total_records: int
+    next_cursor: str | None  # id of the last item when more remain, else None
+
+
 class Repository(Protocol):
     # accounts
     async def add_account(self, account: Account) -> None: ...
@@ -46,6 +84,9 @@ class Repository(Protocol):
     async def add_user(self, user: User) -> None: ...
     async def get_user(self, account_id: str, user_id: str) -> User | None: ...
     async def get_user_by_email(self, account_id: str, email: str) -> User | None: ...
+    async def get_user_by_emails(self, account_id: str, emails: tuple[str, ...]) -> User | None:
+        """The user of the first of (at most two) addresses that has one, in one lookup."""
+        ...
     async def list_users(self, account_id: str, *, after_id: str | None, limit: int) -> tuple[list[User], int]: ...
     async def delete_user(self, account_id: str, user_id: str) -> bool: ...
 
@@ -65,7 +106,7 @@ class Repository(Protocol):
     async def list_phones(
         self, account_id: str, *, search: str | None, after_id: str | None, offset: int, limit: int,
         with_total: bool = True,
-    ) -> Page: ...
+    ) -> RecordPage: ...
     def iter_phones(self, account_id: str | None = None, batch: int = 500) -> AsyncIterator[SipPhone]: ...
     async def phone_versions(self, account_id: str | None = None) -> dict[str, float]: ...
 

@@ -2,20 +2,94 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from typing import AsyncIterator
 
 from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sipphones.accounts.models import Account, App, Plan, User
-from sipphones.phones.models import SLOTS, Page, ServerSet, SipPhone, Transport, flat_name
+from sipphones.phones.models import SLOTS, ServerSet, SipPhone, Transport, flat_name
 from sipphones.storage import schema as t
 from sipphones.storage.crypto import PasswordCipher
 from sipphones.storage.database import async_engine, is_sqlite
-from sipphones.storage.repository import CorruptRecord, DuplicateKey, PhoneStatus
+from sipphones.storage.hotpath import Runner, runner_for
+from sipphones.storage.repository import CorruptRecord, DuplicateKey, PhoneRecord, PhoneStatus, RecordPage
 
 _PHONE_COLUMNS = [c for c in t.sip_phones.c if c.name not in ("user_id", "email_key")]
+
+# --- hot-path statements (run by storage.hotpath; ``?`` placeholders) -------------------------
+# Phone rows are read by position in this column order (see ``SqlRepository._phone``).
+PHONE_COLUMN_NAMES = tuple(c.name for c in _PHONE_COLUMNS)
+_PHONE_COLS = ", ".join(PHONE_COLUMN_NAMES)
+_ACCOUNT_COLS = "a.id, a.name, a.plan, a.sip_phone_integration, a.unlimited, a.created_at"
+_USER_COLS = "id, account_id, email, first_name, last_name, type, status, created_at"
+# Everything of a phone a PATCH can change, in this order (then account_id, id for the WHERE).
+_UPDATABLE = tuple(n for n in PHONE_COLUMN_NAMES if n not in ("id", "account_id", "user_email", "created_at"))
+_INSERTED = PHONE_COLUMN_NAMES + ("user_id", "email_key")
+
+SQL_ACTIVE_APP_ACCOUNT = (
+    f"SELECT {_ACCOUNT_COLS} FROM apps p JOIN accounts a ON a.id = p.account_id "
+    "WHERE p.client_id = ? AND a.id = ? AND p.active"
+)
+SQL_USERS_BY_EMAILS = f"SELECT {_USER_COLS} FROM users WHERE account_id = ? AND email IN (?, ?)"
+SQL_PHONE = f"SELECT {_PHONE_COLS} FROM sip_phones WHERE account_id = ? AND id = ?"
+SQL_INSERT_PHONE = (f"INSERT INTO sip_phones ({', '.join(_INSERTED)}) "
+                    f"VALUES ({', '.join('?' for _ in _INSERTED)})")
+SQL_UPDATE_PHONE = (f"UPDATE sip_phones SET {', '.join(n + ' = ?' for n in _UPDATABLE)} "
+                    "WHERE account_id = ? AND id = ?")
+SQL_COUNT_ADD = "UPDATE accounts SET phone_count = phone_count + ? WHERE id = ?"
+# PostgreSQL: the row and its count in one atomic statement (one round trip on an autocommit
+# connection; a duplicate fails the whole statement).
+SQL_INSERT_PHONE_COUNTED = (f"WITH added AS ({SQL_INSERT_PHONE} RETURNING account_id) "
+                            "UPDATE accounts SET phone_count = phone_count + 1 WHERE id = (SELECT account_id FROM added)")
+SQL_DELETE_STATUS = "DELETE FROM phone_status WHERE phone_id = ?"
+SQL_DELETE_PHONE = "DELETE FROM sip_phones WHERE account_id = ? AND id = ?"
+SQL_PAGE = f"SELECT {_PHONE_COLS} FROM sip_phones WHERE account_id = ? AND id > ? ORDER BY id LIMIT ? OFFSET ?"
+# The page and the account's phone count in one statement (the count is the last column).
+SQL_PAGE_TOTAL = (f"SELECT {_PHONE_COLS}, (SELECT phone_count FROM accounts WHERE id = ?) "
+                  "FROM sip_phones WHERE account_id = ? AND id > ? ORDER BY id LIMIT ? OFFSET ?")
+SQL_PHONE_COUNT = "SELECT phone_count FROM accounts WHERE id = ?"
+
+_TRANSPORTS: dict[str, Transport | None] = {t.value: t for t in Transport}
+_TRANSPORTS[""] = None
+_NO_SERVER = ServerSet()
+# Server sets are immutable values and the phones of one deployment share few distinct ones:
+# the three sets of a row are reused by their nine column values (a bounded cache).
+_SERVER_SETS: dict[tuple, tuple[ServerSet, ServerSet, ServerSet]] = {}
+_SERVER_SET_CACHE_MAX = 4096
+
+
+def _server_set(register: str, proxy: str, transport: str) -> ServerSet:
+    if not register and not proxy and not transport:
+        return _NO_SERVER
+    tp = _TRANSPORTS[transport] if transport in _TRANSPORTS else Transport(transport)
+    return ServerSet(register, proxy, tp)
+
+
+def _server_sets(key: tuple) -> tuple[ServerSet, ServerSet, ServerSet]:
+    """``key``: register, proxy, transport of slots 1, 2 and 3."""
+    sets = _SERVER_SETS.get(key)
+    if sets is None:
+        if len(_SERVER_SETS) >= _SERVER_SET_CACHE_MAX:
+            _SERVER_SETS.clear()
+        sets = _SERVER_SETS[key] = (_server_set(*key[0:3]), _server_set(*key[3:6]), _server_set(*key[6:9]))
+    return sets
+
+
+_PHONE_FIELDS = tuple(f.name for f in dataclasses.fields(SipPhone))
+
+
+_new_record = functools.partial(tuple.__new__, PhoneRecord)
+
+
+def _make_phone(values: tuple) -> SipPhone:
+    """``SipPhone(*values)`` without the frozen dataclass' per-field ``object.__setattr__``: a list
+    page builds up to 300 of these. The instance is the same (same fields, equal, immutable)."""
+    phone = object.__new__(SipPhone)
+    phone.__dict__.update(zip(_PHONE_FIELDS, values))
+    return phone
 
 
 def _matchable(*keys: str | None) -> bool:
@@ -45,16 +119,34 @@ def _app(row) -> App:
 
 
 class SqlRepository:
-    def __init__(self, engine: AsyncEngine, cipher: PasswordCipher):
+    """``engine`` (SQLAlchemy) serves the admin, CLI, monitor and search paths; ``hot`` (raw
+    driver, see storage.hotpath) serves the per-request statements."""
+
+    def __init__(self, engine, cipher: PasswordCipher, hot: Runner):
         self.engine = engine
         self.cipher = cipher
+        self.hot = hot
         self.sqlite = engine.dialect.name == "sqlite"
 
     @classmethod
     def from_url(cls, url: str, cipher: PasswordCipher, synchronous: str = "NORMAL") -> "SqlRepository":
-        return cls(async_engine(url, synchronous if is_sqlite(url) else "NORMAL"), cipher)
+        synchronous = synchronous if is_sqlite(url) else "NORMAL"
+        engine, hot = async_engine(url, synchronous), runner_for(url, synchronous)
+        if hasattr(hot, "flush"):  # SQLite: both paths share the file's one write lock
+            engine.before_write = hot.flush
+        return cls(engine, cipher, hot)
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self.hot.dialect
+
+    async def ping(self) -> None:
+        """One round trip to the database (the health check)."""
+        await self.hot.one("SELECT 1", ())
 
     async def close(self) -> None:
+        await self.hot.close()
         await self.engine.dispose()
 
     # --- accounts -------------------------------------------------------------------------
@@ -119,12 +211,22 @@ class SqlRepository:
         return _user(row) if row else None
 
     async def get_user_by_email(self, account_id: str, email: str) -> User | None:
-        if not _matchable(account_id, email):
+        return await self.get_user_by_emails(account_id, (email,))
+
+    async def get_user_by_emails(self, account_id: str, emails: tuple[str, ...]) -> User | None:
+        """The user of the first address in ``emails`` (at most two) that belongs to one: one query."""
+        keys = [e.lower() for e in emails if _matchable(e)]
+        if not keys or not _matchable(account_id) or len(keys) > 2:
+            if len(keys) > 2:
+                raise ValueError("at most two addresses")
             return None
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(select(t.users).where(
-                t.users.c.account_id == account_id, t.users.c.email == email.lower()))).first()
-        return _user(row) if row else None
+        rows = await self.hot.all(SQL_USERS_BY_EMAILS, (account_id, keys[0], keys[-1]))
+        by_email = {r[2]: r for r in rows}
+        for key in keys:
+            if (r := by_email.get(key)) is not None:
+                return User(id=r[0], account_id=r[1], email=r[2], first_name=r[3], last_name=r[4], type=r[5],
+                            status=r[6], created_at=r[7])
+        return None
 
     async def list_users(self, account_id: str, *, after_id: str | None, limit: int) -> tuple[list[User], int]:
         q = select(t.users).where(t.users.c.account_id == account_id)
@@ -172,11 +274,11 @@ class SqlRepository:
         """The account, if ``client_id`` is an active app of it (one query: the per-request check)."""
         if not _matchable(client_id, account_id):
             return None
-        q = (select(t.accounts).join(t.apps, t.apps.c.account_id == t.accounts.c.id)
-             .where(t.apps.c.client_id == client_id, t.accounts.c.id == account_id, t.apps.c.active.is_(True)))
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(q)).first()
-        return _account(row) if row else None
+        r = await self.hot.one(SQL_ACTIVE_APP_ACCOUNT, (client_id, account_id))
+        if r is None:
+            return None
+        return Account(id=r[0], name=r[1], plan=Plan(r[2]), sip_phone_integration=bool(r[3]), unlimited=bool(r[4]),
+                       created_at=r[5])
 
     async def list_apps(self, account_id: str | None = None) -> list[App]:
         q = select(t.apps).order_by(t.apps.c.created_at, t.apps.c.client_id)
@@ -194,52 +296,89 @@ class SqlRepository:
         return res.rowcount > 0
 
     # --- phones ---------------------------------------------------------------------------
-    def _phone_values(self, phone: SipPhone) -> dict:
-        flat = phone.flat()
-        values = {k: v for k, v in flat.items() if k not in ("id", "password")}
-        values["email_key"] = phone.user_email.lower()
-        values["password_enc"] = self.cipher.encrypt(phone.password, context=phone.id)
-        values["updated_at"] = phone.updated_at
+    def _phone_row(self, phone: SipPhone) -> dict:
+        """A phone as stored, by column name (password encrypted, bound to the phone id)."""
+        values = {
+            "id": phone.id, "account_id": phone.account_id, "user_email": phone.user_email,
+            "user_name": phone.user_name, "authorization_name": phone.authorization_name,
+            "password_enc": self.cipher.encrypt(phone.password, context=phone.id), "domain": phone.domain,
+            "registration_expire_time": phone.registration_expire_time, "voice_mail": phone.voice_mail,
+            "display_number": phone.display_number, "created_at": phone.created_at, "updated_at": phone.updated_at,
+        }
+        for slot, s in zip(SLOTS, phone.servers):
+            values[flat_name("register_server", slot)] = s.register_server
+            values[flat_name("proxy_server", slot)] = s.proxy_server
+            values[flat_name("transport_protocol", slot)] = s.transport_protocol.value if s.transport_protocol else ""
         return values
 
     def _phone(self, row) -> SipPhone:
+        """A phone from a row in PHONE_COLUMN_NAMES order (a driver tuple or a SQLAlchemy row)."""
+        pid = row[0]
         try:
-            password = self.cipher.decrypt(row.password_enc, context=row.id)
-        except ValueError as e:
-            raise CorruptRecord(f"phone {row.id}: {e}") from None
-        servers = tuple(
-            ServerSet(
-                register_server=getattr(row, flat_name("register_server", s)),
-                proxy_server=getattr(row, flat_name("proxy_server", s)),
-                transport_protocol=Transport(tp) if (tp := getattr(row, flat_name("transport_protocol", s))) else None,
-            )
-            for s in SLOTS
-        )
-        return SipPhone(
-            id=row.id, account_id=row.account_id, user_email=row.user_email, user_name=row.user_name,
-            authorization_name=row.authorization_name, password=password, domain=row.domain, servers=servers,
-            registration_expire_time=row.registration_expire_time, voice_mail=row.voice_mail,
-            display_number=row.display_number, created_at=row.created_at, updated_at=row.updated_at,
-        )
+            password = self.cipher.decrypt(row[5], context=pid)
+        except (ValueError, TypeError) as e:
+            raise CorruptRecord(f"phone {pid}: {e}") from None
+        return _make_phone((pid, row[1], row[2], row[3], row[4], password, row[6], _server_sets(tuple(row[7:16])),
+                            row[16], row[17], row[18], row[19], row[20]))
+
+    def _record(self, row) -> PhoneRecord:
+        """A list item from a row in PHONE_COLUMN_NAMES order: the columns as they are, the
+        password decrypted in place."""
+        pid = row[0]
+        try:
+            password = self.cipher.decrypt(row[5], context=pid)
+        except (ValueError, TypeError) as e:
+            raise CorruptRecord(f"phone {pid}: {e}") from None
+        return _new_record((pid, row[1], row[2], row[3], row[4], password, *row[6:21]))
 
     async def add_phone(self, phone: SipPhone, user_id: str) -> None:
-        values = self._phone_values(phone)
-        values.update(id=phone.id, account_id=phone.account_id, user_id=user_id, created_at=phone.created_at)
-        try:
-            async with self.engine.begin() as conn:
-                await conn.execute(insert(t.sip_phones).values(**values))
-                await conn.execute(update(t.accounts).where(t.accounts.c.id == phone.account_id).values(
-                    phone_count=t.accounts.c.phone_count + 1))
-        except IntegrityError as e:
-            raise DuplicateKey(str(e.orig)) from None
+        values = self._phone_row(phone)
+        values["user_id"] = user_id
+        values["email_key"] = phone.user_email.lower()
+        params = tuple(values[n] for n in _INSERTED)
+        if self.hot.dialect == "postgresql":
+            await self.hot.write(SQL_INSERT_PHONE_COUNTED, params)
+            return
+
+        def insert_counted(execute) -> None:
+            execute(SQL_INSERT_PHONE, params)
+            execute(SQL_COUNT_ADD, (1, phone.account_id))
+
+        await self.hot.write_fn(insert_counted)
 
     async def get_phone(self, account_id: str, phone_id: str) -> SipPhone | None:
         if not _matchable(account_id, phone_id):
             return None
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(select(*_PHONE_COLUMNS).where(
-                t.sip_phones.c.account_id == account_id, t.sip_phones.c.id == phone_id))).first()
+        row = await self.hot.one(SQL_PHONE, (account_id, phone_id))
         return self._phone(row) if row else None
+
+    async def save_phone(self, phone: SipPhone) -> bool:
+        """Every changeable field (the owner, ``user_email``, never changes)."""
+        if not _matchable(phone.account_id, phone.id):
+            return False
+        values = self._phone_row(phone)
+        params = tuple(values[n] for n in _UPDATABLE) + (phone.account_id, phone.id)
+        return await self.hot.write(SQL_UPDATE_PHONE, params) > 0
+
+    async def delete_phone(self, account_id: str, phone_id: str) -> bool:
+        if not _matchable(account_id, phone_id):
+            return False
+        if self.hot.dialect == "postgresql":
+            async with self.hot.transaction() as tx:
+                await tx.execute(SQL_DELETE_STATUS, (phone_id,))
+                gone = await tx.execute(SQL_DELETE_PHONE, (account_id, phone_id))
+                if gone:
+                    await tx.execute(SQL_COUNT_ADD, (-gone, account_id))
+            return gone > 0
+
+        def delete_counted(execute) -> int:
+            execute(SQL_DELETE_STATUS, (phone_id,))
+            gone = execute(SQL_DELETE_PHONE, (account_id, phone_id))
+            if gone:
+                execute(SQL_COUNT_ADD, (-gone, account_id))
+            return gone
+
+        return await self.hot.write_fn(delete_counted) > 0
 
     async def find_phone(self, phone_id: str) -> SipPhone | None:
         if not _matchable(phone_id):
@@ -247,27 +386,6 @@ class SqlRepository:
         async with self.engine.connect() as conn:
             row = (await conn.execute(select(*_PHONE_COLUMNS).where(t.sip_phones.c.id == phone_id))).first()
         return self._phone(row) if row else None
-
-    async def save_phone(self, phone: SipPhone) -> bool:
-        values = self._phone_values(phone)
-        values.pop("user_email")  # the owner of a phone never changes
-        values.pop("email_key")
-        async with self.engine.begin() as conn:
-            res = await conn.execute(update(t.sip_phones).where(
-                t.sip_phones.c.account_id == phone.account_id, t.sip_phones.c.id == phone.id).values(**values))
-        return res.rowcount > 0
-
-    async def delete_phone(self, account_id: str, phone_id: str) -> bool:
-        if not _matchable(account_id, phone_id):
-            return False
-        async with self.engine.begin() as conn:
-            await conn.execute(delete(t.phone_status).where(t.phone_status.c.phone_id == phone_id))
-            res = await conn.execute(delete(t.sip_phones).where(
-                t.sip_phones.c.account_id == account_id, t.sip_phones.c.id == phone_id))
-            if res.rowcount:
-                await conn.execute(update(t.accounts).where(t.accounts.c.id == account_id).values(
-                    phone_count=t.accounts.c.phone_count - res.rowcount))
-        return res.rowcount > 0
 
     def _search_filter(self, search: str):
         key = search.strip().lower()
@@ -285,12 +403,32 @@ class SqlRepository:
     async def list_phones(
         self, account_id: str, *, search: str | None, after_id: str | None, offset: int, limit: int,
         with_total: bool = True,
-    ) -> Page:
+    ) -> RecordPage:
         if not _matchable(account_id, search, after_id):
-            return Page(items=[], total_records=0, next_cursor=None)
-        where = [t.sip_phones.c.account_id == account_id]
+            return RecordPage(items=[], total_records=0, next_cursor=None)
         if search:
-            where.append(self._search_filter(search))
+            rows, total = await self._search_page(account_id, search, after_id, offset, limit, with_total)
+        else:
+            # Ids are never empty, so "id > ''" is every phone of the account (one statement text).
+            after = after_id if after_id is not None else ""
+            total = 0
+            if with_total:
+                rows = await self.hot.all(SQL_PAGE_TOTAL, (account_id, account_id, after, limit + 1, offset))
+                if rows:
+                    total = rows[0][-1] or 0
+                else:
+                    row = await self.hot.one(SQL_PHONE_COUNT, (account_id,))
+                    total = (row[0] if row else 0) or 0
+            else:
+                rows = await self.hot.all(SQL_PAGE, (account_id, after, limit + 1, offset))
+        more = len(rows) > limit
+        record = self._record
+        items = [record(r) for r in rows[:limit]]
+        return RecordPage(items=items, total_records=total, next_cursor=items[-1].id if more and items else None)
+
+    async def _search_page(self, account_id: str, search: str, after_id: str | None, offset: int, limit: int,
+                           with_total: bool) -> tuple[list, int]:
+        where = [t.sip_phones.c.account_id == account_id, self._search_filter(search)]
         q = select(*_PHONE_COLUMNS).where(*where)
         if after_id is not None:
             q = q.where(t.sip_phones.c.id > after_id)
@@ -301,14 +439,8 @@ class SqlRepository:
             rows = (await conn.execute(q)).all()
             total = 0
             if with_total:
-                if search:
-                    total = (await conn.execute(select(func.count()).select_from(t.sip_phones).where(*where))).scalar_one()
-                else:
-                    total = (await conn.execute(select(t.accounts.c.phone_count).where(
-                        t.accounts.c.id == account_id))).scalar_one_or_none() or 0
-        more = len(rows) > limit
-        items = [self._phone(r) for r in rows[:limit]]
-        return Page(items=items, total_records=total, next_cursor=items[-1].id if more and items else None)
+                total = (await conn.execute(select(func.count()).select_from(t.sip_phones).where(*where))).scalar_one()
+        return rows, total
 
     async def iter_phones(self, account_id: str | None = None, batch: int = 500) -> AsyncIterator[SipPhone]:
         after = ""
