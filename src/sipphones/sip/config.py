@@ -76,6 +76,17 @@ class Target:
     transport: TargetTransport
     server_name: str | None = None
 
+    def __post_init__(self) -> None:
+        # Targets key the flow and avoidance tables and are hashed several times per message.
+        object.__setattr__(self, "_hash", hash((self.host, self.port, self.transport, self.server_name)))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __reduce__(self):
+        # Rebuilt from the fields (string hashes differ between processes).
+        return (type(self), (self.host, self.port, self.transport, self.server_name))
+
     def __str__(self) -> str:
         return f"{format_host(self.host)}:{self.port};transport={self.transport.value.lower()}"
 
@@ -138,7 +149,22 @@ class ServerSetConfig:
             return None
         transport = (TargetTransport.UDP if self.transport is Transport.AUTO
                      else TargetTransport(self.transport.value))
-        return [Target(hop.host, hop.port or transport.default_port, transport)]
+        return [_shared(Target(hop.host, hop.port or transport.default_port, transport))]
+
+
+# Equal targets are one object: a fleet registering with one registrar holds one Target, not one
+# per phone (bounded; Target is immutable, so sharing is invisible).
+_TARGETS: dict[Target, Target] = {}
+
+
+def _shared(target: Target) -> Target:
+    found = _TARGETS.get(target)
+    if found is not None:
+        return found
+    if len(_TARGETS) >= 4096:
+        _TARGETS.clear()
+    _TARGETS[target] = target
+    return target
 
 
 @dataclass(frozen=True)
@@ -159,15 +185,20 @@ class RegistrationConfig:
             raise ConfigError("no server set is configured")
         if self.expires <= 0:
             raise ConfigError("expires must be positive")
+        # Derived once: every REGISTER of the phone writes them. Plain attributes, not fields
+        # (equality, repr and replace() see only the fields).
+        object.__setattr__(self, "_request_uri", str(SipUri(host=self.domain)))
+        object.__setattr__(self, "_aor", str(SipUri(host=self.domain, user=self.user)))
+        object.__setattr__(self, "_slots", tuple(s.slot for s in self.server_sets))
 
     @property
     def request_uri(self) -> str:
-        return str(SipUri(host=self.domain))
+        return self._request_uri
 
     @property
     def aor(self) -> str:
         """The address of record, used in To and From (user part %-escaped)."""
-        return str(SipUri(host=self.domain, user=self.user))
+        return self._aor
 
     def server_set(self, slot: int) -> ServerSetConfig:
         for s in self.server_sets:
@@ -177,7 +208,8 @@ class RegistrationConfig:
 
     @property
     def slots(self) -> list[int]:
-        return [s.slot for s in self.server_sets]
+        """The configured slot numbers in order (a new list: callers may change it)."""
+        return list(self._slots)
 
 
 @dataclass(frozen=True)

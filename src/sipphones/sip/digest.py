@@ -75,10 +75,17 @@ def _base(algorithm: str) -> str:
     return algorithm[:-5] if algorithm.endswith("-sess") else algorithm
 
 
+# Canonical base algorithm -> hash constructor (the named constructors are faster than new()).
+_CONSTRUCTORS: dict[str, Callable[[bytes], "hashlib._Hash"]] = {
+    "MD5": hashlib.md5, "SHA-256": hashlib.sha256,
+    "SHA-512-256": lambda data: hashlib.new("sha512_256", data),
+}
+
+
 def _h(algorithm: str, data: str | bytes) -> str:
     if isinstance(data, str):
         data = data.encode("utf-8")
-    return hashlib.new(_HASHES[_base(algorithm)], data).hexdigest()
+    return _CONSTRUCTORS[_base(algorithm)](data).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -101,21 +108,27 @@ class DigestChallenge:
     def from_challenge(cls, challenge: Challenge, *, proxy: bool = False) -> DigestChallenge:
         if challenge.scheme.lower() != "digest":
             raise DigestError(f"not a Digest challenge: {challenge.scheme}")
-        realm = challenge.get("realm")
-        nonce = challenge.get("nonce")
+        params = challenge.params   # names are lower-cased by the parser
+        realm = params.get("realm")
+        nonce = params.get("nonce")
         if realm is None or nonce is None:
             raise DigestError("Digest challenge without realm or nonce")
-        qop_text = challenge.get("qop") or ""
-        qop = tuple(q.strip().lower() for q in qop_text.split(",") if q.strip())
+        qop_text = params.get("qop") or ""
+        if qop_text == "auth":   # the usual offer
+            qop: tuple[str, ...] = ("auth",)
+        else:
+            qop = tuple(q.strip().lower() for q in qop_text.split(",") if q.strip())
+        stale = params.get("stale")
+        userhash = params.get("userhash")
         return cls(
             realm=realm, nonce=nonce,
-            algorithm=canonical_algorithm(challenge.get("algorithm")),
+            algorithm=canonical_algorithm(params.get("algorithm")),
             qop=qop,
-            opaque=challenge.get("opaque"),
-            stale=(challenge.get("stale") or "").strip().lower() == "true",
-            userhash=(challenge.get("userhash") or "").strip().lower() == "true",
-            charset=challenge.get("charset"),
-            domain=challenge.get("domain"),
+            opaque=params.get("opaque"),
+            stale=stale is not None and stale.strip().lower() == "true",
+            userhash=userhash is not None and userhash.strip().lower() == "true",
+            charset=params.get("charset"),
+            domain=params.get("domain"),
             proxy=proxy,
         )
 
@@ -136,7 +149,7 @@ class DigestChallenge:
         """True when we can answer it: known algorithm, and a usable qop (or none offered)."""
         if self.algorithm not in SUPPORTED_ALGORITHMS:
             return False
-        if self.qop and not ({"auth", "auth-int"} & set(self.qop)):
+        if self.qop and "auth" not in self.qop and "auth-int" not in self.qop:
             return False
         if self.algorithm.endswith("-sess") and not self.qop:
             return False   # -sess needs the cnonce, which is only sent with a qop
@@ -156,7 +169,7 @@ class DigestChallenge:
     def unsupported_reason(self) -> str | None:
         if self.algorithm not in SUPPORTED_ALGORITHMS:
             return f"unsupported algorithm {self.algorithm}"
-        if self.qop and not ({"auth", "auth-int"} & set(self.qop)):
+        if self.qop and "auth" not in self.qop and "auth-int" not in self.qop:
             return f"unsupported qop {','.join(self.qop)}"
         if self.algorithm.endswith("-sess") and not self.qop:
             return f"{self.algorithm} without qop cannot be answered"
@@ -185,6 +198,12 @@ def digest_response(*, algorithm: str, username: str, realm: str, password: str,
     ``username`` is the real name even when userhash is used.
     """
     algorithm = canonical_algorithm(algorithm)
+    _check_response_args(algorithm, qop, nc, cnonce)
+    return _response(algorithm, _h(algorithm, f"{username}:{realm}:{password}"), nonce, method, uri,
+                     qop, nc, cnonce, body)
+
+
+def _check_response_args(algorithm: str, qop: str | None, nc: int | None, cnonce: str | None) -> None:
     if _base(algorithm) not in _HASHES or algorithm not in SUPPORTED_ALGORITHMS:
         raise DigestError(f"unsupported algorithm {algorithm}")
     if qop is not None and qop not in ("auth", "auth-int"):
@@ -193,7 +212,11 @@ def digest_response(*, algorithm: str, username: str, realm: str, password: str,
         raise ValueError("cnonce and nc are required with a qop")
     if algorithm.endswith("-sess") and cnonce is None:
         raise ValueError(f"{algorithm} needs a cnonce")
-    ha1 = _h(algorithm, f"{username}:{realm}:{password}")
+
+
+def _response(algorithm: str, ha1: str, nonce: str, method: str, uri: str, qop: str | None,
+              nc: int | None, cnonce: str | None, body: bytes) -> str:
+    """``digest_response`` from HA1 = H(username:realm:password), arguments already checked."""
     if algorithm.endswith("-sess"):
         ha1 = _h(algorithm, f"{ha1}:{nonce}:{cnonce}")
     if qop == "auth-int":
@@ -215,6 +238,16 @@ def build_authorization(challenge: DigestChallenge, *, username: str, password: 
     ``opaque`` are quoted; ``algorithm``, ``qop``, ``nc`` and ``userhash`` are not (RFC 2617 §3.2.2,
     RFC 7616 §3.4).
     """
+    return _authorization(challenge, username=username, method=method, uri=uri, cnonce=cnonce, nc=nc,
+                          body=body, qop=qop,
+                          ha1=lambda: _h(challenge.algorithm, f"{username}:{challenge.realm}:{password}"))
+
+
+def _authorization(challenge: DigestChallenge, *, username: str, method: str, uri: str, cnonce: str | None,
+                   nc: int, body: bytes, qop: str | None | Literal["auto"],
+                   ha1: Callable[[], str]) -> str:
+    """``build_authorization`` with HA1 = H(username:realm:password) from ``ha1()`` (the client
+    keeps it per realm instead of hashing the password again for every request)."""
     reason = challenge.unsupported_reason()
     if reason:
         raise DigestError(reason)
@@ -226,11 +259,10 @@ def build_authorization(challenge: DigestChallenge, *, username: str, password: 
         raise ValueError("nc must fit in 8 hex digits")
     if (qop is not None or challenge.algorithm.endswith("-sess")) and not cnonce:
         raise ValueError("a cnonce is required with a qop")
-    response = digest_response(
-        algorithm=challenge.algorithm, username=username, realm=challenge.realm,
-        password=password, nonce=challenge.nonce, method=method, uri=uri,
-        qop=qop, nc=nc if qop else None, cnonce=cnonce, body=body,
-    )
+    algorithm = canonical_algorithm(challenge.algorithm)
+    nc_arg = nc if qop else None
+    _check_response_args(algorithm, qop, nc_arg, cnonce)
+    response = _response(algorithm, ha1(), challenge.nonce, method, uri, qop, nc_arg, cnonce, body)
     shown_user = _h(challenge.algorithm, f"{username}:{challenge.realm}") if challenge.userhash else username
     parts = [
         f"username={quote(shown_user)}",
@@ -281,6 +313,8 @@ def select_challenges(challenges: list[DigestChallenge],
     """
     if not challenges:
         raise DigestError("no Digest challenge in the response")
+    if len(challenges) == 1 and challenges[0].supported:   # the usual case: one group, one choice
+        return [challenges[0]]
     groups: dict[tuple[bool, str], list[DigestChallenge]] = {}
     for c in challenges:
         groups.setdefault((c.proxy, c.realm), []).append(c)
@@ -352,6 +386,7 @@ class DigestClient:
         self.policy = policy
         self.prefer_auth_int = prefer_auth_int
         self._sessions: dict[tuple[bool, str], _Session] = {}
+        self._ha1: dict[tuple[str, str], str] = {}   # (algorithm, realm) -> HA1; never shown
 
     def __repr__(self) -> str:
         return f"DigestClient(username={self.username!r}, realms={[r for _, r in self._sessions]!r})"
@@ -403,11 +438,20 @@ class DigestClient:
                 else:
                     cnonce = self._cnonce()
             session.nc += 1
-            value = build_authorization(c, username=self.username, password=self._password,
-                                        method=method, uri=uri, cnonce=cnonce, nc=session.nc,
-                                        body=body, qop=qop)
+            value = _authorization(c, username=self.username, method=method, uri=uri, cnonce=cnonce,
+                                   nc=session.nc, body=body, qop=qop, ha1=lambda c=c: self._ha1_for(c))
             out.append((c.header_name, value))
         return out
+
+    def _ha1_for(self, challenge: DigestChallenge) -> str:
+        """H(username:realm:password) for the challenge's realm and hash, computed once."""
+        key = (_base(challenge.algorithm), challenge.realm)
+        ha1 = self._ha1.get(key)
+        if ha1 is None:
+            if len(self._ha1) >= 16:   # a server inventing realms cannot make this grow
+                self._ha1.clear()
+            ha1 = self._ha1[key] = _h(challenge.algorithm, f"{self.username}:{challenge.realm}:{self._password}")
+        return ha1
 
     def authorize(self, request: Request) -> Request:
         """Replace the request's Authorization/Proxy-Authorization with fresh credentials

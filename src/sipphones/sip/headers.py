@@ -21,6 +21,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from collections.abc import Iterable, Mapping
 
 from .errors import BadHeaderValue, BadUri, SerializeError
@@ -58,12 +59,17 @@ def is_token(text: str) -> bool:
 # --- quoted strings --------------------------------------------------------------------------
 
 
+_QUOTE_SPECIAL = re.compile(r'["\\\x00-\x08\x0a-\x1f\x7f]')
+
+
 def quote(text: str) -> str:
     """Return ``text`` as a quoted-string (RFC 3261 §25), escaping ``"``, ``\\`` and controls.
 
     CR and LF cannot be carried by a quoted-string at all (quoted-pair excludes them), so they
     raise ``SerializeError`` rather than produce a header that ends early.
     """
+    if not _QUOTE_SPECIAL.search(text):      # the usual case: nothing to escape
+        return f'"{text}"'
     out = ['"']
     for ch in text:
         o = ord(ch)
@@ -119,9 +125,28 @@ def _skip_ws(s: str, i: int) -> int:
 # --- URI escaping ----------------------------------------------------------------------------
 
 
+def _charset_re(chars: frozenset[str]) -> re.Pattern[str]:
+    return re.compile("[" + "".join(re.escape(c) for c in sorted(chars)) + "]*")
+
+
+def _all_in(text: str, chars: frozenset[str]) -> bool:
+    """``all(c in chars for c in text)``, with one regex for the character sets of this module."""
+    pattern = _CHARSET_RES.get(chars)
+    if pattern is None:
+        return all(c in chars for c in text)
+    return pattern.fullmatch(text) is not None
+
+
+# One regex per character set of this module (keyed by the frozenset itself).
+_CHARSET_RES: dict[frozenset[str], re.Pattern[str]] = {
+    chars: _charset_re(chars) for chars in (_USER_SAFE, _PASSWORD_SAFE, _PARAM_SAFE, _HNV_SAFE, TOKEN_CHARS,
+                                            _GEN_VALUE_CHARS)
+}
+
+
 def escape(text: str, safe: frozenset[str]) -> str:
     """Percent-encode every character of ``text`` outside ``safe`` (as UTF-8 bytes)."""
-    if all(c in safe for c in text):
+    if _all_in(text, safe):
         return text
     out = []
     for b in text.encode("utf-8", "surrogateescape"):
@@ -136,7 +161,7 @@ def unescape(text: str, allowed: frozenset[str] | None = None, what: str = "URI"
     Bytes that are not valid UTF-8 decode to surrogate escapes so ``escape`` restores them.
     """
     if "%" not in text:
-        if allowed is not None:
+        if allowed is not None and not _all_in(text, allowed):
             for c in text:
                 if c not in allowed:
                     raise BadUri(f"character {c!r} not allowed in {what}")
@@ -164,6 +189,11 @@ def unescape(text: str, allowed: frozenset[str] | None = None, what: str = "URI"
 
 def parse_hostport(text: str, header: str | None = None) -> tuple[str, int | None]:
     """``host[:port]`` with host = hostname / IPv4 / ``[IPv6]``. Returns (host without brackets, port)."""
+    return _parse_hostport(text, header)
+
+
+@lru_cache(maxsize=4096)   # the same few registrar and local addresses come in every message
+def _parse_hostport(text: str, header: str | None) -> tuple[str, int | None]:
     if text.startswith("["):
         end = text.find("]")
         if end < 0:
@@ -199,7 +229,7 @@ def format_host(host: str) -> str:
 
 
 def _format_gen_value(value: str) -> str:
-    if value and all(c in _GEN_VALUE_CHARS for c in value):
+    if value and _all_in(value, _GEN_VALUE_CHARS):
         return value
     return quote(value)
 
@@ -220,6 +250,7 @@ _PARAM_RE = re.compile(
     r'|"((?:[^"\\\r\n]|\\[^\r\n])*)"))?'                      # = quoted-string
 )
 _QUOTED_PAIR_RE = re.compile(r"\\(.)", re.DOTALL)
+_SIMPLE_PARAMS_RE = re.compile(r"(?:;[A-Za-z0-9\-.!%*_+`'~]+(?:=[A-Za-z0-9\-.!%*_+`'~\[\]:]+)?)*")
 
 
 def _parse_params_at(s: str, i: int, header: str | None, stop: str = "") -> tuple[Params, int]:
@@ -227,8 +258,18 @@ def _parse_params_at(s: str, i: int, header: str | None, stop: str = "") -> tupl
 
     Stops at the end or at a character of ``stop`` (outside quotes); returns (params, index).
     """
-    params: Params = {}
     n = len(s)
+    simple = _SIMPLE_PARAMS_RE.match(s, i)
+    if simple.end() == n:
+        # Fast path: only ``;token`` / ``;token=token-or-host`` up to the end, no blanks or quotes
+        # (what the loop below would read the same way).
+        params: Params = {}
+        if i < n:
+            for part in s[i + 1:].split(";"):
+                name, eq, value = part.partition("=")
+                params.setdefault(name.lower(), value if eq else None)
+        return params, n
+    params = {}
     match = _PARAM_RE.match
     while True:
         m = match(s, i)
@@ -387,6 +428,8 @@ class SipUri:
         ``user``, ``ttl``, ``method``, ``maddr`` and ``transport`` must agree when either side
         has them, other parameters only when both have them; headers must all match.
         """
+        if other is self:
+            return True
         if not isinstance(other, SipUri):
             return False
         if (self.scheme.lower() != other.scheme.lower() or self.user != other.user
@@ -408,8 +451,8 @@ def _lower(value: str | None) -> str | None:
 
 def parse_uri(text: str) -> SipUri | AbsoluteUri:
     """A sip/sips URI as ``SipUri``, any other scheme as ``AbsoluteUri``."""
-    scheme = text.split(":", 1)[0].lower()
-    if scheme in ("sip", "sips"):
+    head = text[:5].lower()
+    if head.startswith("sip:") or head == "sips:":
         return SipUri.parse(text)
     return AbsoluteUri.parse(text)
 
@@ -441,7 +484,9 @@ class NameAddr:
         display: str | None = None
         i = 0
         n = len(s)
-        if s[0] == '"':
+        if s[0] == "<":
+            pass   # no display name (the usual case): the URI starts right here
+        elif s[0] == '"':
             display, i = _read_quoted(s, 0, header)
             i = _skip_ws(s, i)
             if i >= n or s[i] != "<":
@@ -504,6 +549,31 @@ class NameAddr:
         if not re.fullmatch(r"0(\.[0-9]{0,3})?|1(\.0{0,3})?", value):
             raise BadHeaderValue(f"invalid q value {value!r}", "Contact")
         return float(value)
+
+
+# A conservative subset of name-addr for validation (To/From of nearly every message):
+# ``<sip:user@host[:port][;uri-params]>[;params]`` with plain characters only. Everything it
+# matches NameAddr.parse accepts (the host is a name with a letter, '_' or '-', or an IPv4
+# address with octets up to 255; port and host length are checked by _simple_name_addr);
+# anything else is parsed in full.
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|[01][0-9][0-9]|[0-9][0-9]?)"
+_LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_\-]*[A-Za-z0-9_])?"
+_SIMPLE_NAME_ADDR_RE = re.compile(
+    r"<[Ss][Ii][Pp][Ss]?:(?:[A-Za-z0-9\-_.!~*'()&=+$,]+@)?"
+    rf"((?=[0-9.]*[A-Za-z_\-]){_LABEL}(?:\.{_LABEL})*\.?|{_OCTET}(?:\.{_OCTET}){{3}})"
+    r"(?::([0-9]{1,5}))?"
+    r"(?:;[A-Za-z0-9\-_.!~*'()]+(?:=[A-Za-z0-9\-_.!~*'()]+)?)*>"
+    r"(?:;[A-Za-z0-9\-.!%*_+`'~]+(?:=[A-Za-z0-9\-.!%*_+`'~\[\]:]+)?)*"
+)
+
+
+def _simple_name_addr(text: str) -> bool:
+    """True when ``text`` is in the subset above, i.e. ``NameAddr.parse(text)`` cannot fail."""
+    m = _SIMPLE_NAME_ADDR_RE.fullmatch(text)
+    if m is None:
+        return False
+    port = m.group(2)
+    return len(m.group(1)) <= 255 and (port is None or int(port) <= 65535)
 
 
 def parse_name_addrs(values: Iterable[str], header: str | None = None) -> list[NameAddr]:
@@ -685,6 +755,46 @@ class Challenge:
         return self.params.get(name.lower(), default)
 
 
+_TOKEN_CLASS = r"[A-Za-z0-9\-.!%*_+`'~]"
+_CHALLENGE_SCHEME_RE = re.compile(rf"[ \t,]*({_TOKEN_CLASS}+)[ \t]+")
+_AUTH_PARAM_RE = re.compile(
+    rf"({_TOKEN_CLASS}+)[ \t]*=[ \t]*"
+    r'(?:"((?:[^"\\\r\n]|\\[^\r\n])*)"|([^ \t,"][^ \t,]*)?)'
+    r"[ \t]*(?:\Z|,[ \t,]*)"
+)
+
+
+def _parse_one_challenge(s: str) -> Challenge | None:
+    """The common case ``Scheme name=value, name="value", ...`` (one challenge, parameters only)
+    read with regexes; ``None`` for anything else, which the tokenizer below then reads (with the
+    same result for this case: the regexes follow its rules)."""
+    m = _CHALLENGE_SCHEME_RE.match(s)
+    if m is None:
+        return None
+    i, n = m.end(), len(s)
+    m68 = _TOKEN68_RE.match(s, i)
+    if m68 is not None:
+        after = _skip_ws(s, m68.end())
+        if after >= n or s[after] == ",":
+            return None   # a token68, not parameters
+    params: dict[str, str] = {}
+    match = _AUTH_PARAM_RE.match
+    while i < n:
+        p = match(s, i)
+        if p is None:
+            return None
+        name, quoted, plain = p.groups()
+        if quoted is not None:
+            value = _QUOTED_PAIR_RE.sub(r"\1", quoted) if "\\" in quoted else quoted
+        else:
+            value = plain or ""
+        params.setdefault(name.lower(), value)
+        i = p.end()
+    if not params:
+        return None
+    return Challenge(m.group(1), params, None)
+
+
 def parse_challenges(text: str, header: str = "WWW-Authenticate") -> list[Challenge]:
     """Every challenge in one header value; RFC 7235 allows several, comma-separated.
 
@@ -693,6 +803,9 @@ def parse_challenges(text: str, header: str = "WWW-Authenticate") -> list[Challe
     syntax is used by Authorization values, so this also reads what the digest client wrote.
     A repeated parameter keeps its first value.
     """
+    fast = _parse_one_challenge(text)
+    if fast is not None:
+        return [fast]
     out: list[tuple[str, dict[str, str], str | None]] = []
     s = text
     n = len(s)

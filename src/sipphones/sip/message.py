@@ -60,6 +60,14 @@ class Headers:
         for name, value in items or ():
             self.add(name, value)
 
+    @classmethod
+    def _trusted(cls, items: list[tuple[str, str]]) -> "Headers":
+        """Wrap ``items`` as they are: the caller guarantees every name is ``canonical_name``
+        output (the parser and the request builders, which must not pay for it twice)."""
+        h = cls.__new__(cls)
+        h._items = items
+        return h
+
     def add(self, name: str, value: str) -> None:
         self._items.append((canonical_name(name), value))
 
@@ -83,7 +91,10 @@ class Headers:
 
     def remove(self, name: str) -> None:
         key = canonical_name(name)
-        self._items = [(n, v) for n, v in self._items if n != key]
+        for n, _ in self._items:
+            if n == key:
+                self._items = [(n, v) for n, v in self._items if n != key]
+                return
 
     def get(self, name: str, default: str | None = None) -> str | None:
         key = canonical_name(name)
@@ -125,8 +136,30 @@ class Headers:
 
 def split_list(value: str) -> list[str]:
     """Split a comma-separated header value, ignoring commas inside quotes or <...>."""
-    if '"' not in value and "<" not in value:       # fast path: nothing can hide a comma
-        return [p for p in (part.strip() for part in value.split(",")) if p]
+    if "," not in value:                            # one element: nothing to split
+        value = value.strip()
+        return [value] if value else []
+    if '"' not in value:
+        if "<" not in value:                        # nothing can hide a comma
+            return [p for p in (part.strip() for part in value.split(",")) if p]
+        # Only <...> can hide a comma: rejoin the pieces of a bracket left open (the state after
+        # a piece is set by its last '<' or '>', as in the character loop below).
+        out: list[str] = []
+        pending: str | None = None
+        for part in value.split(","):
+            cur = part if pending is None else pending + "," + part
+            if cur.rfind("<") > cur.rfind(">"):
+                pending = cur
+                continue
+            pending = None
+            cur = cur.strip()
+            if cur:
+                out.append(cur)
+        if pending is not None:
+            pending = pending.strip()
+            if pending:
+                out.append(pending)
+        return out
     parts, buf, quoted, angle, escape = [], [], False, False, False
     for ch in value:
         if escape:
@@ -156,6 +189,23 @@ def split_list(value: str) -> list[str]:
 
 _TOKEN = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+")
 _FORBIDDEN = re.compile(r"[\r\n\x00]")
+_WHITESPACE = re.compile(r"\s")   # the characters str.isspace() accepts
+# Header names already checked against _TOKEN (bounded: names come from our own code and from
+# parsed messages, whose names the parser checked with the same rule).
+_VALID_NAMES: set[str] = set()
+
+
+def _check_values(headers: Headers, stop_at: int | None = None) -> None:
+    """Raise for the first header value (of the first ``stop_at`` written ones) with CR, LF or NUL."""
+    n = 0
+    for name, value in headers._items:
+        if name == "Content-Length":
+            continue
+        if stop_at is not None and n >= stop_at:
+            return
+        n += 1
+        if _FORBIDDEN.search(value):
+            raise SerializeError(f"{name}: value contains CR, LF or NUL")
 
 
 def _serialize(start_line: str, headers: Headers, body: bytes) -> bytes:
@@ -167,16 +217,24 @@ def _serialize(start_line: str, headers: Headers, body: bytes) -> bytes:
     if _FORBIDDEN.search(start_line):
         raise SerializeError("start line contains CR, LF or NUL")
     lines = [start_line]
-    for name, value in headers:
-        if name.lower() == "content-length":
+    append = lines.append
+    values = []
+    for name, value in headers._items:   # names are canonical: see Headers
+        if name == "Content-Length":
             continue
-        if not _TOKEN.fullmatch(name):
-            raise SerializeError(f"invalid header name {name!r}")
-        if _FORBIDDEN.search(value):
-            raise SerializeError(f"{name}: value contains CR, LF or NUL")
-        lines.append(f"{name}: {value}")
-    lines.append(f"Content-Length: {len(body)}")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8") + body
+        if name not in _VALID_NAMES:
+            if not _TOKEN.fullmatch(name):
+                _check_values(headers, stop_at=len(values))   # an earlier bad value is reported first
+                raise SerializeError(f"invalid header name {name!r}")
+            if len(_VALID_NAMES) < 4096:
+                _VALID_NAMES.add(name)
+        values.append(value)
+        append(f"{name}: {value}")
+    if _FORBIDDEN.search("".join(values)):   # one scan; then find the culprit for the message
+        _check_values(headers)
+    append(f"Content-Length: {len(body)}")
+    append("\r\n")
+    return "\r\n".join(lines).encode("utf-8") + body
 
 
 @dataclass
@@ -189,7 +247,7 @@ class Request:
 
     def to_bytes(self) -> bytes:
         """Serialize; Content-Length is always written from the body."""
-        if not _TOKEN.fullmatch(self.method) or not self.uri or any(c.isspace() for c in self.uri):
+        if not _TOKEN.fullmatch(self.method) or not self.uri or _WHITESPACE.search(self.uri):
             raise SerializeError(f"invalid request line {self.method!r} {self.uri!r}")
         return _serialize(f"{self.method} {self.uri} {self.version}", self.headers, self.body)
 

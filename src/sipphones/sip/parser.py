@@ -30,7 +30,7 @@ from .errors import (
     EmptyMessage, HeaderTooLong, IncompleteMessage, MessageTooLarge, MethodMismatch,
     MissingContentLength, MissingHeader, ParseError, TooManyHeaders, UnsupportedVersion,
 )
-from .headers import NameAddr, SipUri, Via, parse_cseq, parse_uri
+from .headers import NameAddr, SipUri, Via, _simple_name_addr, parse_cseq, parse_uri
 from .message import Headers, Request, Response, canonical_name, split_list
 
 
@@ -46,7 +46,27 @@ class Limits:
 
 DEFAULT_LIMITS = Limits()
 
-_HEAD_END = re.compile(rb"\r?\n\r?\n")
+_HEAD_END = re.compile(rb"\r?\n\r?\n")   # the blank line; _head_end finds it faster
+
+
+def _head_end(data: bytes | bytearray, start: int) -> tuple[int, int] | None:
+    """(start, end) of the first match of ``_HEAD_END`` at or after ``start``, or None.
+
+    Every match holds ``\n\n`` or ``\n\r\n``; the first such newline is found with two plain
+    byte searches (a regex search stops at every CR and LF of the headers), and the match
+    starts one byte earlier when a CR precedes it.
+    """
+    a = data.find(b"\n\r\n", start)
+    b = data.find(b"\n\n", start)
+    if a < 0 and b < 0:
+        return None
+    if b < 0 or 0 <= a < b:
+        q, end = a, a + 3
+    else:
+        q, end = b, b + 2
+    if q > start and data[q - 1] == 13:
+        q -= 1
+    return q, end
 _TOKEN_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+")
 _NAME_RE = re.compile(r"([A-Za-z0-9\-.!%*_+`'~]+)[ \t]*:")
 _VERSION_RE = re.compile(r"SIP/([0-9]+)\.([0-9]+)", re.IGNORECASE)
@@ -71,6 +91,8 @@ def _skip_leading_crlf(data: bytes) -> int:
 
 
 def _parse_version(text: str, where: str) -> str:
+    if text == "SIP/2.0":
+        return text
     m = _VERSION_RE.fullmatch(text)
     if not m:
         raise BadStartLine(f"bad SIP version in {where}")
@@ -79,46 +101,66 @@ def _parse_version(text: str, where: str) -> str:
     return "SIP/2.0"
 
 
+# Raw header name (the text before the first ':', trailing blanks included) -> (name as written,
+# canonical name), for names already checked with _NAME_RE. Bounded: a peer inventing names
+# only stops the cache from growing, not the parser from working.
+_NAME_CACHE: dict[str, tuple[str, str]] = {}
+_NAME_CACHE_MAX = 1024
+
+
 def _parse_head(head: bytes, limits: Limits) -> tuple[Request | Response, int | None]:
     """Parse start line and headers (no trailing blank line). Returns (message, Content-Length)."""
     try:
         text = head.decode("utf-8")
     except UnicodeDecodeError as e:
         raise BadEncoding(f"start line/headers are not UTF-8 (byte {e.start})") from None
-    lines = text.split("\n")
-    for k, line in enumerate(lines):
-        if line.endswith("\r"):
-            line = line[:-1]
-            lines[k] = line
-        if "\r" in line:
+    if "\r" in text:
+        # Every line loses one trailing CR (CRLF endings); any other CR is a bare CR.
+        if text.endswith("\r"):
+            text = text[:-1]
+        text = text.replace("\r\n", "\n")
+        if "\r" in text:
             raise BadHeader("bare CR inside the header section")
+    lines = text.split("\n")
     start = lines[0]
     if len(start) > limits.max_line_bytes:
         raise HeaderTooLong("start line too long")
     message = _parse_start_line(start)
 
-    fields: list[list[str]] = []   # [name, value-parts...]
-    for line in lines[1:]:
-        if line[:1] in (" ", "\t"):
+    # Pass 1: the header lines' syntax, unfolding continuations. Pass 2 (below) checks each
+    # unfolded field; errors of pass 1 take precedence over those of pass 2.
+    fields: list[list[str]] = []   # [written name, canonical name, value-parts...]
+    max_headers = limits.max_headers
+    cache = _NAME_CACHE
+    for k in range(1, len(lines)):
+        line = lines[k]
+        first = line[:1]
+        if first == " " or first == "\t":
             if not fields:
                 raise BadHeader("continuation line before any header")
             fields[-1].append(line.strip(" \t"))
             continue
-        m = _NAME_RE.match(line)
-        if not m:
-            raise BadHeader(f"malformed header line {line[:40]!r}")
-        if len(fields) >= limits.max_headers:
-            raise TooManyHeaders(f"more than {limits.max_headers} header fields")
-        fields.append([m.group(1), line[m.end():].strip(" \t")])
+        raw, sep, value = line.partition(":")
+        names = cache.get(raw) if sep else None
+        if names is None:
+            m = _NAME_RE.match(line)
+            if not m:
+                raise BadHeader(f"malformed header line {line[:40]!r}")
+            names = (m.group(1), canonical_name(m.group(1)))
+            if len(cache) < _NAME_CACHE_MAX:
+                cache[raw] = names
+        if len(fields) >= max_headers:
+            raise TooManyHeaders(f"more than {max_headers} header fields")
+        fields.append([names[0], names[1], value.strip(" \t")])
 
-    headers = message.headers
+    items = message.headers._items   # names below are canonical_name() output
+    max_line = limits.max_line_bytes
     content_length: int | None = None
     for parts in fields:
-        name = parts[0]
-        value = parts[1] if len(parts) == 2 else " ".join(p for p in parts[1:] if p)
-        if len(name) + len(value) + 2 > limits.max_line_bytes:
+        name, canonical = parts[0], parts[1]
+        value = parts[2] if len(parts) == 3 else " ".join(p for p in parts[2:] if p)
+        if len(name) + len(value) + 2 > max_line:
             raise HeaderTooLong(f"header {name[:40]!r} too long")
-        canonical = canonical_name(name)
         if canonical == "Content-Length":
             if not _DIGITS_RE.fullmatch(value):
                 raise BadContentLength(f"Content-Length {value[:20]!r} is not a non-negative integer")
@@ -127,7 +169,7 @@ def _parse_head(head: bytes, limits: Limits) -> tuple[Request | Response, int | 
             if content_length is not None and content_length != length:
                 raise BadContentLength("conflicting Content-Length headers")
             content_length = length
-        headers.add(canonical, value)
+        items.append((canonical, value))
     return message, content_length
 
 
@@ -158,28 +200,39 @@ def _parse_start_line(line: str) -> Request | Response:
     return Request(method=method, uri=uri, headers=Headers(), version=version)
 
 
-def _single(headers: Headers, name: str) -> str:
-    values = headers.get_all(name)
+def _single(values: list[str], name: str) -> str:
     if len(values) != 1:
         raise MissingHeader(f"{name}: expected exactly one, found {len(values)}")
     return values[0]
 
 
+_CHECKED = ("Via", "From", "To", "Call-ID", "CSeq", "Max-Forwards")
+
+
 def validate(message: Request | Response) -> None:
     """Check what every SIP message needs (see the module docstring); raise ``ParseError``."""
-    headers = message.headers
-    vias = headers.values("Via")
+    found: dict[str, list[str]] = {name: [] for name in _CHECKED}
+    get = found.get
+    for name, value in message.headers._items:   # one pass over the lines
+        bucket = get(name)
+        if bucket is not None:
+            bucket.append(value)
+    vias: list[str] = []
+    for line in found["Via"]:
+        vias.extend(split_list(line))
     if not vias:
         raise MissingHeader("Via: missing")
     for via in vias:
         Via.parse(via)
-    NameAddr.parse(_single(headers, "From"), "From")
-    NameAddr.parse(_single(headers, "To"), "To")
-    call_id = _single(headers, "Call-ID")
+    for name in ("From", "To"):
+        value = _single(found[name], name)
+        if not _simple_name_addr(value):   # the common form is checked by one regex
+            NameAddr.parse(value, name)
+    call_id = _single(found["Call-ID"], "Call-ID")
     if not call_id or _SPACE_RE.search(call_id):
         raise BadHeaderValue("Call-ID must be one word", "Call-ID")
-    cseq = parse_cseq(_single(headers, "CSeq"))
-    max_forwards = headers.get_all("Max-Forwards")
+    cseq = parse_cseq(_single(found["CSeq"], "CSeq"))
+    max_forwards = found["Max-Forwards"]
     if max_forwards:
         if len(max_forwards) > 1:
             raise BadHeaderValue("repeated", "Max-Forwards")
@@ -217,11 +270,11 @@ def parse_message(data: bytes, limits: Limits = DEFAULT_LIMITS, *, validate: boo
     start = _skip_leading_crlf(data)
     if start == len(data):
         raise EmptyMessage("no message in the datagram")
-    m = _HEAD_END.search(data, start)
-    if m is None:
+    found = _head_end(data, start)
+    if found is None:
         raise IncompleteMessage("no blank line after the headers")
-    message, content_length = _parse_head(data[start:m.start()], limits)
-    rest = data[m.end():]
+    message, content_length = _parse_head(data[start:found[0]], limits)
+    rest = data[found[1]:]
     if content_length is None:
         body = rest
     else:
@@ -336,23 +389,24 @@ class StreamParser:
             self._consume_keepalives()
             if not self._buf or self._buf in (b"\r", b"\r\n\r"):
                 return None
-            m = _HEAD_END.search(self._buf, max(0, self._scan_from - 3))
-            if m is None:
+            found = _head_end(self._buf, max(0, self._scan_from - 3))
+            if found is None:
                 self._scan_from = len(self._buf)
                 if len(self._buf) > limits.max_message_bytes:
                     raise MessageTooLarge(f"no end of headers within {limits.max_message_bytes} bytes")
                 return None
             self._scan_from = 0
-            if m.end() > limits.max_message_bytes:
+            head_start, head_end = found
+            if head_end > limits.max_message_bytes:
                 raise MessageTooLarge(f"headers exceed {limits.max_message_bytes} bytes")
-            message, content_length = _parse_head(bytes(self._buf[:m.start()]), limits)
+            message, content_length = _parse_head(bytes(self._buf[:head_start]), limits)
             if content_length is None:
                 raise MissingContentLength("Content-Length is required on stream transports")
             if content_length > limits.max_body_bytes:
                 raise BodyTooLarge(f"Content-Length {content_length} exceeds {limits.max_body_bytes}")
-            if m.end() + content_length > limits.max_message_bytes:
+            if head_end + content_length > limits.max_message_bytes:
                 raise MessageTooLarge(f"message exceeds {limits.max_message_bytes} bytes")
-            self._pending = (message, m.end(), content_length)
+            self._pending = (message, head_end, content_length)
         message, body_start, length = self._pending
         if len(self._buf) < body_start + length:
             return None

@@ -122,6 +122,8 @@ from sipphones.sip.config import (
 )
 from sipphones.sip.errors import BadHeaderValue, DigestError
 from sipphones.sip.headers import (
+    _DIGITS_RE,
+    _SIMPLE_PARAMS_RE,
     SipUri,
     granted_expires,
     min_expires,
@@ -390,6 +392,8 @@ class _Binding:
     target: Target | None = None           # the target the binding lives on
     contact: SipUri | None = None          # the Contact of the last REGISTER
     bound: list[SipUri] = field(default_factory=list)  # Contacts the registrar may hold
+    contact_for: str | None = None         # "TRANSPORT host port" that ``contact`` was built for
+    contact_text: str = ""                 # "<contact>" as written in the REGISTER
     registered: bool = False
     granted: int | None = None
     expires_at: float | None = None
@@ -497,9 +501,10 @@ class _Attempt:
         return True
 
     def on_response(self, response: Response, now: float) -> None:
+        """A response whose key matched this attempt's transaction (see ``_Engine.receive``)."""
         if self.tx is None or self.phase is not _Phase.WAITING:
             return
-        for event in self.tx.receive(response, now):
+        for event in self.tx._receive_matched(response, now):
             if isinstance(event, FinalResponse):
                 self._on_final(event.response, event.rtt, now)
 
@@ -611,7 +616,7 @@ class _Attempt:
                 self._finish(AttemptResult(self.slot, ResultKind.UNREGISTERED, status, response.reason,
                                            self.target, rtt, None, now - self.started_at), now)
                 return
-            granted = _granted(response, b.contact, self.expires)
+            granted = _granted(response, b.contact, self.expires, b.contact_text)
             if granted <= 0:
                 self._finish(self._failure(ResultKind.REJECTED, now, status=status, reason=response.reason,
                                            rtt=rtt, detail="the registrar granted no time"), now)
@@ -691,7 +696,30 @@ class _Attempt:
         self.engine._attempt_finished(self, result, now)
 
 
-def _granted(response: Response, ours: SipUri | None, asked: int) -> int:
+def _granted_fast(response: Response, ours_text: str) -> int | None:
+    """The grant when the 200 lists just our Contact, exactly as we wrote it (``ours_text``,
+    ``<uri>``) followed by plain parameters with a numeric ``expires``: what ``granted_expires``
+    finds in that case, without parsing the URI back. ``None``: use the general path."""
+    lines = response.headers.get_all("Contact")
+    if len(lines) != 1 or not lines[0].startswith(ours_text):
+        return None
+    rest = lines[0][len(ours_text):]
+    if not rest or _SIMPLE_PARAMS_RE.fullmatch(rest) is None:
+        return None
+    for part in rest[1:].split(";"):
+        name, eq, value = part.partition("=")
+        if name.lower() == "expires":   # the first one counts, as in the parameter dict
+            if eq and _DIGITS_RE.fullmatch(value):
+                return parse_delta_seconds(value, "Contact expires")
+            return None
+    return None
+
+
+def _granted(response: Response, ours: SipUri | None, asked: int, ours_text: str = "") -> int:
+    if ours is not None and ours_text:
+        fast = _granted_fast(response, ours_text)
+        if fast is not None:
+            return fast
     try:
         granted = granted_expires(response, ours) if ours is not None else None
     except BadHeaderValue:
@@ -728,15 +756,14 @@ class _Engine:
         self._rng = rng
         self._bindings: dict[int, _Binding] = {}
         for server in config.server_sets:
-            auth = DigestClient(config.auth_username, config.password,
-                                cnonce_factory=lambda: self._token(8))
+            auth = DigestClient(config.auth_username, config.password, cnonce_factory=self._cnonce)
             self._bindings[server.slot] = _Binding(server=server, call_id=self._token(16),
                                                    from_tag=self._token(8), expires=config.expires,
                                                    auth=auth)
         self._attempts: dict[int, _Attempt] = {}
         self._by_branch: dict[str, _Attempt] = {}
         self._avoid_until: dict[Target, float] = {}
-        self._out: list[Output] = []
+        self._out: list[Output] | None = None   # only during a call: see _call
         self._announced: float | None = None
         self._in_call = False
         self.last_result: AttemptResult | None = None
@@ -771,9 +798,10 @@ class _Engine:
 
     def receive(self, response: Response, now: float) -> list[Output]:
         def run() -> None:
-            key = response_key(response)
+            key = response_key(response)   # computed once: it is the whole of tx.matches()
             attempt = self._by_branch.get(key[0]) if key is not None else None
-            if attempt is None or attempt.tx is None or not attempt.tx.matches(response):
+            tx = attempt.tx if attempt is not None else None
+            if tx is None or key != (tx.branch, tx.method):
                 self.stray_responses += 1
                 return
             attempt.on_response(response, now)
@@ -828,9 +856,9 @@ class _Engine:
             if deadline != self._announced:
                 self._announced = deadline
                 self._out.append(SetTimer(deadline))
-            out, self._out = self._out, []
-            return out
+            return self._out
         finally:
+            self._out = None
             self._in_call = False
 
     def _emit(self, output: Output) -> None:
@@ -843,6 +871,9 @@ class _Engine:
 
     def _token(self, nbytes: int) -> str:
         return self._rng.randbytes(nbytes).hex()
+
+    def _cnonce(self) -> str:
+        return self._rng.randbytes(8).hex()
 
     def _jittered(self, delay: float) -> float:
         if self.policy.jitter <= 0:
@@ -892,34 +923,34 @@ class _Engine:
         b = attempt.binding
         target = attempt.target
         local_host, local_port = attempt.local
-        transport = target.transport.value
         b.cseq += 1
-        h = Headers()
-        h.add("Via", f"SIP/2.0/{transport} {format_host(local_host)}:{local_port}"
-                     f";rport;branch={MAGIC_COOKIE}{self._token(12)}")
-        h.add("Max-Forwards", "70")
+        contact, contact_text = self._contact(b, local_host, local_port, target)
+        # Names below are canonical (Headers._trusted): this runs for every REGISTER of every phone.
+        items = [("Via", f"SIP/2.0/{target.transport.value} {format_host(local_host)}:{local_port}"
+                         f";rport;branch={MAGIC_COOKIE}{self._token(12)}"),
+                 ("Max-Forwards", "70")]
         if b.server.route:
-            h.add("Route", b.server.route)
-        h.add("From", f"<{cfg.aor}>;tag={b.from_tag}")
-        h.add("To", f"<{cfg.aor}>")
-        h.add("Call-ID", b.call_id)
-        h.add("CSeq", f"{b.cseq} REGISTER")
+            items.append(("Route", b.server.route))
+        aor = cfg.aor
+        items += [("From", f"<{aor}>;tag={b.from_tag}"), ("To", f"<{aor}>"), ("Call-ID", b.call_id),
+                  ("CSeq", f"{b.cseq} REGISTER")]
         if attempt.purpose is _Purpose.UNREGISTER:
             contacts = list(b.bound) or ([b.contact] if b.contact is not None else [])
             for uri in contacts:
-                h.add("Contact", f"<{uri}>")
+                items.append(("Contact", contact_text if uri is contact else f"<{uri}>"))
             if not contacts:
-                h.add("Contact", "<" + str(self._contact_uri(local_host, local_port, target)) + ">")
+                items.append(("Contact", contact_text))
         else:
-            contact = self._contact_uri(local_host, local_port, target)
-            b.contact = contact
-            h.add("Contact", f"<{contact}>")
+            if b.contact is not contact:
+                b.contact, b.contact_text = contact, contact_text
+                b.contact_for = f"{target.transport.value} {local_host} {local_port}"
+            items.append(("Contact", contact_text))
             for old in b.bound:
-                if not old.equivalent(contact):
-                    h.add("Contact", f"<{old}>;expires=0")
-        h.add("Expires", str(attempt.expires))
-        h.add("User-Agent", cfg.user_agent)
-        request = Request("REGISTER", cfg.request_uri, h)
+                if old is not contact and not old.equivalent(contact):
+                    items.append(("Contact", f"<{old}>;expires=0"))
+        items.append(("Expires", str(attempt.expires)))
+        items.append(("User-Agent", cfg.user_agent))
+        request = Request("REGISTER", cfg.request_uri, Headers._trusted(items))
         if b.auth.challenged:
             b.auth.authorize(request)  # digest uri = the Request-URI; next nc per realm
         return request
@@ -927,6 +958,14 @@ class _Engine:
     def _contact_uri(self, host: str, port: int, target: Target) -> SipUri:
         return SipUri(host=host, user=self.config.user, port=port,
                       params={"transport": target.transport.value.lower()})
+
+    def _contact(self, b: _Binding, host: str, port: int, target: Target) -> tuple[SipUri, str]:
+        """Our Contact for a flow's local address and its ``<...>`` text, built again only when
+        the address changes (the same object, so the bookkeeping compares by identity first)."""
+        if b.contact is not None and b.contact_for == f"{target.transport.value} {host} {port}":
+            return b.contact, b.contact_text
+        uri = self._contact_uri(host, port, target)
+        return uri, f"<{uri}>"
 
     def _bound(self, b: _Binding, target: Target, granted: int, sent_at: float) -> None:
         """A 2xx to a REGISTER with our Contact: the registrar holds it until sent_at + granted."""
@@ -967,12 +1006,12 @@ class Registration(_Engine):
                  policy: RegistrationPolicy = RegistrationPolicy()):
         super().__init__(config, rng=rng, policy=policy)
         self.active_slot: int | None = None
-        self._round_tried: list[int] = []
+        self._round_tried: tuple[int, ...] = ()   # tuples: no GC-tracked list per phone
         self._failed_rounds = 0
         self._retry_at: float | None = None
         self._refresh_at: float | None = None
         self._probe_at: float | None = None
-        self._probe_tried: list[int] = []
+        self._probe_tried: tuple[int, ...] = ()
         self.last_status: int | None = None
         self.last_kind: ResultKind | None = None
         self.last_rtt: float | None = None
@@ -1070,14 +1109,14 @@ class Registration(_Engine):
             self._start_attempt(self.active_slot, _Purpose.REFRESH, now)
         if self._probe_at is not None and now >= self._probe_at:
             self._probe_at = None
-            self._probe_tried = []
+            self._probe_tried = ()
             self._probe_next(now)
         if self._retry_at is not None and now >= self._retry_at and self.active_slot is None:
             self._retry_at = None
             self._new_round(now)
 
     def _new_round(self, now: float) -> None:
-        self._round_tried = []
+        self._round_tried = ()
         self._retry_at = None
         self._try_next_slot(None, None, now)
 
@@ -1094,7 +1133,7 @@ class Registration(_Engine):
             if until is not None:
                 earliest_avoid = until if earliest_avoid is None else min(earliest_avoid, until)
                 continue
-            self._round_tried.append(slot)
+            self._round_tried += (slot,)
             if failed_slot is not None:
                 self._emit(FailedOver(failed_slot, slot, why))
             self._start_attempt(slot, _Purpose.REGISTER, now)
@@ -1132,12 +1171,12 @@ class Registration(_Engine):
             self._release(slot, attempt.connected)
             self.active_slot = slot
             self._failed_rounds = 0
-            self._round_tried = []
+            self._round_tried = ()
             self._retry_at = None
             self._schedule_refresh(b, now)
             self._emit(Registered(slot, result.target, result.expires, result.rtt, result.status))
             if self._probe_at is None and not any(a.purpose is _Purpose.PROBE for a in self._attempts.values()):
-                self._probe_tried = []
+                self._probe_tried = ()
                 self._schedule_probe(now)
             return
         # a failed REGISTER / REFRESH
@@ -1156,10 +1195,10 @@ class Registration(_Engine):
         self._emit(RegistrationFailed(slot, result.target, result.kind, result.status, result.detail))
         if result.kind in FINAL_KINDS:
             self._retry_at = now + self._jittered(self.policy.rejected_retry)
-            self._round_tried = []
+            self._round_tried = ()
             return
         if attempt.purpose is _Purpose.REFRESH:
-            self._round_tried = [slot]  # a new round, starting after the set that failed
+            self._round_tried = (slot,)  # a new round, starting after the set that failed
         self._try_next_slot(slot, result.kind, now)
 
     def _schedule_refresh(self, b: _Binding, now: float) -> None:
@@ -1191,7 +1230,7 @@ class Registration(_Engine):
         for slot in self._probe_candidates(now):
             if slot in self._probe_tried or slot in self._attempts:
                 continue
-            self._probe_tried.append(slot)
+            self._probe_tried += (slot,)
             self._start_attempt(slot, _Purpose.PROBE, now)
             return
         self._schedule_probe(now)
@@ -1213,7 +1252,7 @@ class Registration(_Engine):
                 del self._attempts[old]
             self._bindings[old].registered = False  # no longer ours to refresh
             self._start_attempt(old, _Purpose.UNREGISTER, now)
-            self._probe_tried = []
+            self._probe_tried = ()
             self._schedule_probe(now)
             return
         self._release(slot, attempt.connected)

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from sipphones.sip.config import TransactionTimers
-from sipphones.sip.message import Request, Response
+from sipphones.sip.message import Request, Response, split_list
 
 __all__ = [
     "TransactionState", "TimeoutCause", "Transmit", "ProvisionalResponse", "FinalResponse",
@@ -91,11 +91,26 @@ def _param(params: str, name: str) -> str | None:
     return None
 
 
+def _top_via_value(headers) -> str | None:
+    """``headers.values("Via")[0]`` without splitting every Via line (this runs per message)."""
+    for name, value in headers._items:
+        if name == "Via":
+            if "," not in value:
+                value = value.strip()
+                if value:
+                    return value
+                continue
+            parts = split_list(value)
+            if parts:
+                return parts[0]
+    return None
+
+
 def _top_via_branch(headers) -> str | None:
-    vias = headers.values("Via")
-    if not vias:
+    top = _top_via_value(headers)
+    if top is None:
         return None
-    return _param(vias[0], "branch")
+    return _param(top, "branch")
 
 
 def _cseq_method(headers) -> str | None:
@@ -172,7 +187,13 @@ class NonInviteClientTransaction:
 
     def receive(self, response: Response, now: float) -> list[TransactionEvent]:
         """Feed a response that :meth:`matches`; returns what the TU must learn (maybe nothing)."""
-        if not self.matches(response) or self.sent_at is None:
+        if not self.matches(response):
+            return []
+        return self._receive_matched(response, now)
+
+    def _receive_matched(self, response: Response, now: float) -> list[TransactionEvent]:
+        """:meth:`receive` for a caller that already checked :meth:`matches`."""
+        if self.sent_at is None:
             return []
         if self.state in (TransactionState.COMPLETED, TransactionState.TERMINATED):
             return []  # a retransmitted final response, absorbed

@@ -67,6 +67,7 @@ from sipphones.sip.registration import (
 
 from .errors import TransportError
 from .resolver import DnsError, SipResolver
+from .timers import TimerEntry, TimerQueue
 from .tls import TlsOptions
 from .transport import Flow, TransportManager, top_via_branch
 
@@ -110,8 +111,21 @@ class SipStack:
         resolver = SipResolver(nameservers, timeout=dns_timeout)
         return cls(transports=transports, resolver=resolver, rng=rng or random.SystemRandom())
 
+    _timers: TimerQueue | None = field(default=None, init=False, repr=False, compare=False)
+
+    def timer_queue(self) -> TimerQueue:
+        """The shared timer of the running loop's machines (see ``sipphones.sipio.timers``)."""
+        loop = asyncio.get_running_loop()
+        queue = self._timers
+        if queue is None or queue.loop is not loop:
+            queue = self._timers = TimerQueue(loop)
+        return queue
+
     async def close(self) -> None:
         await self.transports.close()
+        if self._timers is not None:
+            self._timers.close()
+            self._timers = None
 
 
 def _top_via(response: Response) -> Via | None:
@@ -138,25 +152,33 @@ class MachineRunner:
     ``on_report`` receives every report the machine emits. Diagnostics the machine does not
     keep are collected per slot: ``dns_errors`` (the typed DNS failure), ``malformed`` (the last
     malformed input seen on a flow this slot used), ``seen_via`` (``received``/``rport`` the
-    registrar put in our Via: how it sees us, RFC 3581).
+    registrar put in our Via: how it sees us, RFC 3581). ``diagnostics=False`` skips the last
+    two (a per-response Via parse and a listener per flow): the agent's long-lived runners do,
+    since nothing reads them there; a check keeps them for its report.
     """
 
     __slots__ = ("stack", "machine", "on_report", "name", "connect_timeout", "_loop", "_queue",
-                 "_draining", "_timer", "_tasks", "_flows", "_connecting", "_branches",
-                 "_branch_slot", "dns_errors", "malformed", "seen_via", "closed", "broken")
+                 "_draining", "_timers", "_timer", "_timer_cb", "_response_cb", "_tasks", "_flows",
+                 "_connecting", "_branches", "_branch_slot", "dns_errors", "malformed", "seen_via",
+                 "closed", "broken", "diagnostics")
 
     def __init__(self, stack: SipStack, machine: Registration | RegistrationCheck, *,
-                 on_report: Callable[[Report], None] | None = None, name: str = ""):
+                 on_report: Callable[[Report], None] | None = None, name: str = "",
+                 diagnostics: bool = True):
         self.stack = stack
+        self.diagnostics = diagnostics
         self.machine = machine
         self.on_report = on_report
         self.name = name
         self.connect_timeout = machine.policy.timers.response_timeout
         self._loop = asyncio.get_running_loop()
-        self._queue: deque = deque()
+        self._queue: deque | None = None   # only while performing outputs (see _feed)
         self._draining = False
-        self._timer: asyncio.TimerHandle | None = None
-        self._tasks: set[asyncio.Task] = set()
+        self._timers = stack.timer_queue()
+        self._timer: TimerEntry | None = None
+        self._timer_cb = self._on_timer          # bound once, not per SetTimer
+        self._response_cb = self._on_response    # bound once, not per REGISTER
+        self._tasks: set[asyncio.Task] | None = None   # created on the first task
         self._flows: dict[tuple[int, Target], Flow] = {}
         self._connecting: dict[tuple[int, Target], asyncio.Task] = {}
         self._branches: dict[int, str] = {}
@@ -182,11 +204,11 @@ class MachineRunner:
             return
         self.closed = True
         if self._timer is not None:
-            self._timer.cancel()
+            self._timers.cancel(self._timer)
             self._timer = None
-        for task in list(self._tasks):
+        for task in list(self._tasks or ()):
             task.cancel()
-        self._tasks.clear()
+        self._tasks = None
         self._connecting.clear()
         for branch in list(self._branch_slot):
             self.stack.transports.forget(branch)
@@ -211,15 +233,18 @@ class MachineRunner:
         self._feed(outputs)
 
     def _feed(self, outputs) -> None:
-        self._queue.extend(outputs)
         if self._draining:
+            self._queue.extend(outputs)
             return  # the loop below is already running further up the stack
         self._draining = True
+        # A queue per drain, not per runner: ten thousand idle runners hold no deque.
+        queue = self._queue = deque(outputs)
         try:
-            while self._queue and not self.closed:
-                self._perform(self._queue.popleft())
+            while queue and not self.closed:
+                self._perform(queue.popleft())
         finally:
             self._draining = False
+            self._queue = None
 
     def _perform(self, out) -> None:
         if isinstance(out, Send):
@@ -241,17 +266,28 @@ class MachineRunner:
 
     def _spawn(self, coro) -> None:
         task = self._loop.create_task(coro)
+        self._track(task)
+
+    def _track(self, task: asyncio.Task) -> None:
+        if self._tasks is None:
+            self._tasks = set()
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task) -> None:
+        if self._tasks is not None:
+            self._tasks.discard(task)
+            if not self._tasks:
+                self._tasks = None
 
     # --- timers ----------------------------------------------------------------------------
 
     def _set_timer(self, at: float | None) -> None:
         if self._timer is not None:
-            self._timer.cancel()
+            self._timers.cancel(self._timer)
             self._timer = None
         if at is not None:
-            self._timer = self._loop.call_at(at, self._on_timer)
+            self._timer = self._timers.call_at(at, self._timer_cb)
 
     def _on_timer(self) -> None:
         self._timer = None
@@ -286,10 +322,14 @@ class MachineRunner:
             return
         if key in self._connecting:
             return
+        flow = self.stack.transports.acquire_open(target)
+        if flow is not None:   # a flow to the target is open already: no task needed
+            self._hold(key, flow)
+            self._call(lambda now: self.machine.connected(slot, target, flow.local_host, flow.local_port, now))
+            return
         task = self._loop.create_task(self._acquire(key))
         self._connecting[key] = task
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._track(task)
 
     async def _acquire(self, key: tuple[int, Target]) -> None:
         slot, target = key
@@ -313,7 +353,8 @@ class MachineRunner:
     def _hold(self, key: tuple[int, Target], flow: Flow) -> None:
         if flow not in self._flows.values():
             flow.add_listener(self._on_flow_error)
-            flow.add_malformed_listener(self._on_malformed)
+            if self.diagnostics:
+                flow.add_malformed_listener(self._on_malformed)
         self._flows[key] = flow
 
     def _drop_flow(self, key: tuple[int, Target]) -> None:
@@ -366,7 +407,7 @@ class MachineRunner:
                 self._branch_slot.pop(old, None)
             self._branches[action.slot] = branch
             self._branch_slot[branch] = action.slot
-            self.stack.transports.expect(branch, self._on_response)
+            self.stack.transports.expect(branch, self._response_cb)
         try:
             flow.send(request.to_bytes())
         except TransportError as e:
@@ -374,7 +415,7 @@ class MachineRunner:
                 action.slot, action.target, result_kind_for(e), now, str(e)))
 
     def _on_response(self, response: Response, flow: Flow) -> None:
-        first = response.headers.get("Via") or ""
+        first = (response.headers.get("Via") or "") if self.diagnostics else ""
         if "rport=" in first or "received=" in first:
             via = _top_via(response)
             slot = self._branch_slot.get(via.branch or "") if via is not None else None
@@ -470,19 +511,24 @@ class PhoneStatus:
 
 
 class _AgentPhone:
-    __slots__ = ("phone_id", "config", "runner", "stopped", "last_success_at", "last_error_at",
+    __slots__ = ("agent", "phone_id", "config", "runner", "stopped", "last_success_at", "last_error_at",
                  "last_error", "waiting", "first_pending")
 
-    def __init__(self, phone_id: str, config: RegistrationConfig):
+    def __init__(self, agent: "RegistrationAgent", phone_id: str, config: RegistrationConfig):
+        self.agent = agent
         self.phone_id = phone_id
         self.config = config
         self.runner: MachineRunner | None = None
-        self.stopped: asyncio.Future | None = None
+        self.stopped: asyncio.Future | None = None   # created when the phone is being stopped
         self.last_success_at: float | None = None
         self.last_error_at: float | None = None
         self.last_error = ""
         self.waiting = True           # queued, not started yet
         self.first_pending = False    # started, first REGISTER outcome not known yet
+
+    def report(self, report: Report) -> None:
+        """The runner's ``on_report`` (a method, not a closure per phone)."""
+        self.agent._report(self, report)
 
 
 class RegistrationAgent:
@@ -537,7 +583,7 @@ class RegistrationAgent:
         pid = phone_id or (phone.id if isinstance(phone, SipPhone) else config.phone_id) or config.aor
         if pid in self._phones:
             raise KeyError(f"phone {pid} is already registered by this agent")
-        entry = _AgentPhone(pid, config)
+        entry = _AgentPhone(self, pid, config)
         self._phones[pid] = entry
         self._waiting.append(entry)
         self._pump()
@@ -578,11 +624,9 @@ class RegistrationAgent:
             self._pump()
 
     def _start(self, entry: _AgentPhone) -> None:
-        loop = asyncio.get_running_loop()
-        entry.stopped = loop.create_future()
         machine = Registration(entry.config, rng=self.stack.rng, policy=self.policy)
-        entry.runner = MachineRunner(self.stack, machine, name=entry.phone_id,
-                                     on_report=lambda r, e=entry: self._report(e, r))
+        entry.runner = MachineRunner(self.stack, machine, name=entry.phone_id, on_report=entry.report,
+                                     diagnostics=False)
         entry.runner.start()
 
     def _report(self, entry: _AgentPhone, report: Report) -> None:
@@ -672,6 +716,8 @@ class RegistrationAgent:
                 self._first_pending -= 1
             if entry.runner is None:
                 continue
+            if entry.stopped is None and not entry.runner.closed:
+                entry.stopped = asyncio.get_running_loop().create_future()
             queue.append(entry)
             if entry.stopped is not None and not entry.stopped.done():
                 waits.append(entry.stopped)

@@ -1,0 +1,171 @@
+"""The parser's and the machine's fast paths give exactly what the general code gives.
+
+Several hot paths (see bench/sip_engine.py) take a shortcut for the common case and fall back to
+the general code otherwise. Each shortcut is checked here against that general code on generated
+input, so a shortcut can never accept what the general code rejects or read a value differently.
+"""
+
+from __future__ import annotations
+
+import re
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sipphones.sip.errors import BadHeaderValue
+from sipphones.sip.headers import (
+    NameAddr,
+    SipUri,
+    _parse_one_challenge,
+    _simple_name_addr,
+    parse_challenges,
+    parse_params,
+)
+from sipphones.sip.message import Headers, Response, split_list
+from sipphones.sip.parser import _HEAD_END, _head_end
+from sipphones.sip.registration import _granted
+
+# Pieces that hit the boundaries of each fast path's regular expression.
+ADDR_PIECES = ["<", ">", "sip:", "SIPS:", "tel:", "@", ":", ";", "=", ".", "a", "Z", "0", "9", "255", "256",
+               "65535", "65536", "127.0.0.1", "sip.test", "-", "_", "%41", " ", "\"", "?", ",", "[", "]", "tag"]
+
+
+def joined(pieces: list[str], min_size: int = 0, max_size: int = 14):
+    return st.lists(st.sampled_from(pieces), min_size=min_size, max_size=max_size).map("".join)
+
+
+@given(st.one_of(joined(ADDR_PIECES), joined(ADDR_PIECES).map(lambda s: "<sip:" + s)))
+@settings(max_examples=1500)
+def test_simple_name_addr_accepts_only_what_the_parser_accepts(text):
+    if _simple_name_addr(text):
+        NameAddr.parse(text, "To")  # must not raise
+
+
+@given(st.sampled_from(["a", "b0", "sip.test", "x_y-z", "127.0.0.1", "1.2.3.999", "255.255.255.255"]),
+       st.sampled_from(["", ":5060", ":65535", ":65536"]),
+       st.sampled_from(["", ";tag=abc", ";tag=a.b;x", ";q=0.5;expires=60"]))
+def test_simple_name_addr_takes_the_usual_forms(host, port, params):
+    text = f"<sip:b000001@{host}{port}>{params}"
+    try:
+        NameAddr.parse(text, "To")
+        valid = True
+    except BadHeaderValue:
+        valid = False
+    assert _simple_name_addr(text) == valid
+
+
+@given(joined(["\r", "\n", "a", " ", ":"], max_size=16), st.integers(min_value=0, max_value=16))
+@settings(max_examples=1500)
+def test_head_end_finds_the_first_blank_line_like_the_regex(text, start):
+    data = text.encode()
+    start = min(start, len(data))
+    m = _HEAD_END.search(data, start)
+    expected = (m.start(), m.end()) if m else None
+    assert _head_end(data, start) == expected
+    assert _head_end(bytearray(data), start) == expected
+
+
+def _split_by_characters(value: str) -> list[str]:
+    """RFC 3261 §7.3.1 list splitting, one character at a time (the reference)."""
+    parts, buf, quoted, angle, escape = [], [], False, False, False
+    for ch in value:
+        if escape:
+            buf.append(ch)
+            escape = False
+            continue
+        if quoted and ch == "\\":
+            buf.append(ch)
+            escape = True
+            continue
+        if ch == '"':
+            quoted = not quoted
+        elif not quoted and ch == "<":
+            angle = True
+        elif not quoted and ch == ">":
+            angle = False
+        if ch == "," and not quoted and not angle:
+            parts.append("".join(buf).strip())
+            buf = []
+            continue
+        buf.append(ch)
+    tail = "".join(buf).strip()
+    if tail or parts:
+        parts.append(tail)
+    return [p for p in parts if p]
+
+
+@given(joined(["a", ",", " ", "<", ">", '"', "\\", ";x=1"], max_size=20))
+@settings(max_examples=1500)
+def test_split_list_matches_the_character_loop(value):
+    assert split_list(value) == _split_by_characters(value)
+
+
+CHALLENGE_PIECES = ["Digest", "Basic", " ", "\t", ",", "=", '"', "\\", "realm", "nonce", "qop", "a/b=", "x",
+                    '"sip.test"', '"a,b"', "auth", "\n"]
+
+
+@given(joined(CHALLENGE_PIECES, max_size=16))
+@settings(max_examples=1500)
+def test_challenge_fast_path_reads_like_the_tokenizer(text):
+    fast = _parse_one_challenge(text)
+    if fast is not None:
+        # what the general tokenizer reads, with the fast path out of the way
+        import sipphones.sip.headers as headers
+        saved = headers._parse_one_challenge
+        headers._parse_one_challenge = lambda s: None
+        try:
+            assert parse_challenges(text) == [fast]
+        finally:
+            headers._parse_one_challenge = saved
+
+
+@given(joined([";", "=", "a", "B", "1", ":", "[", "]", " ", '"', "%"], max_size=14))
+@settings(max_examples=1500)
+def test_parameter_fast_path_reads_like_the_loop(text):
+    # The fast path only applies to plain ";name[=value]" runs; they must read like the regex loop
+    # (whose rules the fast path's pattern restates). Both either fail or give the same dict.
+    def by_loop(s: str):
+        params, i = {}, 0
+        pattern = re.compile(r"[ \t]*;[ \t]*([A-Za-z0-9\-.!%*_+`'~]+)(?:[ \t]*=[ \t]*(?:([A-Za-z0-9\-.!%*_+`'~\[\]:]+)"
+                             r'|"((?:[^"\\\r\n]|\\[^\r\n])*)"))?')
+        while True:
+            m = pattern.match(s, i)
+            if m is None:
+                while i < len(s) and s[i] in " \t":
+                    i += 1
+                if i >= len(s):
+                    return params
+                raise BadHeaderValue("malformed")
+            name, token, quoted = m.groups()
+            value = re.sub(r"\\(.)", r"\1", quoted) if quoted is not None else token
+            params.setdefault(name.lower(), value)
+            i = m.end()
+
+    try:
+        expected = by_loop(text)
+    except BadHeaderValue:
+        expected = None
+    try:
+        got = parse_params(text)
+    except BadHeaderValue:
+        got = None
+    assert got == expected
+
+
+OURS = SipUri(host="127.0.0.1", user="b000001", port=40000, params={"transport": "udp"})
+OURS_TEXT = f"<{OURS}>"
+
+
+@given(st.lists(st.one_of(
+           st.builds(lambda p: OURS_TEXT + p, joined([";expires=", ";EXPIRES=", "60", "0", "x", ";q=1", ";expires",
+                                                      " ", ",", "99999999999"], max_size=6)),
+           st.sampled_from(["<sip:other@1.2.3.4>;expires=30", "<sip:b000001@127.0.0.1:40000;transport=UDP>;expires=9",
+                            "garbage<", "*"])), min_size=0, max_size=3),
+       st.sampled_from([None, "120", "x", "0"]))
+@settings(max_examples=1500)
+def test_granted_fast_path_agrees_with_the_general_path(contacts, expires):
+    items = [("Contact", c) for c in contacts]
+    if expires is not None:
+        items.append(("Expires", expires))
+    response = Response(200, "OK", Headers(items))
+    assert _granted(response, OURS, 3600, OURS_TEXT) == _granted(response, OURS, 3600)
