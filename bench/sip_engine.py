@@ -1,0 +1,656 @@
+"""SIP engine benchmark: digest registrations per second beside SIPp, and monitor capacity.
+
+    .venv/bin/python bench/sip_engine.py --quick                 # about 2 minutes
+    .venv/bin/python bench/sip_engine.py                         # about 10 minutes
+    .venv/bin/python bench/sip_engine.py --baseline 5c88492      # plus the engine of that commit
+
+One run starts one kamailio on 127.0.0.1 (the test registrar of tests/peers/kamailio.py: SQLite
+HA1 users, ``min_expires`` 60, plus ``maxbuffer`` 4 MB: see :func:`bench_config`) with one range
+of digest users for SIPp and one for the engine, then measures against it:
+
+(a) **SIPp** as UAC (``uac_register.xml`` of shared/reference/sip-test-peers.md §4.1:
+    REGISTER -> 401 -> REGISTER with digest -> 200, ``-buff_size 4194304``, bounded ``-m`` and
+    ``-timeout``, one local port for every step) at rising rates; its ceiling is the best rate
+    of a step where every call succeeded and under 1 % of messages were retransmitted.
+(b) **The engine**: the same complete digest registrations with distinct users over UDP through
+    ``RegistrationAgent`` (the monitor's code path), unpaced, in a worker process
+    (bench/sip_worker.py); registrations per second of wall time and the worker's CPU. Then
+    every phone is un-registered. The figure is engine rate / SIPp ceiling (target >= 0.5).
+(c) **Monitor capacity**: 10,000 phones with ``registration_expire_time`` = 1 minute (Expires
+    60; refreshed at half the grant minus up to 10 % jitter, so ~330 refreshes/s) held for
+    ``--hold`` seconds, by the real ``sipphones monitor`` command on a seeded SQLite store
+    (bench/sip_monitor.py) and/or by ``RegistrationAgent`` alone in a worker; CPU share (utime +
+    stime from /proc) and RSS sampled every 5 s. Targets: under 0.5 core and 300 MB.
+
+Steps (a) and (b) alternate for ``--rounds`` rounds so a busy machine slows both alike. CPU of
+SIPp, the workers and kamailio comes from procfs / rusage of the finished children. Everything
+runs on loopback; every process is stopped by PID at the end (also on Ctrl-C); every wait is
+bounded. Writes bench/results/sip-<time>-<mode>.json and prints a summary; exits 1 when a check
+failed (no clean SIPp step, an engine round that did not complete, a monitor that lost
+registrations). Method and figures: bench/SIP.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+if __package__ in (None, ""):
+    # Run as a script: import from the repository root, and not from bench/ itself (its
+    # profile.py would shadow the standard library's, which cProfile imports).
+    _here = str(Path(__file__).resolve().parent)
+    sys.path[:] = [p for p in sys.path if p not in ("", _here)]
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.sip_worker import password, user_name  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "bench" / "results"
+DOMAIN = "sip.test"
+PREFIX = "b"          # the engine's users: b000000, b000001, ...
+SIPP_PREFIX = "s"     # SIPp's users
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
+
+UAC_REGISTER = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<!-- REGISTER -> 401 -> REGISTER with digest -> 200 (shared/reference/sip-test-peers.md 4.1).
+     -inf users.csv: field0 user, field1 password, field2 domain, field3 the [authentication] keyword. -->
+<scenario name="register with digest auth">
+  <send retrans="500" start_rtd="1">
+    <![CDATA[
+      REGISTER sip:[field2] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      Max-Forwards: 70
+      From: <sip:[field0]@[field2]>;tag=[pid]SIPpTag[call_number]
+      To: <sip:[field0]@[field2]>
+      Call-ID: [call_id]
+      CSeq: 1 REGISTER
+      Contact: <sip:[field0]@[local_ip]:[local_port];transport=[transport]>
+      Expires: 3600
+      User-Agent: sipp-register-test
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv response="401" auth="true" />
+  <send retrans="500">
+    <![CDATA[
+      REGISTER sip:[field2] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      Max-Forwards: 70
+      From: <sip:[field0]@[field2]>;tag=[pid]SIPpTag[call_number]
+      To: <sip:[field0]@[field2]>
+      Call-ID: [call_id]
+      CSeq: 2 REGISTER
+      Contact: <sip:[field0]@[local_ip]:[local_port];transport=[transport]>
+      Expires: 3600
+      [field3]
+      User-Agent: sipp-register-test
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv response="200" rtd="1" />
+</scenario>
+"""
+
+
+# --- processes ---------------------------------------------------------------------------------
+
+
+def proc_ticks(pid: int) -> int | None:
+    """utime+stime (clock ticks) of one process, None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            raw = f.read()
+    except OSError:
+        return None
+    rest = raw[raw.rindex(b")") + 2:].split()
+    return int(rest[11]) + int(rest[12])
+
+
+def proc_rss_mb(pid: int) -> tuple[float, float] | None:
+    """(VmRSS, VmHWM) in MB of one process."""
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    vals = {}
+    for line in text.splitlines():
+        if line.startswith(("VmRSS:", "VmHWM:")):
+            vals[line[:5]] = int(line.split()[1]) / 1024
+    return vals.get("VmRSS", 0.0), vals.get("VmHWM", 0.0)
+
+
+def children_of(root: int) -> list[int]:
+    """``root`` and every process whose parent chain leads to it (kamailio forks its workers)."""
+    parents: dict[int, int] = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat", "rb") as f:
+                    raw = f.read()
+            except OSError:
+                continue
+            parents[int(name)] = int(raw[raw.rindex(b")") + 2:].split()[1])
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo.extend(p for p, parent in parents.items() if parent == pid)
+    return out
+
+
+def tree_ticks(root: int) -> int:
+    return sum(proc_ticks(p) or 0 for p in children_of(root))
+
+
+def children_cpu() -> float:
+    """CPU seconds of every finished, reaped child of this process (rusage)."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def stop_process(proc: subprocess.Popen, timeout: float = 10.0) -> None:
+    """SIGTERM the child's process group by PID, then SIGKILL; always reaps."""
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait(timeout)
+
+
+# --- registrar ---------------------------------------------------------------------------------
+
+
+def bench_config(workdir: Path) -> Path:
+    """The test registrar's kamailio.cfg plus ``maxbuffer=4194304``: kamailio's UDP receive buffer
+    as large as SIPp's ``-buff_size 4194304``. With the default (~512 KB here) kamailio itself
+    drops datagrams under a few thousand registrations/s on a busy 2-CPU machine (seen as
+    RcvbufErrors and thousands of retransmissions in SIPp's counters), which measures the
+    registrar's socket, not the clients."""
+    import tests.peers.kamailio as kamailio_peer
+
+    text = kamailio_peer.CONFIG.read_text()
+    marker = "children=2\n"
+    if marker not in text:
+        raise RuntimeError("tests/peers/kamailio.cfg changed: no 'children=2' line to anchor maxbuffer")
+    path = workdir / "kamailio-bench.cfg"
+    path.write_text(text.replace(marker, marker + "maxbuffer=4194304\n", 1))
+    return path
+
+
+def start_registrar(workdir: Path, sipp_users: int, engine_users: int,
+                    extra_users: list[tuple[str, str]] = ()):
+    """kamailio on 127.0.0.1 (tests/peers/kamailio.py) with two ranges of digest users: SIPp's
+    (prefix ``s``) and the engine's (prefix ``b``), so each side's 200 OK lists only its own
+    bindings of an address of record."""
+    import tests.peers.kamailio as kamailio_peer
+    from tests.peers.pki import TestCA
+
+    cert = TestCA(workdir / "pki", "sipbench CA").issue("registrar", ["127.0.0.1", DOMAIN])
+    accounts = [kamailio_peer.SipUser(user_name(SIPP_PREFIX, i), password(SIPP_PREFIX, i), DOMAIN)
+                for i in range(sipp_users)]
+    accounts += [kamailio_peer.SipUser(user_name(PREFIX, i), password(PREFIX, i), DOMAIN)
+                 for i in range(engine_users)]
+    accounts += [kamailio_peer.SipUser(name, secret, DOMAIN) for name, secret in extra_users]
+    kamailio_peer.CONFIG = bench_config(workdir)   # this process only: start_kamailio reads it
+    return kamailio_peer.start_kamailio(workdir / "kamailio", address="127.0.0.1", domain=DOMAIN,
+                                        users=accounts, cert=cert, min_expires=60)
+
+
+# --- SIPp ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class SippStep:
+    target: int
+    calls: int
+    successful: int
+    failed: int
+    retransmissions: int
+    elapsed: float
+    cpu_seconds: float
+    exit_code: int
+
+    @property
+    def rate(self) -> float:
+        return self.successful / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def clean(self) -> bool:
+        """Sustained: every call succeeded and under 1 % of the messages needed a retransmission."""
+        return self.failed == 0 and self.successful == self.calls and self.retransmissions <= 0.01 * self.calls
+
+    def as_dict(self) -> dict:
+        return {"target": self.target, "calls": self.calls, "successful": self.successful,
+                "failed": self.failed, "retransmissions": self.retransmissions,
+                "seconds": round(self.elapsed, 3), "rate": round(self.rate, 1),
+                "cpu_seconds": round(self.cpu_seconds, 3),
+                "cpu_us_per_registration": round(1e6 * self.cpu_seconds / self.successful, 1) if self.successful else None,
+                "clean": self.clean, "exit_code": self.exit_code}
+
+
+def write_sipp_files(workdir: Path, users: int) -> tuple[Path, Path]:
+    scenario = workdir / "uac_register.xml"
+    scenario.write_text(UAC_REGISTER)
+    csv = workdir / "users.csv"
+    lines = ["SEQUENTIAL"]
+    for i in range(users):
+        u, p = user_name(SIPP_PREFIX, i), password(SIPP_PREFIX, i)
+        lines.append(f"{u};{p};{DOMAIN};[authentication username={u} password={p}]")
+    csv.write_text("\n".join(lines) + "\n")
+    return scenario, csv
+
+
+def _stat_row(path: Path) -> dict[str, str]:
+    rows = [line.split(";") for line in path.read_text(errors="replace").splitlines() if line.strip()]
+    if len(rows) < 2:
+        return {}
+    return dict(zip(rows[0], rows[-1]))
+
+
+def run_sipp(workdir: Path, kam, scenario: Path, csv: Path, rate: int, seconds: float, step: int,
+             port: int) -> SippStep:
+    calls = max(1, int(rate * seconds))
+    stat = workdir / f"sipp-{step}-{rate}.csv"
+    bound = seconds * 3 + 15          # a saturated SIPp needs longer than rate*seconds; never forever
+    argv = ["sipp", f"127.0.0.1:{kam.udp_port}", "-sf", str(scenario), "-inf", str(csv),
+            "-i", "127.0.0.1", "-p", str(port), "-t", "u1", "-r", str(rate), "-m", str(calls),
+            "-buff_size", "4194304", "-auth_uri", DOMAIN, "-nostdin", "-nd",
+            "-timeout", f"{int(bound)}s", "-trace_stat", "-stf", str(stat), "-fd", "1"]
+    cpu0 = children_cpu()
+    with open(workdir / f"sipp-{step}-{rate}.screen.log", "wb") as out:
+        t0 = time.monotonic()
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                cwd=workdir, start_new_session=True)
+        try:
+            code = proc.wait(bound + 10)
+        except subprocess.TimeoutExpired:
+            stop_process(proc)
+            code = -1
+        finally:
+            stop_process(proc)
+        wall = time.monotonic() - t0
+    cpu = children_cpu() - cpu0
+    row = _stat_row(stat) if stat.exists() else {}
+
+    def num(name: str) -> int:
+        try:
+            return int(row.get(f"{name}(C)", "0"))
+        except ValueError:
+            return 0
+
+    # SIPp's own elapsed time has whole seconds only; the process's wall time (start-up and the
+    # wait for the last answer included, so a slight underestimate of its rate) is finer.
+    return SippStep(target=rate, calls=calls, successful=num("SuccessfulCall"), failed=num("FailedCall"),
+                    retransmissions=num("Retransmissions"), elapsed=wall, cpu_seconds=cpu, exit_code=code)
+
+
+def sipp_ramp(workdir: Path, kam, scenario: Path, csv: Path, rates: list[int], seconds: float,
+              round_no: int, port: int) -> list[SippStep]:
+    """Rising rates until SIPp saturates (achieved < 85 % of the target) or calls fail twice.
+
+    Every step uses the same local port, so SIPp's Contact is the same and kamailio keeps one
+    binding per user instead of one per step."""
+    steps: list[SippStep] = []
+    saturated = failing = 0
+    for rate in rates:
+        k0 = tree_ticks(kam.process.pid)
+        step = run_sipp(workdir, kam, scenario, csv, rate, seconds, round_no * 100 + len(steps), port)
+        k1 = tree_ticks(kam.process.pid)
+        d = step.as_dict()
+        d["kamailio_cpu_us_per_registration"] = (round(1e6 * (k1 - k0) / CLOCK_TICKS / step.successful, 1)
+                                                 if step.successful else None)
+        print(f"  sipp  r{round_no} target {rate:>6}/s  achieved {step.rate:8.1f}/s  ok {step.successful}"
+              f"/{step.calls}  failed {step.failed}  retrans {step.retransmissions}  "
+              f"cpu {d['cpu_us_per_registration']} us/reg  kamailio {d['kamailio_cpu_us_per_registration']} us/reg",
+              flush=True)
+        step.extra = d  # type: ignore[attr-defined]
+        steps.append(step)
+        failing = failing + 1 if not step.clean else 0
+        saturated = saturated + 1 if step.rate < 0.85 * rate else 0
+        if failing >= 2 or saturated >= 2:
+            break
+    return steps
+
+
+# --- engine --------------------------------------------------------------------------------------
+
+
+def run_worker(job: str, args: list[str], bound: float, on_line=None,
+               source: Path | None = None) -> tuple[dict, float]:
+    """Run bench/sip_worker.py; return its last JSON line and its CPU seconds (rusage).
+
+    ``source``: a ``src`` directory whose ``sipphones`` the worker imports instead of the
+    working tree's (``--baseline``: an earlier commit measured in the same run)."""
+    argv = [sys.executable, str(REPO / "bench" / "sip_worker.py"), job, *args]
+    env = None
+    if source is not None:
+        env = dict(os.environ, PYTHONPATH=str(source))
+    cpu0 = children_cpu()
+    errfile = tempfile.TemporaryFile("w+")  # a file, not a pipe: a chatty worker must never block
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=errfile, stdin=subprocess.DEVNULL,
+                            cwd=REPO, start_new_session=True, text=True, env=env)
+    last: dict = {}
+    deadline = time.monotonic() + bound
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:          # ends when the worker closes stdout (exits)
+            line = line.strip()
+            if line.startswith("{"):
+                last = json.loads(line)
+                if on_line is not None:
+                    on_line(proc, last)
+            if time.monotonic() > deadline:
+                break
+        try:
+            proc.wait(max(1.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            pass
+    finally:
+        stop_process(proc)
+    errfile.seek(0)
+    err = errfile.read()
+    errfile.close()
+    if proc.returncode not in (0, None) and not last:
+        raise RuntimeError(f"sip_worker {job} failed ({proc.returncode}):\n{err[-3000:]}")
+    if err.strip():
+        last.setdefault("stderr_tail", err[-1500:])
+    return last, children_cpu() - cpu0
+
+
+def engine_round(kam, count: int, concurrency: int, round_no: int, loop: str, source: Path | None = None,
+                 label: str = "engine") -> dict:
+    k0 = tree_ticks(kam.process.pid)
+    result, cpu = run_worker("throughput", [
+        "--server", f"127.0.0.1:{kam.udp_port}", "--domain", DOMAIN, "--prefix", PREFIX,
+        "--count", str(count), "--concurrency", str(concurrency), "--loop", loop, "--timeout", "120"], 300,
+        source=source)
+    k1 = tree_ticks(kam.process.pid)
+    r = result["rounds"][0]
+    r["worker_cpu_seconds_total"] = round(cpu, 3)
+    r["kamailio_cpu_us_per_registration"] = (round(1e6 * (k1 - k0) / CLOCK_TICKS / (r["registered"] + r["unregistered"]), 1)
+                                             if r["registered"] else None)
+    r["rss_mb"] = result.get("rss_mb")
+    print(f"  {label:8s} r{round_no} {count} phones, {concurrency} in flight: {r['rate']:8.1f}/s  "
+          f"ok {r['registered']}/{count}  failed {r['failed']}  cpu {r['cpu_us_per_registration']} us/reg "
+          f"(share {r['cpu_share']})  un-REGISTER {r['stop_rate']}/s", flush=True)
+    return r
+
+
+# --- monitor capacity ----------------------------------------------------------------------------
+
+
+def sample_process(pid: int, kam_pid: int, hold: float, every: float) -> tuple[list[dict], dict]:
+    """CPU share and RSS of ``pid`` (and kamailio's CPU share) every ``every`` s for ``hold`` s."""
+    samples: list[dict] = []
+    t_prev, c_prev, k_prev = time.monotonic(), proc_ticks(pid), tree_ticks(kam_pid)
+    t_start, c_start, k_start = t_prev, c_prev, k_prev
+    end = t_start + hold
+    for _ in range(int(hold / every) + 2):
+        time.sleep(max(0.0, min(every, end - time.monotonic())))
+        now, c, mem = time.monotonic(), proc_ticks(pid), proc_rss_mb(pid)
+        if c is None or c_prev is None or mem is None:
+            break
+        k = tree_ticks(kam_pid)
+        samples.append({"t": round(now - t_start, 1), "cpu_share": round((c - c_prev) / CLOCK_TICKS / (now - t_prev), 3),
+                        "rss_mb": round(mem[0], 1), "hwm_mb": round(mem[1], 1),
+                        "kamailio_cpu_share": round((k - k_prev) / CLOCK_TICKS / (now - t_prev), 3)})
+        t_prev, c_prev, k_prev = now, c, k
+        if now >= end - 0.05:
+            break
+    shares: dict = {"rss_mb_max": max((x["rss_mb"] for x in samples), default=None),
+                    "cpu_share_max_window": max((x["cpu_share"] for x in samples), default=None)}
+    if samples and c_start is not None:
+        shares["cpu_share"] = round((c_prev - c_start) / CLOCK_TICKS / (t_prev - t_start), 4)
+        shares["kamailio_cpu_share"] = round((k_prev - k_start) / CLOCK_TICKS / (t_prev - t_start), 4)
+        shares["sampled_seconds"] = round(t_prev - t_start, 1)
+    return samples, shares
+
+
+def hold_agent(kam, phones: int, hold: float, start_rate: float, sample_every: float) -> dict:
+    """Monitor capacity of the engine alone: a worker process running RegistrationAgent."""
+    state: dict = {}
+
+    def on_line(proc: subprocess.Popen, line: dict) -> None:
+        if not line.get("ready"):
+            return
+        print(f"  agent    {line['registered']}/{phones} registered in {line['seconds']} s "
+              f"(failed {line['failed']}); sampling for {hold:.0f} s", flush=True)
+        state["samples"], state["shares"] = sample_process(proc.pid, kam.process.pid, hold - 0.5, sample_every)
+
+    result, _ = run_worker("hold", [
+        "--server", f"127.0.0.1:{kam.udp_port}", "--domain", DOMAIN, "--prefix", PREFIX, "--count", str(phones),
+        "--expire-minutes", "1", "--hold", str(hold), "--start-rate", str(start_rate), "--timeout", "120",
+        "--concurrency", "200"], hold + 400, on_line)
+    result["engine"] = "RegistrationAgent (bench/sip_worker.py hold)"
+    result["samples"] = state.get("samples", [])
+    result.update(state.get("shares", {}))
+    return result
+
+
+def hold_cli(kam, store, phones: int, hold: float, start_rate: float, sample_every: float, log_dir: Path) -> dict:
+    """Monitor capacity of the real command: ``sipphones monitor`` on a seeded SQLite store."""
+    from bench.sip_monitor import point_at, run_monitor
+    from tests.peers.procs import free_port
+
+    point_at(store, f"127.0.0.1:{kam.udp_port}")
+    return run_monitor(store, count=phones, hold=hold, start_rate=start_rate, sample_every=sample_every,
+                       sampler=lambda pid, h, e: sample_process(pid, kam.process.pid, h, e),
+                       free_port=free_port, log_dir=log_dir)
+
+
+def hold_ok(h: dict, phones: int) -> bool:
+    return (bool(h.get("first", {}).get("complete")) and h.get("registered_at_end") == phones
+            and h.get("expired_during_hold") == 0 and h.get("failed_during_hold") == 0)
+
+
+def print_hold(h: dict, phones: int, hold: float) -> None:
+    print(f"  {h['engine']}: {h.get('refreshes')} refreshes in {hold:.0f} s ({h.get('refresh_rate')}/s), "
+          f"failed {h.get('failed_during_hold')}, expired {h.get('expired_during_hold')}, registered at end "
+          f"{h.get('registered_at_end')}/{phones}; CPU {h.get('cpu_share')} core, RSS {h.get('rss_mb_max')} MB",
+          flush=True)
+
+
+# --- main ----------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="about 2 minutes instead of about 10")
+    ap.add_argument("--users", type=int, help="SIPp's digest users in kamailio (default: 10,000; the "
+                                              "engine has its own range of --engine-phones / --hold-phones)")
+    ap.add_argument("--engine-phones", type=int, help="distinct phones per engine round")
+    ap.add_argument("--concurrency", type=int, default=200, help="engine: first REGISTERs in flight")
+    ap.add_argument("--rounds", type=int, help="SIPp ramp + engine round pairs")
+    ap.add_argument("--rates", help="SIPp step rates, comma-separated")
+    ap.add_argument("--step-seconds", type=float, help="SIPp: seconds of traffic per step")
+    ap.add_argument("--hold-phones", type=int, default=10000, help="monitor capacity: phones held (0: skip)")
+    ap.add_argument("--hold", type=float, help="monitor capacity: seconds held after all registered")
+    ap.add_argument("--monitor", choices=("cli", "agent", "both"),
+                    help="monitor capacity of: the `sipphones monitor` command on a seeded store (cli), the "
+                         "RegistrationAgent alone (agent), or both (default: cli for --quick, both otherwise)")
+    ap.add_argument("--start-rate", type=float, default=1000.0, help="monitor capacity: first registrations/s")
+    ap.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio", help="engine event loop")
+    ap.add_argument("--baseline", metavar="REV",
+                    help="also measure the engine of this git revision (git archive of its src/) in every round")
+    ap.add_argument("--skip-sipp", action="store_true")
+    ap.add_argument("--keep", action="store_true", help="keep the work directory (logs, SIPp stats)")
+    ap.add_argument("--out", type=Path, help="result JSON (default bench/results/sip-<time>-<mode>.json)")
+    args = ap.parse_args(argv)
+
+    quick = args.quick
+    users = args.users or 10000
+    engine_phones = args.engine_phones or (5000 if quick else 10000)
+    rounds = args.rounds or (2 if quick else 3)
+    rates = [int(r) for r in args.rates.split(",")] if args.rates else (
+        [4000, 8000, 12000, 16000, 20000, 24000] if quick
+        else [2000, 4000, 6000, 8000, 10000, 12000, 14000, 16000, 20000, 24000, 28000, 32000])
+    step_seconds = args.step_seconds or (3.0 if quick else 5.0)
+    hold = args.hold if args.hold is not None else (65.0 if quick else 150.0)
+    hold_phones = args.hold_phones
+    monitor_modes = {"cli": ["cli"], "agent": ["agent"], "both": ["agent", "cli"]}[
+        args.monitor or ("cli" if quick else "both")] if hold_phones > 0 else []
+    for tool in ("kamailio", "sipp"):
+        if shutil.which(tool) is None:
+            print(f"{tool} is not installed", file=sys.stderr)
+            return 2
+
+    started = time.time()
+    mode = "quick" if quick else "full"
+    workdir = Path(tempfile.mkdtemp(prefix="sipbench-"))
+    print(f"SIP benchmark ({mode}): {users} users, work dir {workdir}", flush=True)
+    kam = None
+    ok = True
+    out: dict = {"mode": mode, "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+                 "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                             "load_at_start": os.getloadavg()},
+                 "settings": {"users": users, "engine_phones": engine_phones, "concurrency": args.concurrency,
+                              "rounds": rounds, "sipp_rates": rates, "sipp_step_seconds": step_seconds,
+                              "hold_phones": hold_phones, "hold_seconds": hold, "start_rate": args.start_rate,
+                              "monitor": monitor_modes, "loop": args.loop, "baseline": args.baseline}}
+    try:
+        store = None
+        extra_users: list[tuple[str, str]] = []
+        if "cli" in monitor_modes:
+            from bench.sip_monitor import seed_store
+            t = time.monotonic()
+            store = seed_store(workdir / "store", hold_phones, domain=DOMAIN)
+            extra_users = store.credentials
+            print(f"store seeded with {hold_phones} phones in {time.monotonic() - t:.1f} s", flush=True)
+        t = time.monotonic()
+        kam = start_registrar(workdir, users, max(engine_phones, hold_phones if "agent" in monitor_modes else 0),
+                              extra_users)
+        print(f"kamailio pid {kam.process.pid} on 127.0.0.1:{kam.udp_port} (udp), "
+              f"{users} + {max(engine_phones, hold_phones)} + {len(extra_users)} users, up in {time.monotonic() - t:.1f} s",
+              flush=True)
+        from tests.peers.procs import free_port
+        sipp_port = free_port("127.0.0.1", tcp=False)
+        baseline_src = None
+        if args.baseline:
+            tree = workdir / "baseline"
+            tree.mkdir()
+            archive = subprocess.run(["git", "-C", str(REPO), "archive", args.baseline, "src"],
+                                     capture_output=True, check=True, timeout=60).stdout
+            subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True, timeout=60)
+            baseline_src = tree / "src"
+        baseline_rounds: list[dict] = []
+        scenario, csv = write_sipp_files(workdir, users)
+        sipp_steps: list[dict] = []
+        engine_rounds: list[dict] = []
+        for r in range(1, rounds + 1):
+            if not args.skip_sipp:
+                steps = sipp_ramp(workdir, kam, scenario, csv, rates, step_seconds, r, sipp_port)
+                sipp_steps += [dict(s.extra, round=r) for s in steps]  # type: ignore[attr-defined]
+            engine_rounds.append(dict(engine_round(kam, engine_phones, args.concurrency, r, args.loop), round=r))
+            if baseline_src is not None:
+                baseline_rounds.append(dict(engine_round(kam, engine_phones, args.concurrency, r, args.loop,
+                                                         baseline_src, f"baseline {args.baseline}"), round=r))
+        clean = [s for s in sipp_steps if s["clean"]]
+        sipp_max = max((s["rate"] for s in clean), default=None)
+        engine_rates = [e["rate"] for e in engine_rounds if e["complete"]]
+        engine_rate = statistics.median(engine_rates) if engine_rates else None
+        ratio = round(engine_rate / sipp_max, 3) if engine_rate and sipp_max else None
+        out["sipp"] = {"steps": sipp_steps, "max_clean_rate": sipp_max,
+                       "cpu_us_per_registration_at_max": next((s["cpu_us_per_registration"] for s in clean
+                                                               if s["rate"] == sipp_max), None)}
+        out["engine"] = {"rounds": engine_rounds, "median_rate": engine_rate,
+                         "median_cpu_us_per_registration": statistics.median(
+                             [e["cpu_us_per_registration"] for e in engine_rounds if e["cpu_us_per_registration"]] or [0])}
+        out["ratio"] = ratio
+        if baseline_rounds:
+            done = [b["rate"] for b in baseline_rounds if b["complete"]]
+            out["baseline"] = {"revision": args.baseline, "rounds": baseline_rounds,
+                               "median_rate": statistics.median(done) if done else None,
+                               "median_cpu_us_per_registration": statistics.median(
+                                   [b["cpu_us_per_registration"] for b in baseline_rounds
+                                    if b["cpu_us_per_registration"]] or [0])}
+        if not args.skip_sipp and sipp_max is None:
+            ok = False
+        if len(engine_rates) != len(engine_rounds):
+            ok = False
+
+        out["hold"] = {}
+        for how in monitor_modes:
+            print(f"monitor capacity ({how}): {hold_phones} phones, Expires 60, held {hold:.0f} s", flush=True)
+            if how == "agent":
+                h = hold_agent(kam, hold_phones, hold, args.start_rate, 5.0)
+            else:
+                h = hold_cli(kam, store, hold_phones, hold, args.start_rate, 5.0, workdir)
+            out["hold"][how] = h
+            ok = ok and hold_ok(h, hold_phones)
+            print_hold(h, hold_phones, hold)
+    except KeyboardInterrupt:
+        ok = False
+        print("interrupted", file=sys.stderr)
+    finally:
+        if kam is not None:
+            kam.stop()
+            log = kam.process.log_path
+            out["kamailio_log_bytes"] = log.stat().st_size if log.exists() else None
+    out["seconds"] = round(time.time() - started, 1)
+    out["ok"] = ok
+
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = args.out or RESULTS / f"sip-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime(started))}-{mode}.json"
+    path.write_text(json.dumps(out, indent=2) + "\n")
+    print_summary(out)
+    print(f"results: {path}")
+    if args.keep:
+        print(f"work dir kept: {workdir}")
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0 if ok else 1
+
+
+def print_summary(out: dict) -> None:
+    print("\n== SIP benchmark summary ==")
+    sipp = out.get("sipp", {})
+    eng = out.get("engine", {})
+    if sipp.get("max_clean_rate") is not None:
+        print(f"SIPp ceiling (no failed call, < 1 % retransmitted): {sipp['max_clean_rate']:8.1f} registrations/s "
+              f"({sipp.get('cpu_us_per_registration_at_max')} us CPU each)")
+    if eng.get("median_rate") is not None:
+        print(f"engine (median of {len(eng['rounds'])} rounds):                {eng['median_rate']:8.1f} registrations/s "
+              f"({eng['median_cpu_us_per_registration']} us CPU each)")
+    base = out.get("baseline")
+    if base and base.get("median_rate") is not None:
+        print(f"baseline {base['revision']} (same run):            {base['median_rate']:8.1f} registrations/s "
+              f"({base['median_cpu_us_per_registration']} us CPU each)")
+    if out.get("ratio") is not None:
+        verdict = "meets" if out["ratio"] >= 0.5 else "below"
+        print(f"ratio engine / SIPp:                              {out['ratio']:8.3f}  ({verdict} the 0.5 target)")
+    for how, h in (out.get("hold") or {}).items():
+        cpu, rss = h.get("cpu_share"), h.get("rss_mb_max")
+        verdict = "meets" if cpu is not None and rss is not None and cpu < 0.5 and rss < 300 else "misses"
+        print(f"monitor ({how}): {h['count']} phones, Expires 60, {h.get('refresh_rate')} refreshes/s: "
+              f"CPU {cpu} core (max 5 s window {h.get('cpu_share_max_window')}), RSS {rss} MB "
+              f"({verdict} the < 0.5 core, < 300 MB target); kamailio {h.get('kamailio_cpu_share')} core")
+    print(f"took {out['seconds']} s, ok={out['ok']}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
