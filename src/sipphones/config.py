@@ -45,6 +45,12 @@ class Settings:
             elif f.type in ("str", str) and not isinstance(value, str):
                 setattr(self, f.name, str(value))
 
+        self.sqlite_synchronous = self.sqlite_synchronous.strip().upper()
+        if self.sqlite_synchronous not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+            # It ends up in a PRAGMA statement: only SQLite's own words are accepted.
+            raise ValueError(f"{ENV_PREFIX}SQLITE_SYNCHRONOUS must be NORMAL, FULL, EXTRA or OFF, "
+                             f"not {self.sqlite_synchronous!r}")
+
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url

@@ -1,0 +1,24 @@
+"""Settings from the environment."""
+
+from __future__ import annotations
+
+import pytest
+
+from sipphones.config import load_settings
+
+
+def test_environment_values_are_typed(monkeypatch, tmp_path):
+    monkeypatch.setenv("SIPPHONES_TOKEN_TTL", "42")
+    monkeypatch.setenv("SIPPHONES_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("SIPPHONES_SQLITE_SYNCHRONOUS", "full")
+    s = load_settings()
+    assert s.token_ttl == 42 and s.data_dir == tmp_path and s.sqlite_synchronous == "FULL"
+    assert s.resolved_database_url() == f"sqlite:///{(tmp_path / 'sipphones.db').resolve()}"
+
+
+@pytest.mark.parametrize("name,value", [("SIPPHONES_TOKEN_TTL", "soon"),
+                                        ("SIPPHONES_SQLITE_SYNCHRONOUS", "NORMAL; DROP TABLE x")])
+def test_bad_environment_values_are_refused(monkeypatch, name, value):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValueError, match=name):
+        load_settings()
