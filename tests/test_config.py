@@ -22,3 +22,16 @@ def test_bad_environment_values_are_refused(monkeypatch, name, value):
     monkeypatch.setenv(name, value)
     with pytest.raises(ValueError, match=name):
         load_settings()
+
+
+def test_cli_reports_a_bad_environment_value_in_one_sentence(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, SIPPHONES_TOKEN_TTL="soon", SIPPHONES_DATA_DIR=str(tmp_path))
+    for command in (["accounts", "list"], ["serve", "--port", "1"]):
+        proc = subprocess.run([sys.executable, "-m", "sipphones", *command], env=env, capture_output=True,
+                              text=True, timeout=60)
+        assert proc.returncode == 1, proc.stderr
+        assert proc.stderr.strip() == "error: SIPPHONES_TOKEN_TTL must be an integer, not 'soon'"

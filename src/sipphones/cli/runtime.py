@@ -32,7 +32,11 @@ class CliError(Exception):
 
 
 def settings_from(database_url: str | None, data_dir: str | None) -> Settings:
-    return load_settings(database_url=database_url, data_dir=data_dir)
+    try:
+        return load_settings(database_url=database_url, data_dir=data_dir)
+    except ValueError as e:  # a bad SIPPHONES_* value: one sentence, not a traceback
+        fail(str(e))
+        raise
 
 
 @asynccontextmanager
