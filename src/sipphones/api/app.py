@@ -12,6 +12,7 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 from sipphones.api import check, meta, oauth, sip_phones, users
+from sipphones.api.dispatch import DirectDispatch, RouteTable
 from sipphones.api.responses import error_response
 from sipphones.api.state import AppState
 from sipphones.config import Settings, load_settings
@@ -56,11 +57,24 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True,
         *extra_routes,
         Mount("/docs/static", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-static"),
     ]
-    return Starlette(
+    return ZoomApp(
         routes=routes,
+        direct_routes=[*oauth.routes, *sip_phones.routes, *users.routes],
         lifespan=lifespan,
         exception_handlers={HTTPException: _http_error, Exception: _unexpected, ZoomError: _zoom_error},
     )
+
+
+class ZoomApp(Starlette):
+    """The Starlette application with the Zoom routes dispatched directly (see ``dispatch``): the
+    same endpoints and answers, without the generic routing and middleware on the hot path."""
+
+    def __init__(self, *, direct_routes, **kwargs):
+        super().__init__(**kwargs)
+        self._dispatch = DirectDispatch(self, RouteTable(direct_routes), super().__call__)
+
+    async def __call__(self, scope, receive, send) -> None:
+        await self._dispatch(scope, receive, send)
 
 
 async def _zoom_error(request: Request, exc: ZoomError):

@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from sipphones.accounts.models import Account
+from sipphones.api.responses import error_response
 from sipphones.auth.scopes import REQUIREMENTS, Operation
 from sipphones.auth.tokens import TokenClaims
 from sipphones.errors import (
@@ -64,8 +65,6 @@ def zoom_endpoint(operation: Operation, label: Label) -> Callable[[Handler], Cal
     def wrap(handler: Handler):
         @functools.wraps(handler)
         async def endpoint(request: Request) -> Response:
-            from sipphones.api.responses import error_response
-
             limit_headers: dict[str, str] = {}
             try:
                 caller = await authenticate(request)
@@ -73,7 +72,8 @@ def zoom_endpoint(operation: Operation, label: Label) -> Callable[[Handler], Cal
                 limit_headers = outcome.headers
                 authorize(caller.claims, operation)
                 response = await handler(request, caller)
-                response.headers.update(limit_headers)
+                if limit_headers:
+                    response.headers.update(limit_headers)
                 return response
             except ZoomError as e:
                 return error_response(e, limit_headers)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import secrets
+import os
 
 import orjson
 from starlette.responses import Response
@@ -11,7 +11,11 @@ from sipphones.errors import ZoomError
 
 
 def tracking_id() -> str:
-    return secrets.token_hex(12)
+    """24 random hex digits, as Zoom's; ``os.urandom`` directly (what ``secrets.token_hex`` calls)."""
+    return os.urandom(12).hex()
+
+
+_TRACKING = b"x-zm-trackingid"
 
 
 class JSON(Response):
@@ -22,6 +26,10 @@ class JSON(Response):
 
 
 def json_response(content, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    if not headers:  # the common case: the tracking id goes first, as the general path below puts it
+        response = JSON(content, status_code=status)
+        response.raw_headers.insert(0, (_TRACKING, os.urandom(12).hex().encode()))
+        return response
     h = {"x-zm-trackingid": tracking_id()}
     if headers:
         h.update(headers)
@@ -29,6 +37,10 @@ def json_response(content, status: int = 200, headers: dict[str, str] | None = N
 
 
 def empty_response(status: int = 204, headers: dict[str, str] | None = None) -> Response:
+    if not headers:
+        response = Response(status_code=status)
+        response.raw_headers.insert(0, (_TRACKING, os.urandom(12).hex().encode()))
+        return response
     h = {"x-zm-trackingid": tracking_id()}
     if headers:
         h.update(headers)
