@@ -29,7 +29,6 @@ class Settings:
     token_ttl: int = 3600            # seconds an access token lives (Zoom: 3600)
     page_token_ttl: int = 900        # seconds a next_page_token lives (Zoom: 15 minutes)
     sqlite_synchronous: str = "NORMAL"  # NORMAL (WAL: durable on checkpoint) or FULL
-    public_url: str = ""             # how clients reach the server, for printed examples
 
     def __post_init__(self) -> None:
         # Values may come as text (environment, command line): convert to each field's type.

@@ -29,11 +29,6 @@ class ServerSet:
 
 SLOTS = (1, 2, 3)
 
-# Every writable scalar field of a phone, in Zoom's legacy (flat) spelling.
-SCALAR_FIELDS = (
-    "user_email", "user_name", "authorization_name", "password", "domain",
-    "registration_expire_time", "voice_mail", "display_number",
-)
 SERVER_FIELDS = ("register_server", "proxy_server", "transport_protocol")
 
 
@@ -105,12 +100,3 @@ class PhoneChanges:
         for slot, fields in self.servers.items():
             servers[slot - 1] = dataclasses.replace(servers[slot - 1], **fields)
         return dataclasses.replace(phone, **self.scalars, servers=tuple(servers), updated_at=now)
-
-
-@dataclass(frozen=True)
-class Page:
-    """One page of a keyset-paginated listing."""
-
-    items: list[SipPhone]
-    total_records: int
-    next_cursor: str | None  # id of the last item when more remain, else None

@@ -300,11 +300,13 @@ class MachineRunner:
             targets = await self.stack.resolver.resolve(_hostport(action.host, action.port), action.transport)
         except DnsError as e:
             self.dns_errors[action.slot] = e
-            self._call(lambda now: self.machine.resolve_failed(action.slot, now, f"DNS {e.kind}: {e}"))
+            detail = f"DNS {e.kind}: {e}"
+            self._call(lambda now: self.machine.resolve_failed(action.slot, now, detail))
             return
         except Exception as e:  # noqa: BLE001 - reported as a DNS failure, never lost
             log.exception("resolver failed for %s", action.host)
-            self._call(lambda now: self.machine.resolve_failed(action.slot, now, f"DNS error: {e}"))
+            detail = f"DNS error: {e}"
+            self._call(lambda now: self.machine.resolve_failed(action.slot, now, detail))
             return
         self.dns_errors.pop(action.slot, None)
         self._call(lambda now: self.machine.resolved(action.slot, targets, now))
@@ -341,7 +343,8 @@ class MachineRunner:
             if self._connecting.get(key) is asyncio.current_task():
                 del self._connecting[key]
                 kind = result_kind_for(e) if isinstance(e, TransportError) else ResultKind.TRANSPORT_ERROR
-                self._call(lambda now: self.machine.transport_error(slot, target, kind, now, str(e)))
+                detail = str(e)
+                self._call(lambda now: self.machine.transport_error(slot, target, kind, now, detail))
             return
         if self._connecting.get(key) is not asyncio.current_task() or self.closed:
             self.stack.transports.release(flow)  # released (or closed) while we were connecting
@@ -411,8 +414,8 @@ class MachineRunner:
         try:
             flow.send(request.to_bytes())
         except TransportError as e:
-            self._call(lambda now: self.machine.transport_error(
-                action.slot, action.target, result_kind_for(e), now, str(e)))
+            kind, detail = result_kind_for(e), str(e)
+            self._call(lambda now: self.machine.transport_error(action.slot, action.target, kind, now, detail))
 
     def _on_response(self, response: Response, flow: Flow) -> None:
         first = (response.headers.get("Via") or "") if self.diagnostics else ""
