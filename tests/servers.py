@@ -92,6 +92,11 @@ def start_server(database_url: str, data_dir: Path, *, port: int | None = None, 
     raise RuntimeError(f"server did not become healthy:\n{server.log()}")
 
 
+def start_sqlite_server(data_dir: Path, **kw) -> ServerProcess:
+    """``start_server`` on a fresh SQLite file inside ``data_dir``."""
+    return start_server(f"sqlite:///{data_dir / 'sipphones.db'}", data_dir, **kw)
+
+
 @dataclass
 class Credentials:
     account_id: str

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pytest
 
 from sipphones.accounts.models import Plan
-from tests.servers import Admin, Credentials, ServerProcess, get_token, start_server
+from tests.servers import Admin, Credentials, ServerProcess, get_token, start_sqlite_server
 
 SEEDED_USERS = ("jchill@example.com", "user@example.com", "alice@example.com", "bob@example.com")
 
@@ -27,7 +27,7 @@ class ContractTarget:
 @pytest.fixture(scope="session")
 def contract_server(tmp_path_factory) -> ServerProcess:
     data_dir = tmp_path_factory.mktemp("contract")
-    srv = start_server(f"sqlite:///{data_dir / 'sipphones.db'}", data_dir)
+    srv = start_sqlite_server(data_dir)
     yield srv
     srv.stop()
 

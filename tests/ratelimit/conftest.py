@@ -15,7 +15,7 @@ import redis
 
 from sipphones.accounts.models import Plan
 from tests.conftest import REDIS_URL
-from tests.servers import Admin, Credentials, ServerProcess, get_token, start_server
+from tests.servers import Admin, Credentials, ServerProcess, get_token, start_sqlite_server
 
 
 @pytest.fixture(scope="session")
@@ -32,7 +32,7 @@ def redis_url() -> str:
 def rl_server(tmp_path_factory) -> ServerProcess:
     """One server, counters in memory (the default)."""
     data_dir = tmp_path_factory.mktemp("ratelimit")
-    srv = start_server(f"sqlite:///{data_dir / 'sipphones.db'}", data_dir)
+    srv = start_sqlite_server(data_dir)
     yield srv
     srv.stop()
 
