@@ -401,6 +401,66 @@ def engine_round(kam, count: int, concurrency: int, round_no: int, loop: str, so
     return r
 
 
+def engine_round_sharded(kam, count: int, concurrency: int, round_no: int, loop: str, workers: int,
+                         label: str = "engine") -> dict:
+    """The same phones split over ``workers`` processes by ``shard_of`` (what ``sipphones monitor
+    --workers N`` does): every worker loads its shard, then all start their measured windows at
+    once; rate = all registrations / (last 200 anywhere - first add anywhere); CPU = the sum of
+    the workers' CPU in their windows."""
+    k0 = tree_ticks(kam.process.pid)
+    procs, errs = [], []
+    try:
+        for k in range(workers):
+            err = tempfile.TemporaryFile("w+")
+            errs.append(err)
+            procs.append(subprocess.Popen(
+                [sys.executable, str(REPO / "bench" / "sip_worker.py"), "throughput",
+                 "--server", f"127.0.0.1:{kam.udp_port}", "--domain", DOMAIN, "--prefix", PREFIX,
+                 "--count", str(count), "--shard", str(k), "--shards", str(workers), "--wait-go",
+                 "--concurrency", str(concurrency), "--loop", loop, "--timeout", "120"],
+                stdout=subprocess.PIPE, stderr=err, stdin=subprocess.PIPE, cwd=REPO, start_new_session=True,
+                text=True))
+        for proc in procs:                      # bounded: the worker prints "loaded" within seconds
+            line = proc.stdout.readline()
+            if '"loaded"' not in line:
+                raise RuntimeError(f"sip_worker shard did not load: {line!r}")
+        for proc in procs:
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+        results = []
+        for proc, err in zip(procs, errs):
+            out, _ = proc.communicate(timeout=300)
+            last = [json.loads(x) for x in out.splitlines() if x.startswith("{")]
+            if proc.returncode != 0 or not last:
+                err.seek(0)
+                raise RuntimeError(f"sip_worker shard failed ({proc.returncode}):\n{err.read()[-3000:]}")
+            results.append(last[-1]["rounds"][0])
+    finally:
+        for proc in procs:
+            stop_process(proc)
+        for err in errs:
+            err.close()
+    k1 = tree_ticks(kam.process.pid)
+    registered = sum(r["registered"] for r in results)
+    unregistered = sum(r["unregistered"] for r in results)
+    start = min(r["start_monotonic"] for r in results)
+    end = max(r["last_registered_monotonic"] for r in results)
+    cpu = sum(r["cpu_seconds"] for r in results)
+    r = {"workers": workers, "count": count, "registered": registered,
+         "failed": sum(r["failed"] for r in results), "complete": all(r["complete"] for r in results)
+         and registered == count, "seconds": round(end - start, 4),
+         "rate": round(registered / (end - start), 1) if end > start else 0.0, "cpu_seconds": round(cpu, 4),
+         "cpu_us_per_registration": round(1e6 * cpu / registered, 1) if registered else None,
+         "cpu_share": round(cpu / (end - start), 3) if end > start else None, "unregistered": unregistered,
+         "kamailio_cpu_us_per_registration": (round(1e6 * (k1 - k0) / CLOCK_TICKS / (registered + unregistered), 1)
+                                              if registered else None),
+         "shards": results}
+    print(f"  {label:8s} r{round_no} {count} phones in {workers} processes, {concurrency} in flight each: "
+          f"{r['rate']:8.1f}/s  ok {registered}/{count}  failed {r['failed']}  cpu {r['cpu_us_per_registration']} "
+          f"us/reg (cores {r['cpu_share']})", flush=True)
+    return r
+
+
 # --- monitor capacity ----------------------------------------------------------------------------
 
 
@@ -495,6 +555,9 @@ def main(argv: list[str] | None = None) -> int:
                          "RegistrationAgent alone (agent), or both (default: cli for --quick, both otherwise)")
     ap.add_argument("--start-rate", type=float, default=1000.0, help="monitor capacity: first registrations/s")
     ap.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio", help="engine event loop")
+    ap.add_argument("--engine-workers", default="1,2",
+                    help="engine processes to measure in every round, comma-separated (N > 1: the phones split "
+                         "as `sipphones monitor --workers N` splits them)")
     ap.add_argument("--baseline", metavar="REV",
                     help="also measure the engine of this git revision (git archive of its src/) in every round")
     ap.add_argument("--skip-sipp", action="store_true")
@@ -503,6 +566,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     quick = args.quick
+    engine_workers = [int(w) for w in args.engine_workers.split(",")]
     users = args.users or 10000
     engine_phones = args.engine_phones or (5000 if quick else 10000)
     rounds = args.rounds or (2 if quick else 3)
@@ -531,7 +595,8 @@ def main(argv: list[str] | None = None) -> int:
                  "settings": {"users": users, "engine_phones": engine_phones, "concurrency": args.concurrency,
                               "rounds": rounds, "sipp_rates": rates, "sipp_step_seconds": step_seconds,
                               "hold_phones": hold_phones, "hold_seconds": hold, "start_rate": args.start_rate,
-                              "monitor": monitor_modes, "loop": args.loop, "baseline": args.baseline}}
+                              "monitor": monitor_modes, "loop": args.loop, "baseline": args.baseline,
+                              "engine_workers": engine_workers}}
     try:
         store = None
         extra_users: list[tuple[str, str]] = []
@@ -561,11 +626,16 @@ def main(argv: list[str] | None = None) -> int:
         scenario, csv = write_sipp_files(workdir, users)
         sipp_steps: list[dict] = []
         engine_rounds: list[dict] = []
+        sharded_rounds: dict[int, list[dict]] = {w: [] for w in engine_workers if w > 1}
         for r in range(1, rounds + 1):
             if not args.skip_sipp:
                 steps = sipp_ramp(workdir, kam, scenario, csv, rates, step_seconds, r, sipp_port)
                 sipp_steps += [dict(s.extra, round=r) for s in steps]  # type: ignore[attr-defined]
-            engine_rounds.append(dict(engine_round(kam, engine_phones, args.concurrency, r, args.loop), round=r))
+            if 1 in engine_workers:
+                engine_rounds.append(dict(engine_round(kam, engine_phones, args.concurrency, r, args.loop), round=r))
+            for w in sharded_rounds:
+                sharded_rounds[w].append(dict(engine_round_sharded(kam, engine_phones, args.concurrency, r,
+                                                                   args.loop, w), round=r))
             if baseline_src is not None:
                 baseline_rounds.append(dict(engine_round(kam, engine_phones, args.concurrency, r, args.loop,
                                                          baseline_src, f"baseline {args.baseline}"), round=r))
@@ -581,6 +651,17 @@ def main(argv: list[str] | None = None) -> int:
                          "median_cpu_us_per_registration": statistics.median(
                              [e["cpu_us_per_registration"] for e in engine_rounds if e["cpu_us_per_registration"]] or [0])}
         out["ratio"] = ratio
+        out["engine_workers"] = {}
+        for w, rs in sharded_rounds.items():
+            done = [x["rate"] for x in rs if x["complete"]]
+            med = statistics.median(done) if done else None
+            out["engine_workers"][str(w)] = {
+                "rounds": rs, "median_rate": med,
+                "median_cpu_us_per_registration": statistics.median(
+                    [x["cpu_us_per_registration"] for x in rs if x["cpu_us_per_registration"]] or [0]),
+                "ratio": round(med / sipp_max, 3) if med and sipp_max else None}
+            if len(done) != len(rs):
+                ok = False
         if baseline_rounds:
             done = [b["rate"] for b in baseline_rounds if b["complete"]]
             out["baseline"] = {"revision": args.baseline, "rounds": baseline_rounds,
@@ -642,7 +723,14 @@ def print_summary(out: dict) -> None:
               f"({base['median_cpu_us_per_registration']} us CPU each)")
     if out.get("ratio") is not None:
         verdict = "meets" if out["ratio"] >= 0.5 else "below"
-        print(f"ratio engine / SIPp:                              {out['ratio']:8.3f}  ({verdict} the 0.5 target)")
+        print(f"ratio engine (1 process) / SIPp:                  {out['ratio']:8.3f}  ({verdict} the 0.5 target)")
+    for w, e in (out.get("engine_workers") or {}).items():
+        if e.get("median_rate") is not None:
+            print(f"engine in {w} processes (median of {len(e['rounds'])} rounds):  {e['median_rate']:8.1f} "
+                  f"registrations/s ({e['median_cpu_us_per_registration']} us CPU each)")
+        if e.get("ratio") is not None:
+            verdict = "meets" if e["ratio"] >= 0.5 else "below"
+            print(f"ratio engine ({w} processes) / SIPp:              {e['ratio']:8.3f}  ({verdict} the 0.5 target)")
     for how, h in (out.get("hold") or {}).items():
         cpu, rss = h.get("cpu_share"), h.get("rss_mb_max")
         verdict = "meets" if cpu is not None and rss is not None and cpu < 0.5 and rss < 300 else "misses"

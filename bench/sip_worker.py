@@ -45,6 +45,8 @@ from sipphones.sip.config import RegistrationPolicy, TransactionTimers, registra
 from sipphones.sip.registration import (  # noqa: E402
     Expired, Registered, RegistrationFailed, Unregistered,
 )
+from sipphones.monitor.reload import shard_of  # noqa: E402
+from sipphones.sipio import gc_policy  # noqa: E402
 from sipphones.sipio.client import AgentEvent, RegistrationAgent, SipStack  # noqa: E402
 
 
@@ -156,7 +158,13 @@ async def throughput(args: argparse.Namespace) -> dict:
     gcc = GcClock()
     try:
         phones = make_phones(args.server, args.domain, args.prefix, args.first, args.count, args.expire_minutes)
+        if args.shards > 1:  # as `sipphones monitor --workers N` splits a fleet
+            phones = [p for p in phones if shard_of(p.id, args.shards) == args.shard]
         configs = [(p.id, registration_config(p)) for p in phones]
+        count = len(configs)
+        if args.wait_go:  # several shard workers start their measured windows together
+            print(json.dumps({"loaded": True, "phones": count}), flush=True)
+            await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
         for r in range(args.rounds):
             counter = Counter()
             agent = RegistrationAgent(stack, policy=_policy(args.budget), on_event=counter, start_rate=0,
@@ -164,9 +172,12 @@ async def throughput(args: argparse.Namespace) -> dict:
             gc.collect()
             g0, u0 = gcc.snapshot(), cpu_split()
             t0, c0 = time.perf_counter(), cpu_seconds()
+            m0 = time.monotonic()
             for pid, cfg in configs:
                 agent.add(cfg, pid)
-            done = await wait_until(lambda: counter.registered + counter.failed >= args.count, args.timeout)
+            if args.gc == "fleet":
+                gc_policy.settle()  # as FleetMonitor does after loading phones (counted in the window)
+            done = await wait_until(lambda: counter.registered + counter.failed >= count, args.timeout)
             t1, c1 = time.perf_counter(), cpu_seconds()
             gcs, u1 = gcc.since(g0), cpu_split()
             wall = (counter.last_registered_at or t1) - t0
@@ -175,8 +186,9 @@ async def throughput(args: argparse.Namespace) -> dict:
             await agent.stop(timeout=args.timeout)
             t3, c3 = time.perf_counter(), cpu_seconds()
             rounds.append({
-                "round": r + 1, "count": args.count, "registered": registered, "failed": counter.failed,
-                "failures": counter.failures, "complete": done and registered == args.count,
+                "round": r + 1, "count": count, "shard": args.shard, "shards": args.shards,
+                "start_monotonic": m0, "last_registered_monotonic": m0 + ((counter.last_registered_at or t1) - t0), "registered": registered, "failed": counter.failed,
+                "failures": counter.failures, "complete": done and registered == count,
                 "seconds": round(wall, 4), "rate": round(registered / wall, 1) if wall > 0 else 0.0,
                 "cpu_seconds": round(c1 - c0, 4),
                 "cpu_us_per_registration": round(1e6 * (c1 - c0) / registered, 1) if registered else None,
@@ -204,6 +216,8 @@ async def hold(args: argparse.Namespace) -> dict:
         for p in phones:
             agent.add(p)
         del phones
+        if args.gc == "fleet":
+            gc_policy.settle()
         ok = await wait_until(lambda: counter.registered + counter.failed >= args.count, args.timeout, 0.05)
         t1 = time.perf_counter()
         first = {"registered": counter.registered, "failed": counter.failed, "seconds": round(t1 - t0, 2),
@@ -241,6 +255,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--first", type=int, default=0)
     ap.add_argument("--count", type=int, required=True)
     ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--shard", type=int, default=0, help="keep only the phones of shard K of --shards (throughput)")
+    ap.add_argument("--shards", type=int, default=1)
+    ap.add_argument("--wait-go", action="store_true",
+                    help="print a 'loaded' line, then wait for a line on stdin before the measured window")
     ap.add_argument("--concurrency", type=int, default=200)
     ap.add_argument("--expire-minutes", type=int, default=60)
     ap.add_argument("--budget", type=float, default=5.0, help="per-server answer budget (s)")
@@ -251,7 +269,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
     ap.add_argument("--profile", help="write a cProfile of the job to this file")
     ap.add_argument("--no-gc", action="store_true", help="disable the cyclic GC (profiling: to see its share)")
+    ap.add_argument("--gc", choices=("fleet", "default"), default="fleet",
+                    help="fleet: the collector policy `sipphones monitor` runs with (sipphones.sipio.gc_policy); "
+                         "default: CPython's")
     args = ap.parse_args(argv)
+    if args.gc == "fleet":
+        gc_policy.tune_for_fleet()
     job = throughput if args.job == "throughput" else hold
     if args.no_gc:
         gc.disable()

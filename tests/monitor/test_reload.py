@@ -39,3 +39,33 @@ def test_selection_by_phone_and_account_narrows():
     assert sel.wants("p1", "acc1")
     assert not sel.wants("p2", "acc1")
     assert not sel.wants("p1", "other")
+
+
+def test_shards_split_the_fleet_without_overlap_or_gap():
+    from sipphones.ids import new_id
+    from sipphones.monitor.reload import shard_of
+
+    versions = {new_id(): float(i) for i in range(3000)}
+    parts = [PhoneSelection.of(shard=k, shards=3).keep(versions) for k in range(3)]
+    assert sum(len(p) for p in parts) == len(versions)
+    assert set().union(*parts) == set(versions)
+    assert all(700 < len(p) < 1300 for p in parts)       # CRC-32 spreads time-ordered ids evenly
+    for k, part in enumerate(parts):
+        assert all(shard_of(pid, 3) == k for pid in part)
+        assert all(PhoneSelection.of(shard=k, shards=3).wants(pid, "acc") for pid in list(part)[:50])
+    assert shard_of("abc", 4) == shard_of("abc", 4) == __import__("zlib").crc32(b"abc") % 4
+
+
+def test_a_shard_narrows_the_other_filters_too():
+    sel = PhoneSelection.of(accounts=["acc1"], phones=["p1", "p2", "p3", "p4"], shard=1, shards=2)
+    from sipphones.monitor.reload import shard_of
+    mine = {p for p in ("p1", "p2", "p3", "p4") if shard_of(p, 2) == 1}
+    assert set(sel.keep({p: 1.0 for p in ("p1", "p2", "p3", "p4", "p5")})) == mine
+    assert not sel.wants(next(iter(mine)), "acc2")
+
+
+def test_a_shard_that_does_not_exist_is_refused():
+    import pytest
+    for shard, shards in ((2, 2), (-1, 2), (0, 0)):
+        with pytest.raises(ValueError):
+            PhoneSelection.of(shard=shard, shards=shards)

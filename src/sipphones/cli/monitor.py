@@ -9,6 +9,7 @@ a second one exits at once with 130, leaving bindings to expire on their own.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import signal
@@ -65,6 +66,12 @@ def monitor(
                                  help="CA bundle (PEM) to verify TLS registrars with, instead of the system's."),
     nameserver: list[str] = typer.Option(None, "--nameserver", help="DNS server HOST[:PORT] (repeatable)."),
     log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error."),
+    workers: int = typer.Option(1, "--workers", min=1, max=64,
+                                help="Processes to spread the fleet over (each keeps the phones a stable hash of "
+                                     "their id gives it; metrics are served summed). One process registers a few "
+                                     "thousand phones per second on one core."),
+    shard: str = typer.Option(None, "--shard", hidden=True,
+                              help="K/N: run as worker K (from 0) of N under --workers (JSON lines on stdout)."),
     database_url: str = DatabaseOption, data_dir: str = DataDirOption,
 ):
     """Keep every phone of the store (or --account / --phone) registered, record each phone's state in
@@ -83,37 +90,56 @@ def monitor(
     disable_created_metrics()  # no *_created series: they double the scrape for no alerting value
     if retry_max < retry_interval:
         raise typer.BadParameter("must be at least --retry-interval", param_hint="--retry-max")
+    shard_index, shards = _parse_shard(shard) if shard else (0, 1)
     options = MonitorOptions(
-        selection=PhoneSelection.of(account or (), phone or ()), reload_interval=reload_interval,
+        selection=PhoneSelection.of(account or (), phone or (), shard=shard_index, shards=shards),
+        reload_interval=reload_interval,
         server_budget=timeout, jitter=jitter, probe_interval=probe_interval, retry_base=retry_interval,
         retry_max=retry_max, start_rate=start_rate, stop_timeout=stop_timeout, status_heartbeat=status_heartbeat,
         metrics_host=metrics_host, metrics_port=metrics_port, ca_file=str(ca_file) if ca_file else None,
         nameservers=tuple(parse_nameserver(n) for n in nameserver) if nameserver else None, expires=expires,
+        tune_gc=True,  # this process exists for the fleet: see sipphones.sipio.gc_policy
     )
+    settings = settings_from(database_url, data_dir)
+
+    if workers > 1 and shard is None:
+        def worker_argv(k: int) -> list[str]:
+            argv = [sys.executable, "-m", "sipphones", "monitor", "--shard", f"{k}/{workers}",
+                    "--metrics-host", "127.0.0.1", "--metrics-port", "0",
+                    "--reload-interval", repr(reload_interval), "--timeout", repr(timeout), "--jitter", repr(jitter),
+                    "--probe-interval", repr(probe_interval), "--retry-interval", repr(retry_interval),
+                    "--retry-max", repr(retry_max), "--start-rate", repr(start_rate / workers),
+                    "--stop-timeout", repr(stop_timeout), "--status-heartbeat", repr(status_heartbeat),
+                    "--log-level", log_level]
+            for a in account or ():
+                argv += ["--account", a]
+            for p in phone or ():
+                argv += ["--phone", p]
+            if expires is not None:
+                argv += ["--expires", str(expires)]
+            if ca_file is not None:
+                argv += ["--ca-file", str(ca_file)]
+            for n in nameserver or ():
+                argv += ["--nameserver", n]
+            return argv
+
+        # The store travels in the environment, not in argv: a database URL may hold a password,
+        # and every local user can read a process's arguments.
+        env = dict(os.environ, SIPPHONES_DATA_DIR=str(settings.data_dir))
+        if settings.database_url:
+            env["SIPPHONES_DATABASE_URL"] = settings.database_url
+        run(lambda: _supervise(workers, worker_argv, env, options, settings))
+        return
 
     async def go() -> None:
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
-        signals = {"count": 0}
+        _on_stop_signals(loop, stop)
+        if shard is not None:
+            _watch_supervisor(loop, stop)
 
-        def on_signal(signum: int) -> None:
-            signals["count"] += 1
-            if signals["count"] > 1:
-                log.warning("second %s: exiting without waiting for un-REGISTERs", signal.Signals(signum).name)
-                os._exit(130)
-            log.info("%s: un-registering every phone", signal.Signals(signum).name)
-            stop.set()
-
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, on_signal, signum)
-
-        async with open_store(settings_from(database_url, data_dir)) as repo:
-            for acc in options.selection.accounts:
-                if await repo.get_account(acc) is None:
-                    raise CliError(f"no account with id {acc}")
-            for pid in options.selection.phones:
-                if await repo.find_phone(pid) is None:
-                    raise CliError(f"no SIP phone with id {pid}")
+        async with open_store(settings) as repo:
+            await _check_selection(repo, options.selection)
             fleet = FleetMonitor(repo, options)
             try:
                 try:
@@ -123,16 +149,122 @@ def monitor(
                         raise CliError(f"cannot serve metrics on {metrics_host}:{metrics_port}: "
                                        f"{e.strerror or e}") from None
                     raise
-                where = (f"; metrics on http://{_url_host(metrics_host)}:{fleet.metrics_server.port}/metrics"
-                         if fleet.metrics_server is not None else "")
-                _say(f"monitoring {len(fleet.versions)} phone(s){where}")
+                if shard is not None:
+                    _say(json.dumps({"ready": True, "phones": len(fleet.versions),
+                                     "metrics_port": fleet.metrics_server.port if fleet.metrics_server else None}))
+                else:
+                    where = (f"; metrics on http://{_url_host(metrics_host)}:{fleet.metrics_server.port}/metrics"
+                             if fleet.metrics_server is not None else "")
+                    _say(f"monitoring {len(fleet.versions)} phone(s){where}")
                 await fleet.run(stop)
             finally:
                 await fleet.stop()
             done, failed = fleet.unregistered_on_stop[True], fleet.unregistered_on_stop[False]
-            _say(f"stopped; {done} binding(s) removed" + (f", {failed} un-REGISTER(s) failed" if failed else ""))
+            if shard is not None:
+                _say(json.dumps({"stopped": True, "removed": done, "failed": failed}))
+            else:
+                _say(f"stopped; {done} binding(s) removed" + (f", {failed} un-REGISTER(s) failed" if failed else ""))
 
     run(go)
+
+
+def _parse_shard(text: str) -> tuple[int, int]:
+    k, sep, n = text.partition("/")
+    try:
+        index, count = int(k), int(n)
+    except ValueError:
+        index, count = -1, 0
+    if not sep or count < 1 or not 0 <= index < count:
+        raise typer.BadParameter("use K/N with 0 <= K < N", param_hint="--shard")
+    return index, count
+
+
+def _on_stop_signals(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
+    """The first SIGTERM/SIGINT sets ``stop``; a second one exits at once with 130."""
+    signals = {"count": 0}
+
+    def on_signal(signum: int) -> None:
+        signals["count"] += 1
+        if signals["count"] > 1:
+            log.warning("second %s: exiting without waiting for un-REGISTERs", signal.Signals(signum).name)
+            os._exit(130)
+        log.info("%s: un-registering every phone", signal.Signals(signum).name)
+        stop.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)
+
+
+def _watch_supervisor(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
+    """A worker's stdin is a pipe from its supervisor: end of file means the supervisor is gone
+    (killed, crashed), so the worker un-registers its phones and exits instead of living on."""
+    fd = sys.stdin.fileno()
+
+    def readable() -> None:
+        try:
+            data = os.read(fd, 4096)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            loop.remove_reader(fd)
+            if not stop.is_set():
+                log.warning("the supervisor is gone: un-registering every phone")
+                stop.set()
+
+    os.set_blocking(fd, False)
+    loop.add_reader(fd, readable)
+
+
+async def _check_selection(repo, selection) -> None:
+    for acc in selection.accounts:
+        if await repo.get_account(acc) is None:
+            raise CliError(f"no account with id {acc}")
+    for pid in selection.phones:
+        if await repo.find_phone(pid) is None:
+            raise CliError(f"no SIP phone with id {pid}")
+
+
+async def _supervise(n: int, worker_argv, env: dict[str, str], options, settings) -> None:
+    """``--workers N``: the supervisor's life (see :mod:`sipphones.monitor.workers`)."""
+    from sipphones.monitor.metrics import MetricsServer
+    from sipphones.monitor.workers import Supervisor, WorkerFailed, merged_registry
+
+    async with open_store(settings) as repo:
+        await _check_selection(repo, options.selection)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    _on_stop_signals(loop, stop)
+    supervisor = Supervisor(n, worker_argv, env=env, stop_timeout=options.stop_timeout + 15.0)
+    server = None
+    if options.metrics_port is not None:
+        try:
+            server = MetricsServer(merged_registry(supervisor.metrics_ports), options.metrics_host,
+                                   options.metrics_port)
+        except OSError as e:
+            raise CliError(f"cannot serve metrics on {options.metrics_host}:{options.metrics_port}: "
+                           f"{e.strerror or e}") from None
+    try:
+        start = asyncio.ensure_future(supervisor.start())
+        stopped = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({start, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        if start.done():
+            try:
+                start.result()
+            except WorkerFailed as e:
+                raise CliError(f"{e}; see its error above") from None
+            where = (f"; metrics on http://{_url_host(options.metrics_host)}:{server.port}/metrics"
+                     if server is not None else "")
+            _say(f"monitoring {supervisor.phones} phone(s) in {n} worker processes{where}")
+            await stopped
+        else:
+            start.cancel()
+        removed, failed = await supervisor.stop()
+        _say(f"stopped; {removed} binding(s) removed" + (f", {failed} un-REGISTER(s) failed" if failed else ""))
+    finally:
+        if server is not None:
+            server.close()
 
 
 def _url_host(host: str) -> str:

@@ -130,8 +130,8 @@ class MetricsServer:
     collectors only read counters (thread-safe in prometheus_client) and copy one small dict.
     """
 
-    def __init__(self, metrics: MonitorMetrics, host: str, port: int):
-        self._httpd, self._thread = start_http_server(port, addr=host, registry=metrics.registry)
+    def __init__(self, registry: CollectorRegistry, host: str, port: int):
+        self._httpd, self._thread = start_http_server(port, addr=host, registry=registry)
         self.host = host
         self.port = self._httpd.server_address[1]
 

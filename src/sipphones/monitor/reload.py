@@ -9,10 +9,17 @@ without a store or a network.
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
-__all__ = ["PhoneSelection", "FleetChanges", "diff_versions"]
+__all__ = ["PhoneSelection", "FleetChanges", "diff_versions", "shard_of"]
+
+
+def shard_of(phone_id: str, shards: int) -> int:
+    """Which of ``shards`` worker processes keeps this phone: the same answer in every process
+    and every run (CRC-32 of the id, not Python's salted ``hash``)."""
+    return zlib.crc32(phone_id.encode()) % shards if shards > 1 else 0
 
 
 @dataclass(frozen=True)
@@ -21,14 +28,23 @@ class PhoneSelection:
 
     Empty ``accounts`` means every account; empty ``phones`` means every phone of those
     accounts. When both are given, a phone must satisfy both (filters narrow, never widen).
+    ``shard``/``shards``: a worker process of ``monitor --workers N`` keeps only the phones
+    :func:`shard_of` gives it.
     """
 
     accounts: frozenset[str] = frozenset()
     phones: frozenset[str] = frozenset()
+    shard: int = 0
+    shards: int = 1
+
+    def __post_init__(self) -> None:
+        if self.shards < 1 or not 0 <= self.shard < self.shards:
+            raise ValueError(f"shard {self.shard} of {self.shards} does not exist")
 
     @classmethod
-    def of(cls, accounts: Iterable[str] = (), phones: Iterable[str] = ()) -> "PhoneSelection":
-        return cls(frozenset(a for a in accounts if a), frozenset(p for p in phones if p))
+    def of(cls, accounts: Iterable[str] = (), phones: Iterable[str] = (), *,
+           shard: int = 0, shards: int = 1) -> "PhoneSelection":
+        return cls(frozenset(a for a in accounts if a), frozenset(p for p in phones if p), shard, shards)
 
     @property
     def account_queries(self) -> list[str | None]:
@@ -36,14 +52,18 @@ class PhoneSelection:
         return sorted(self.accounts) if self.accounts else [None]
 
     def keep(self, versions: Mapping[str, float]) -> dict[str, float]:
-        """Apply the phone filter to a ``phone_versions`` result (accounts are filtered by the store)."""
-        if not self.phones:
+        """Apply the phone and shard filters to a ``phone_versions`` result (accounts are
+        filtered by the store)."""
+        if not self.phones and self.shards == 1:
             return dict(versions)
-        return {pid: v for pid, v in versions.items() if pid in self.phones}
+        return {pid: v for pid, v in versions.items() if self._mine(pid)}
 
     def wants(self, phone_id: str, account_id: str) -> bool:
-        return ((not self.accounts or account_id in self.accounts)
-                and (not self.phones or phone_id in self.phones))
+        return (not self.accounts or account_id in self.accounts) and self._mine(phone_id)
+
+    def _mine(self, phone_id: str) -> bool:
+        return ((not self.phones or phone_id in self.phones)
+                and (self.shards == 1 or shard_of(phone_id, self.shards) == self.shard))
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ from sipphones.sip.config import (
 from sipphones.sip.registration import (
     Expired, FailedBack, FailedOver, Registered, RegistrationFailed, Stopped, Unregistered,
 )
+from sipphones.sipio import gc_policy
 from sipphones.sipio.client import AgentEvent, RegistrationAgent, SipStack
 from sipphones.storage.repository import Repository
 
@@ -72,6 +73,7 @@ class MonitorOptions:
     user_agent: str = DEFAULT_USER_AGENT
     keepalive_interval: float | None = 90.0
     expires: int | None = None         # seconds to ask for instead of registration_expire_time (labs, tests)
+    tune_gc: bool = False              # the process is the monitor's own: apply sipio.gc_policy
 
     def policy(self) -> RegistrationPolicy:
         timers = TransactionTimers(budget=self.server_budget)
@@ -124,7 +126,9 @@ class FleetMonitor:
     async def start(self) -> FleetChanges:
         """Open the metrics endpoint, start the agent and the writer, load the fleet."""
         if self.options.metrics_port is not None:
-            self.metrics_server = MetricsServer(self.metrics, self.options.metrics_host, self.options.metrics_port)
+            self.metrics_server = MetricsServer(self.metrics.registry, self.options.metrics_host, self.options.metrics_port)
+        if self.options.tune_gc:
+            gc_policy.tune_for_fleet()
         stack = self._stack or self.options.stack()
         self.agent = _Agent(stack, policy=self.options.policy(), on_event=self._on_event,
                             user_agent=self.options.user_agent, start_rate=self.options.start_rate,
@@ -212,6 +216,8 @@ class FleetMonitor:
             async with limit:
                 await coro
 
+        if self.options.tune_gc and (changes.removed or changes.changed):
+            gc_policy.release()  # the leaving phones' objects become collectable again
         removals = [bounded(self._remove(pid)) for pid in changes.removed]
         if removals:
             await asyncio.gather(*removals)
@@ -232,6 +238,8 @@ class FleetMonitor:
             phone = phones.get(pid)
             if phone is not None:
                 self._add(phone)
+        if self.options.tune_gc:
+            gc_policy.settle()  # the fleet as loaded now stays out of later full collections
         self.metrics.phones_managed.set(len(self.versions))
 
     async def _load(self, ids: set[str]) -> dict[str, SipPhone]:
