@@ -9,25 +9,9 @@ from __future__ import annotations
 import signal
 import time
 
-import pytest
 
 from tests.monitor.running import start_monitor, wait_for
 from tests.monitor.store import PhoneStore, Server
-
-
-@pytest.fixture
-def store(tmp_path) -> PhoneStore:
-    s = PhoneStore(tmp_path)
-    s.account_id = s.account("Monitor account")
-    return s
-
-
-@pytest.fixture
-def monitors():
-    started = []
-    yield started
-    for m in started:
-        m.kill()
 
 
 def aor(user: str) -> str:

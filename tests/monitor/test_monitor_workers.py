@@ -4,67 +4,19 @@ no orphan when the supervisor itself is killed."""
 
 from __future__ import annotations
 
-import os
 import signal
 import time
 
-import pytest
 
 from sipphones.monitor.reload import shard_of
-from tests.monitor.running import start_monitor, wait_for
-from tests.monitor.store import PhoneStore, Server
+from tests.monitor.running import alive, children, kill, start_monitor, wait_for
+from tests.monitor.store import Server
 
 # Users of their own (kamailio's LOAD_USERS u0000-u0199): the killed worker's bindings stay in
 # the shared registrar until they expire, and no other test may see them.
 USERS = [f"u{n:04d}" for n in range(170, 178)]
 ADDED = "u0178"
 ORPHANED = [f"u{n:04d}" for n in range(180, 184)]
-
-
-@pytest.fixture
-def store(tmp_path) -> PhoneStore:
-    s = PhoneStore(tmp_path)
-    s.account_id = s.account("Workers account")
-    return s
-
-
-@pytest.fixture
-def monitors():
-    started = []
-    yield started
-    for m in started:
-        for pid in _children(m.proc.pid):
-            _kill(pid)
-        m.kill()
-
-
-def _children(pid: int) -> list[int]:
-    out = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                out.append(int(entry))
-    return out
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def _kill(pid: int) -> None:
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def _registered_rows(store, n):
@@ -79,7 +31,7 @@ def test_two_workers_split_the_fleet_sum_their_metrics_restart_and_stop_cleanly(
     m = start_monitor(store, "--workers", "2", "--stop-timeout", "3")
     monitors.append(m)
     assert f"monitoring {len(phones)} phone(s) in 2 worker processes" in m.stdout()
-    workers = wait_for("two worker processes", lambda: (c := _children(m.proc.pid)) and len(c) == 2 and c)
+    workers = wait_for("two worker processes", lambda: (c := children(m.proc.pid)) and len(c) == 2 and c)
 
     wait_for("every binding in kamailio", lambda: set(USERS) <= set(kamailio.registered_aors()))
     wait_for("every status row registered", lambda: _registered_rows(store, len(phones)))
@@ -91,8 +43,8 @@ def test_two_workers_split_the_fleet_sum_their_metrics_restart_and_stop_cleanly(
     # a worker killed outright: the supervisor starts another, which registers that shard again
     victim = workers[0]
     before = {u: set(kamailio.contacts(u)) for u in USERS}
-    _kill(victim)
-    wait_for("a new worker", lambda: (c := _children(m.proc.pid)) and len(c) == 2 and victim not in c, timeout=20)
+    kill(victim)
+    wait_for("a new worker", lambda: (c := children(m.proc.pid)) and len(c) == 2 and victim not in c, timeout=20)
     wait_for("the metrics of both workers again", lambda: m.metric("sipphones_monitor_workers") == 2
              and m.metric("sipphones_registrations", state="registered") == len(phones), timeout=20)
     assert "exited with code -9" in m.log() and "restarting it" in m.log()
@@ -103,11 +55,11 @@ def test_two_workers_split_the_fleet_sum_their_metrics_restart_and_stop_cleanly(
     wait_for("the added phone counted once", lambda: m.metric("sipphones_phones_managed") == len(phones) + 1)
     assert store.statuses()[added.id].registered
 
-    current = _children(m.proc.pid)
+    current = children(m.proc.pid)
     assert len(current) == 2
     code, _ = m.terminate(signal.SIGTERM, timeout=30)
     assert code == 0, m.log()
-    assert not any(_alive(p) for p in current)   # the supervisor waited for its workers
+    assert not any(alive(p) for p in current)   # the supervisor waited for its workers
     # Every binding the running workers held is gone. The killed worker could not un-REGISTER:
     # its bindings (another Contact, another local port) stay until they expire at the registrar.
     assert kamailio.contacts(ADDED) == []
@@ -127,11 +79,11 @@ def test_workers_stop_on_their_own_when_the_supervisor_is_killed(store, kamailio
         store.phone(acc, u, "pw" + u[1:], [Server(kamailio.server("UDP"), "UDP")])
     m = start_monitor(store, "--workers", "2", "--stop-timeout", "3")
     monitors.append(m)
-    workers = wait_for("two worker processes", lambda: (c := _children(m.proc.pid)) and len(c) == 2 and c)
+    workers = wait_for("two worker processes", lambda: (c := children(m.proc.pid)) and len(c) == 2 and c)
     wait_for("the bindings", lambda: set(ORPHANED) <= set(kamailio.registered_aors()))
     m.proc.kill()
     m.proc.wait(10)
-    wait_for("the orphaned workers to exit", lambda: not any(_alive(p) for p in workers), timeout=20)
+    wait_for("the orphaned workers to exit", lambda: not any(alive(p) for p in workers), timeout=20)
     for u in ORPHANED:
         assert kamailio.contacts(u) == [], u   # they un-registered before exiting
 
