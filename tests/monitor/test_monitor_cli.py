@@ -11,7 +11,7 @@ import time
 
 
 from tests.monitor.running import start_monitor, wait_for
-from tests.monitor.store import PhoneStore, Server
+from tests.monitor.store import Server
 
 
 def aor(user: str) -> str:
