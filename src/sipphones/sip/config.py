@@ -78,6 +78,7 @@ class Target:
 
     def __post_init__(self) -> None:
         # Targets key the flow and avoidance tables and are hashed several times per message.
+        self._hash: int   # declared, not a field (a compiled class has no __dict__)
         object.__setattr__(self, "_hash", hash((self.host, self.port, self.transport, self.server_name)))
 
     def __hash__(self) -> int:
@@ -187,6 +188,9 @@ class RegistrationConfig:
             raise ConfigError("expires must be positive")
         # Derived once: every REGISTER of the phone writes them. Plain attributes, not fields
         # (equality, repr and replace() see only the fields).
+        self._request_uri: str
+        self._aor: str
+        self._slots: tuple[int, ...]
         object.__setattr__(self, "_request_uri", str(SipUri(host=self.domain)))
         object.__setattr__(self, "_aor", str(SipUri(host=self.domain, user=self.user)))
         object.__setattr__(self, "_slots", tuple(s.slot for s in self.server_sets))

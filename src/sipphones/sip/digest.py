@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import partial
 from typing import Literal
 from collections.abc import Callable
 
@@ -439,7 +440,7 @@ class DigestClient:
                     cnonce = self._cnonce()
             session.nc += 1
             value = _authorization(c, username=self.username, method=method, uri=uri, cnonce=cnonce,
-                                   nc=session.nc, body=body, qop=qop, ha1=lambda c=c: self._ha1_for(c))
+                                   nc=session.nc, body=body, qop=qop, ha1=partial(self._ha1_for, c))
             out.append((c.header_name, value))
         return out
 

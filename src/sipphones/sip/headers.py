@@ -259,8 +259,9 @@ def _parse_params_at(s: str, i: int, header: str | None, stop: str = "") -> tupl
     Stops at the end or at a character of ``stop`` (outside quotes); returns (params, index).
     """
     n = len(s)
+    value: str | None
     simple = _SIMPLE_PARAMS_RE.match(s, i)
-    if simple.end() == n:
+    if simple.end() == n:  # type: ignore[union-attr]  # the pattern matches the empty string
         # Fast path: only ``;token`` / ``;token=token-or-host`` up to the end, no blanks or quotes
         # (what the loop below would read the same way).
         params: Params = {}
@@ -280,7 +281,7 @@ def _parse_params_at(s: str, i: int, header: str | None, stop: str = "") -> tupl
             raise BadHeaderValue(f"malformed parameter at {s[i:i + 20]!r}", header)
         name, token_value, quoted_value = m.groups()
         if quoted_value is not None:
-            value: str | None = _QUOTED_PAIR_RE.sub(r"\1", quoted_value) if "\\" in quoted_value else quoted_value
+            value = _QUOTED_PAIR_RE.sub(r"\1", quoted_value) if "\\" in quoted_value else quoted_value
         else:
             value = token_value
         params.setdefault(name.lower(), value)

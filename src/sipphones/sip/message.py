@@ -64,7 +64,7 @@ class Headers:
     def _trusted(cls, items: list[tuple[str, str]]) -> "Headers":
         """Wrap ``items`` as they are: the caller guarantees every name is ``canonical_name``
         output (the parser and the request builders, which must not pay for it twice)."""
-        h = cls.__new__(cls)
+        h = cls()   # not cls.__new__(cls): a mypyc-compiled class cannot be made that way
         h._items = items
         return h
 
@@ -218,7 +218,7 @@ def _serialize(start_line: str, headers: Headers, body: bytes) -> bytes:
         raise SerializeError("start line contains CR, LF or NUL")
     lines = [start_line]
     append = lines.append
-    values = []
+    values: list[str] = []
     for name, value in headers._items:   # names are canonical: see Headers
         if name == "Content-Length":
             continue

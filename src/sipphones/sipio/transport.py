@@ -38,13 +38,16 @@ import socket
 import ssl
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Callable
+from functools import partial
+from typing import Any, Callable, cast
 
 from sipphones.sip.config import Target, TargetTransport
 from sipphones.sip.errors import ParseError
 from sipphones.sip.headers import Via
 from sipphones.sip.message import Headers, Request, Response
 from sipphones.sip.parser import DEFAULT_LIMITS, Limits, StreamParser, is_keepalive, parse_message
+
+from sipphones._mypyc import mypyc_attr
 
 from .errors import (
     ConnectionLost, ConnectionRefused, ConnectTimeout, NetworkError, ProtocolError, TransportError,
@@ -78,6 +81,7 @@ class TransportStats:
     flows_failed: int = 0
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)   # base of UdpFlow, which bench/sip_micro.py subclasses
 class Flow:
     """One path to a target. ``local_host``/``local_port`` are what Via and Contact carry."""
 
@@ -180,6 +184,7 @@ _READ_BATCH = 64
 _MAX_DATAGRAM = 65536
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)   # subclassed by bench/sip_micro.py
 class UdpFlow(Flow):
     """A UDP socket connected to the target (so ICMP errors reach us).
 
@@ -227,7 +232,7 @@ class UdpFlow(Flow):
             sock.send(data)
         except (BlockingIOError, InterruptedError):
             self._pending.append(data)
-            self._loop.add_writer(sock.fileno(), self._write_ready)
+            self._loop.add_writer(sock.fileno(), self._write_ready)  # type: ignore[union-attr]
         except OSError as e:
             self._on_socket_error(e)
 
@@ -247,7 +252,9 @@ class UdpFlow(Flow):
                     return
                 continue
             self._pending.popleft()
-        self._loop.remove_writer(sock.fileno())
+        # remove_*'s result through Any: typeshed says bool, uvloop returns None, and compiled
+        # code would check the (unused) result against the annotation.
+        cast(Any, self._loop).remove_writer(sock.fileno())
 
     def _read_ready(self) -> None:
         sock = self._sock
@@ -289,8 +296,8 @@ class UdpFlow(Flow):
         if sock is None:
             return
         if self._loop is not None and not self._loop.is_closed():
-            self._loop.remove_reader(sock.fileno())
-            self._loop.remove_writer(sock.fileno())
+            cast(Any, self._loop).remove_reader(sock.fileno())   # see _write_ready
+            cast(Any, self._loop).remove_writer(sock.fileno())
         sock.close()
 
 
@@ -350,7 +357,7 @@ class StreamFlow(Flow):
             if e.errno == errno.ECONNREFUSED:
                 raise ConnectionRefused(self.target, "connection refused") from None
             raise NetworkError(self.target, f"cannot connect: {e.strerror or e}") from None
-        sockname = self._transport.get_extra_info("sockname")
+        sockname = self._transport.get_extra_info("sockname")  # type: ignore[union-attr]
         self.local_host, self.local_port = sockname[:2]
         self._last_rx = loop.time()
         self._schedule_keepalive()
@@ -383,7 +390,7 @@ class StreamFlow(Flow):
         if self._pong_deadline is not None and now >= self._pong_deadline:
             self._fail(ConnectionLost(self.target, f"no keep-alive pong within {self.manager.keepalive_timeout:g}s"))
             return
-        if self._pong_deadline is None and now >= self._last_rx + self.manager.keepalive_interval:
+        if self._pong_deadline is None and now >= self._last_rx + self.manager.keepalive_interval:  # type: ignore[operator]
             try:
                 self.send(CRLF_PING)
             except TransportError as e:
@@ -410,7 +417,7 @@ class StreamFlow(Flow):
             return
         pings = self._parser.take_pings()
         if pings and not self.closed:
-            self._transport.write(CRLF_PONG * pings)
+            self._transport.write(CRLF_PONG * pings)  # type: ignore[union-attr]
         for message in messages:
             self.manager._dispatch(self, message)
 
@@ -428,6 +435,7 @@ class StreamFlow(Flow):
             self._transport.close()
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)   # subclassed by bench/sip_micro.py
 @dataclass
 class TransportManager:
     """Owns every flow of a process and routes what arrives on them. One per event loop.
@@ -477,13 +485,13 @@ class TransportManager:
             if pending is None:
                 pending = asyncio.ensure_future(self._open(target, key, connect_timeout))
                 self._opening[key] = pending
-                pending.add_done_callback(lambda f, k=key: self._opened(k, f))
+                pending.add_done_callback(partial(self._opened, key))
             flow = await asyncio.shield(pending)
-        flow.users += 1
-        if flow._idle_handle is not None:
-            flow._idle_handle.cancel()
-            flow._idle_handle = None
-        return flow
+        flow.users += 1  # type: ignore[union-attr]
+        if flow._idle_handle is not None:  # type: ignore[union-attr]
+            flow._idle_handle.cancel()  # type: ignore[union-attr]
+            flow._idle_handle = None  # type: ignore[union-attr]
+        return flow  # type: ignore[return-value]
 
     def acquire_open(self, target: Target) -> Flow | None:
         """:meth:`acquire` without waiting: the open flow to ``target`` counted as a user, or
