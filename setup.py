@@ -1,14 +1,17 @@
-"""Optional mypyc build of the sans-IO SIP core (experiment; metadata stays in pyproject.toml).
+"""The mypyc build of the SIP core (the package's metadata is in pyproject.toml).
 
     SIPPHONES_MYPYC=sip  python setup.py build_ext --inplace   # compile src/sipphones/sip/*
     SIPPHONES_MYPYC=all  python setup.py build_ext --inplace   # ... and sipio's client/transport/timers
     SIPPHONES_MYPYC=sip  pip install --no-build-isolation -e .  # the same through pip (mypy in the venv)
-    (unset / 0)                                                 # pure Python, as before
+    (unset / 0)                                                 # pure Python
+    python setup.py -q compiled_fresh                           # exit 0 when the build is complete and fresh
 
-Nothing is compiled without the variable, and the package stays the plain Python one when
-mypy (mypyc) is not installed or the C build fails (no compiler, no Python headers): the
+``scripts/bootstrap.sh`` builds ``all`` (and requires it to succeed: SIPPHONES_MYPYC_REQUIRED=1).
+Elsewhere nothing is compiled without the variable, and the package stays the plain Python one
+when mypy (mypyc) is not installed or the C build fails (no compiler, no Python headers): the
 modules are all-or-nothing, never half compiled. ``SIPPHONES_MYPYC_OPT`` sets mypyc's opt level
-(default 3). Remove compiled modules with ``find src -name '*.so' -delete``.
+(default 3). Remove compiled modules with ``find src -name '*.so' -delete``;
+``sipphones._mypyc.ensure_fresh`` refuses to import a compiled module older than its source.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from __future__ import annotations
 import os
 import sys
 
-from setuptools import setup
+from setuptools import Command, setup
 from setuptools.command.build_ext import build_ext
 
 SIP = [
@@ -36,15 +39,28 @@ SIPIO = [
 ]
 
 
+REQUIRED = os.environ.get("SIPPHONES_MYPYC_REQUIRED") == "1"
+
+
+def _which() -> str:
+    return os.environ.get("SIPPHONES_MYPYC", "").strip().lower()
+
+
+def _paths(which: str) -> list[str]:
+    return SIP + (SIPIO if which == "all" else [])
+
+
 def _warn(text: str) -> None:
+    if REQUIRED:
+        raise SystemExit(f"sipphones: {text}")
     print(f"sipphones: {text}; using the pure-Python modules", file=sys.stderr)
 
 
 def _ext_modules() -> list:
-    which = os.environ.get("SIPPHONES_MYPYC", "").strip().lower()
+    which = _which()
     if which in ("", "0", "no", "off"):
         return []
-    paths = SIP + (SIPIO if which == "all" else [])
+    paths = _paths(which)
     only = os.environ.get("SIPPHONES_MYPYC_ONLY")
     if only:  # a comma-separated subset of the file names above, for bisecting
         paths = [p for p in paths if any(p.endswith(x) for x in only.split(","))]
@@ -61,6 +77,29 @@ def _ext_modules() -> list:
         return []
 
 
+class CompiledFresh(Command):
+    """``setup.py compiled_fresh``: exit 1 unless every module of ``SIPPHONES_MYPYC`` (default
+    all) has an extension module newer than its source and than this file."""
+
+    description = "check that the mypyc build is complete and not older than its sources"
+    user_options: list = []
+
+    def initialize_options(self) -> None:
+        pass
+
+    def finalize_options(self) -> None:
+        pass
+
+    def run(self) -> None:
+        import glob
+
+        newest_input = os.stat(__file__).st_mtime
+        for path in _paths(_which() or "all"):
+            built = glob.glob(path[:-3] + ".*.so")
+            if not built or os.stat(built[0]).st_mtime < max(newest_input, os.stat(path).st_mtime):
+                raise SystemExit(f"{path}: not compiled, or compiled before its last change")
+
+
 class OptionalBuildExt(build_ext):
     """Builds every compiled module or none: a failed C build leaves the pure-Python package."""
 
@@ -68,6 +107,8 @@ class OptionalBuildExt(build_ext):
         try:
             super().run()
         except Exception as e:  # CompileError, LinkError, missing Python.h or compiler
+            if REQUIRED:
+                raise
             _warn(f"the C build failed ({e})")
             for path in self.get_outputs():
                 if os.path.exists(path):
@@ -76,4 +117,7 @@ class OptionalBuildExt(build_ext):
             self.distribution.ext_modules = []
 
 
-setup(ext_modules=_ext_modules(), cmdclass={"build_ext": OptionalBuildExt})
+compiling = any(arg.startswith(("build", "bdist", "install", "develop", "editable", "dist_info", "egg_info"))
+                for arg in sys.argv[1:])
+setup(ext_modules=_ext_modules() if compiling else [],
+      cmdclass={"build_ext": OptionalBuildExt, "compiled_fresh": CompiledFresh})

@@ -32,7 +32,7 @@ if __package__ in (None, ""):
 
 from bench.sip_worker import Counter, GcClock, cpu_seconds, make_phones  # noqa: E402
 from sipphones.sip.config import RegistrationPolicy, TransactionTimers, registration_config  # noqa: E402
-from sipphones.sipio import gc_policy  # noqa: E402
+from sipphones.sipio.gc_policy import FleetCollector  # noqa: E402
 from sipphones.sipio.client import RegistrationAgent, SipStack  # noqa: E402
 from sipphones.sipio.transport import TransportManager, UdpFlow  # noqa: E402
 
@@ -110,6 +110,9 @@ class LoopbackManager(TransportManager):
 
 
 async def run(phones: int, concurrency: int, fleet_gc: bool = True) -> dict:
+    collector = FleetCollector() if fleet_gc else None
+    if collector is not None:
+        collector.start()
     registrar = FakeRegistrar()
     manager = LoopbackManager()
     manager.registrar = registrar  # type: ignore[attr-defined]
@@ -124,12 +127,14 @@ async def run(phones: int, concurrency: int, fleet_gc: bool = True) -> dict:
     c0, t0 = cpu_seconds(), time.perf_counter()
     for pid, cfg in configs:
         agent.add(cfg, pid)
-    if fleet_gc:
-        gc_policy.settle()  # as FleetMonitor does after loading phones
+    if collector is not None:
+        collector.settle()  # as FleetMonitor does after loading phones
     for _ in range(100000):
         if counter.registered + counter.failed >= phones:
             break
         await asyncio.sleep(0)
+    if collector is not None:
+        collector.tick()  # the collection the burst deferred: charged to the burst
     c1, t1 = cpu_seconds(), time.perf_counter()
     gcs = gcc.since(g0)
     gc.callbacks.remove(gcc._cb)
@@ -139,6 +144,8 @@ async def run(phones: int, concurrency: int, fleet_gc: bool = True) -> dict:
     await agent.stop(timeout=30)
     c3 = cpu_seconds()
     await manager.close()
+    if collector is not None:
+        collector.stop()
     engine = (c1 - c0) - reg_seconds
     return {"phones": phones, "registered": counter.registered, "failed": counter.failed,
             "cpu_us_per_registration": round(1e6 * engine / max(1, counter.registered), 1),
@@ -160,8 +167,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="fleet: the collector policy `sipphones monitor` runs with (sipphones.sipio.gc_policy); "
                          "default: CPython's")
     args = ap.parse_args(argv)
-    if args.gc == "fleet":
-        gc_policy.tune_for_fleet()
+
     if args.no_gc:
         gc.disable()
     if args.profile:

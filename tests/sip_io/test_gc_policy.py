@@ -1,26 +1,19 @@
-"""The collector policy of fleet processes (sipphones.sipio.gc_policy)."""
+"""The collector policy of fleet processes (sipphones.sipio.gc_policy.FleetCollector)."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import weakref
 
 import pytest
 
-from sipphones.sipio import gc_policy
+from sipphones.sipio.gc_policy import FleetCollector
 
 
 class Node:
     def __init__(self) -> None:
         self.other: Node | None = None
-
-
-@pytest.fixture
-def restore_gc():
-    thresholds = gc.get_threshold()
-    yield
-    gc.unfreeze()
-    gc.set_threshold(*thresholds)
 
 
 def cycle() -> tuple[Node, weakref.ref]:
@@ -29,37 +22,104 @@ def cycle() -> tuple[Node, weakref.ref]:
     return a, weakref.ref(a)
 
 
-def test_tune_raises_the_young_threshold_only(restore_gc):
-    gc_policy.tune_for_fleet()
-    assert gc.get_threshold() == (10_000, 20, 10)
-    assert gc.isenabled()
+@pytest.fixture
+def gc_restored():
+    enabled = gc.isenabled()
+    yield
+    gc.unfreeze()
+    (gc.enable if enabled else gc.disable)()
 
 
-def test_settle_collects_garbage_first_then_freezes_what_lives(restore_gc):
-    garbage, garbage_ref = cycle()
-    live, live_ref = cycle()
-    del garbage
-    gc_policy.settle()
-    assert garbage_ref() is None            # collected before the freeze, not frozen forever
-    assert gc.get_freeze_count() > 0
-    del live
-    gc.collect()
-    assert live_ref() is not None           # frozen: out of the collector's sight...
-    gc_policy.release()
-    assert gc.get_freeze_count() == 0
-    gc.collect()
-    assert live_ref() is None               # ...until released, then collected like any garbage
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
 
 
-def test_settle_respects_a_disabled_collector(restore_gc):
-    gc.disable()
+async def test_collects_by_the_clock_not_by_allocations(gc_restored):
+    c = FleetCollector(young_interval=0.05)
+    c.start()
     try:
-        gc_policy.settle()
-        assert gc.get_freeze_count() == 0
+        assert not gc.isenabled()                    # automatic collection is off...
+        ref = cycle()[1]                             # garbage at once
+        await asyncio.sleep(0.3)
+        assert ref() is None                         # ...and the timer collects the cycle
+        assert c.ticks >= 2 and c.collected >= 2
+        assert gc.get_freeze_count() > 0             # survivors frozen after each tick
     finally:
-        gc.enable()
+        c.stop()
+    assert gc.isenabled() and gc.get_freeze_count() == 0
 
 
-def test_release_without_freeze_is_harmless(restore_gc):
-    gc_policy.release()
-    assert gc.get_freeze_count() == 0
+async def test_frozen_cycles_come_back_on_release_and_on_the_full_pass(gc_restored):
+    clock = Clock()
+    c = FleetCollector(young_interval=3600, full_interval=600, clock=clock)
+    c.start()
+    try:
+        live, ref = cycle()
+        c.settle()                                   # first tick: a full pass, then freeze
+        assert c.full_ticks == 1
+        del live                                     # garbage now, but frozen
+        c.tick()
+        assert ref() is not None and c.full_ticks == 1
+        c.release()                                  # phones left: the next tick sees everything
+        c.tick()
+        assert ref() is None and c.full_ticks == 2
+
+        live, ref = cycle()
+        c.tick()
+        del live
+        clock.now += 601                             # no release for ten minutes: a full pass anyway
+        c.tick()
+        assert ref() is None and c.full_ticks == 3
+    finally:
+        c.stop()
+
+
+async def test_stop_restores_a_disabled_collector_as_it_was(gc_restored):
+    gc.disable()
+    c = FleetCollector()
+    c.start()
+    c.stop()
+    assert not gc.isenabled()
+    c.stop()                                         # twice: harmless
+    c.release()
+    c.settle()                                       # not running: no tick
+    assert c.ticks == 0
+
+
+async def test_refreshes_leave_no_cycles_behind(gc_restored):
+    """The premise of the policy, on the real engine: registered phones refreshing (binding,
+    machine, transaction, digest, driver) create no cyclic garbage, so collecting by the clock
+    keeps memory flat."""
+    from bench.sip_micro import FakeRegistrar, LoopbackManager
+    from bench.sip_worker import Counter, make_phones
+    from sipphones.sip.config import RegistrationPolicy, TransactionTimers, registration_config
+    from sipphones.sipio.client import RegistrationAgent, SipStack
+
+    class ShortGrants(FakeRegistrar):
+        def __call__(self, data: bytes) -> bytes:
+            return super().__call__(data).replace(b";expires=60", b";expires=2")
+
+    manager = LoopbackManager()
+    manager.registrar = ShortGrants()
+    stack = SipStack(transports=manager, resolver=None)
+    counter = Counter()
+    agent = RegistrationAgent(stack, policy=RegistrationPolicy(timers=TransactionTimers(budget=5.0)),
+                              on_event=counter, start_rate=0, max_in_flight=200)
+    for p in make_phones("127.0.0.1:5060", "sip.test", "m", 0, 200, 1):
+        agent.add(registration_config(p), p.id)
+    gc.disable()
+    for _ in range(200):
+        if counter.registered >= 200:
+            break
+        await asyncio.sleep(0.01)
+    gc.collect()
+    first = counter.registered
+    await asyncio.sleep(2.5)
+    assert counter.registered - first >= 200         # every phone refreshed at least once
+    assert gc.collect() == 0
+    await agent.stop(timeout=5)
+    await manager.close()

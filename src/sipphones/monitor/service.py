@@ -37,7 +37,7 @@ from sipphones.sip.config import (
 from sipphones.sip.registration import (
     Expired, FailedBack, FailedOver, Registered, RegistrationFailed, Stopped, Unregistered,
 )
-from sipphones.sipio import gc_policy
+from sipphones.sipio.gc_policy import FleetCollector
 from sipphones.sipio.client import AgentEvent, RegistrationAgent, SipStack
 from sipphones.storage.repository import Repository
 
@@ -73,7 +73,7 @@ class MonitorOptions:
     user_agent: str = DEFAULT_USER_AGENT
     keepalive_interval: float | None = 90.0
     expires: int | None = None         # seconds to ask for instead of registration_expire_time (labs, tests)
-    tune_gc: bool = False              # the process is the monitor's own: apply sipio.gc_policy
+    tune_gc: bool = False              # the process is the monitor's own: run sipio.gc_policy's FleetCollector
 
     def policy(self) -> RegistrationPolicy:
         timers = TransactionTimers(budget=self.server_budget)
@@ -117,6 +117,7 @@ class FleetMonitor:
         self.agent: RegistrationAgent | None = None
         self.metrics_server: MetricsServer | None = None
         self.unregistered_on_stop = {True: 0, False: 0}  # un-REGISTER outcomes during stop()
+        self.collector = FleetCollector()  # started only with options.tune_gc
         self._reload_lock = asyncio.Lock()
         self._stopping = False
         self._stopped = False
@@ -128,7 +129,7 @@ class FleetMonitor:
         if self.options.metrics_port is not None:
             self.metrics_server = MetricsServer(self.metrics.registry, self.options.metrics_host, self.options.metrics_port)
         if self.options.tune_gc:
-            gc_policy.tune_for_fleet()
+            self.collector.start()
         stack = self._stack or self.options.stack()
         self.agent = _Agent(stack, policy=self.options.policy(), on_event=self._on_event,
                             user_agent=self.options.user_agent, start_rate=self.options.start_rate,
@@ -174,6 +175,7 @@ class FleetMonitor:
         if self.metrics_server is not None:
             self.metrics_server.close()
             self.metrics_server = None
+        self.collector.stop()
         self._stopped = True
 
     # --- reload ------------------------------------------------------------------------------
@@ -216,8 +218,8 @@ class FleetMonitor:
             async with limit:
                 await coro
 
-        if self.options.tune_gc and (changes.removed or changes.changed):
-            gc_policy.release()  # the leaving phones' objects become collectable again
+        if changes.removed or changes.changed:
+            self.collector.release()  # the leaving phones' objects become collectable again
         removals = [bounded(self._remove(pid)) for pid in changes.removed]
         if removals:
             await asyncio.gather(*removals)
@@ -238,8 +240,7 @@ class FleetMonitor:
             phone = phones.get(pid)
             if phone is not None:
                 self._add(phone)
-        if self.options.tune_gc:
-            gc_policy.settle()  # the fleet as loaded now stays out of later full collections
+        self.collector.settle()  # the fleet as loaded now stays out of later collections
         self.metrics.phones_managed.set(len(self.versions))
 
     async def _load(self, ids: set[str]) -> dict[str, SipPhone]:
