@@ -56,7 +56,8 @@ elif ! .venv/bin/python setup.py -q compiled_fresh >/dev/null 2>&1; then
     # setup.py runs on the venv's setuptools here (no build isolation): one that reads pyproject's license
     .venv/bin/python -m pip install -q "mypy>=1.13" "setuptools>=77" 2>&1 | grep -v "is ignored: it is neither a file nor a directory" || true
     echo "==> compiling the SIP core with mypyc (about a minute)"
-    find src -name '*.so' -delete
+    # From scratch: setuptools would copy an unchanged module's old extension (and its old time) from build/
+    find src -name '*.so' -delete && rm -rf build
     SIPPHONES_MYPYC=$MYPYC SIPPHONES_MYPYC_REQUIRED=1 .venv/bin/python setup.py -q build_ext --inplace >/dev/null
     .venv/bin/python setup.py -q compiled_fresh || { echo "error: the compiled SIP core is missing or stale" >&2; exit 1; }
 fi

@@ -67,6 +67,7 @@ from sipphones.sip.registration import (
 
 from sipphones._mypyc import mypyc_attr
 
+from .entropy import BufferedSystemRandom
 from .errors import TransportError
 from .resolver import DnsError, SipResolver
 from .timers import TimerEntry, TimerQueue
@@ -98,7 +99,7 @@ class SipStack:
 
     transports: TransportManager
     resolver: SipResolver
-    rng: random.Random = field(default_factory=random.SystemRandom)
+    rng: random.Random = field(default_factory=BufferedSystemRandom)
 
     @classmethod
     def create(cls, *, ca_file: str | None = None, verify_tls: bool = True,
@@ -111,7 +112,7 @@ class SipStack:
                                       keepalive_timeout=keepalive_timeout, idle_close=idle_close,
                                       bind_host=bind_host)
         resolver = SipResolver(nameservers, timeout=dns_timeout)
-        return cls(transports=transports, resolver=resolver, rng=rng or random.SystemRandom())
+        return cls(transports=transports, resolver=resolver, rng=rng or BufferedSystemRandom())
 
     _timers: TimerQueue | None = field(default=None, init=False, repr=False, compare=False)
 
