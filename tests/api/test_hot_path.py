@@ -289,3 +289,44 @@ def test_remembered_address_verdicts_match_the_rules_and_stay_bounded(monkeypatc
     for value in values * 2:
         assert validation._remembered(validation._server_verdicts, rules.check_server, value) == rules.check_server(value)
         assert len(validation._server_verdicts) <= 3
+
+
+def test_list_records_hold_empty_optional_fields_as_empty_strings(admin_creds):
+    # The list statement reads the usually-empty columns as NULL when empty (cheaper to convert);
+    # a record still shows them as "" - never None - and every other field as stored.
+    admin, creds = admin_creds
+    acc = creds.account_id
+    now = time.time()
+    sparse = SipPhone(id=f"hot100{acc[:20]}", account_id=acc, user_email="alice@example.com", user_name="1001",
+                      authorization_name="a1", password='p"w\\ü', domain="sip.test",
+                      servers=(ServerSet("r1.example", "", Transport.UDP), ServerSet("r2.example", "", Transport.TCP),
+                               ServerSet()), created_at=now, updated_at=now)
+    full = SipPhone(id=f"hot101{acc[:20]}", account_id=acc, user_email="alice@example.com.mac", user_name="1002",
+                    authorization_name="a2", password="pw2", domain="sip.test",
+                    servers=(ServerSet("r1.example", "p1.example", Transport.TLS),
+                             ServerSet("r2.example", "p2.example", Transport.AUTO),
+                             ServerSet("r3.example", "p3.example", Transport.UDP)),
+                    registration_expire_time=120, voice_mail="4000", display_number="+15550100",
+                    created_at=now, updated_at=now)
+
+    async def go(svc, repo):
+        user = await repo.get_user_by_email(acc, "alice@example.com")
+        for p in (sparse, full):
+            await repo.add_phone(p, user.id)
+        legacy = await repo.list_phones(acc, search=None, after_id=None, offset=0, limit=30)
+        current = await repo.list_phones(acc, search=None, after_id=None, offset=0, limit=30, with_total=False)
+        searched = await repo.list_phones(acc, search="1001", after_id=None, offset=0, limit=30)
+        return legacy, current, searched
+
+    legacy, current, searched = admin.run(go)
+    expected = [
+        (sparse.id, "alice@example.com", "1001", "a1", 'p"w\\ü', "sip.test", "r1.example", "", "UDP",
+         "r2.example", "", "TCP", "", "", "", 60, "", ""),
+        (full.id, "alice@example.com.mac", "1002", "a2", "pw2", "sip.test", "r1.example", "p1.example", "TLS",
+         "r2.example", "p2.example", "AUTO", "r3.example", "p3.example", "UDP", 120, "4000", "+15550100"),
+    ]
+    assert [tuple(r) for r in legacy.items] == expected and legacy.total_records == 2
+    assert [tuple(r) for r in current.items] == expected
+    assert [tuple(r) for r in searched.items] == expected[:1]
+    assert legacy.items[1].display_number == "+15550100" and current.items[0].proxy_server3 == ""
+

@@ -282,3 +282,29 @@ def test_page_size_is_capped_at_300(admin, server):
             assert got == set(ids)
         legacy = c.get(LEGACY, params={"page_size": 1000}).json()
         assert legacy["total_records"] == 301 and legacy["page_count"] == 2
+
+
+def test_page_token_payload_is_the_json_of_its_fields():
+    # PageTokens.issue writes its payload without json.dumps' general encoder; the bytes must be
+    # what json.dumps writes (tokens of earlier versions and of other workers read the same).
+    import hashlib
+    import hmac
+    import json
+
+    from sipphones.phones.pagination import PageTokens
+
+    key = b"k" * 32
+    tokens = PageTokens(key, ttl=900)
+    cases = [("0Q8U6B~lSBKutO~JsDE2kj", 2, 1795802230.291), ('q"uo\\te/ü\u2028\x00', 10**12, 0.0),
+             ("", 1, 1e300), ("x", 3, 1700000000), ("y", 4, 1700000000.0005)]
+    for search in (None, "", " Alice@Example.com "):
+        for after_id, number, now in cases:
+            token = tokens.issue(account_id="acc", search=search, after_id=after_id, page_number=number, now=now)
+            body, sig = token.split(".")
+            payload = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+            fp = hashlib.sha256(f"acc\x00{(search or '').strip().lower()}".encode()).hexdigest()[:16]
+            assert payload == json.dumps({"a": after_id, "n": number, "q": fp, "e": round(now + 900, 3)},
+                                         separators=(",", ":")).encode()
+            assert sig == base64.urlsafe_b64encode(hmac.new(key, payload, hashlib.sha256).digest()[:18]).decode()
+            cursor = tokens.read(token, account_id="acc", search=search, now=min(now, 1e12))
+            assert (cursor.after_id, cursor.page_number) == (after_id, number)

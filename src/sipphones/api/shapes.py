@@ -102,8 +102,8 @@ def legacy_record(r: PhoneRecord) -> dict[str, Any]:
 
 def current_record(r: PhoneRecord) -> dict[str, Any]:
     """The current shape of a list item (the same fields and rules as ``current_phone``)."""
-    (pid, _, user_email, user_name, authorization_name, password, domain, rs1, ps1, tp1, rs2, ps2, tp2, rs3, ps3,
-     tp3, expire, voice_mail, display_number, _, _) = r
+    (pid, user_email, user_name, authorization_name, password, domain, rs1, ps1, tp1, rs2, ps2, tp2, rs3, ps3, tp3,
+     expire, voice_mail, display_number) = r
     out: dict[str, Any] = {
         "phone_id": pid,
         "user_email": user_email,

@@ -113,8 +113,14 @@ def serve(
     if settings.redis_url:
         os.environ["SIPPHONES_REDIS_URL"] = settings.redis_url
     print(f"sipphones listening on http://{_url_host(host)}:{port}", flush=True)
+    extra = {}
+    if workers > 1:
+        from sipphones.cli import workers as worker_processes
+
+        if worker_processes.install():  # single-threaded workers: see sipphones.cli.workers
+            extra["timeout_worker_healthcheck"] = worker_processes.HEALTHCHECK_TIMEOUT_S
     uvicorn.run("sipphones.api.app:app_from_env", factory=True, host=host, port=port, workers=workers,
-                log_level=log_level, access_log=False, lifespan="on")
+                log_level=log_level, access_log=False, lifespan="on", **extra)
 
 
 def _url_host(host: str) -> str:

@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 from dataclasses import dataclass
+from json.encoder import encode_basestring_ascii as _json_str  # what json.dumps uses for str
 
 from sipphones.errors import InvalidPageToken
 
@@ -22,23 +23,40 @@ class Cursor:
     page_number: int  # the page number this token leads to (legacy responses echo it)
 
 
+_FINGERPRINTS_MAX = 4096
+
+
 class PageTokens:
     def __init__(self, key: bytes, ttl: int = 900):
         self._key = key
+        self._mac = hmac.new(key, digestmod=hashlib.sha256)  # keyed once; copied for each token
         self.ttl = ttl
+        self._fingerprints: dict[tuple[str, str | None], str] = {}
 
     def _sig(self, payload: bytes) -> str:
-        return base64.urlsafe_b64encode(hmac.new(self._key, payload, hashlib.sha256).digest()[:18]).decode()
+        mac = self._mac.copy()
+        mac.update(payload)
+        return base64.urlsafe_b64encode(mac.digest()[:18]).decode()
 
-    @staticmethod
-    def _query_fp(account_id: str, search: str | None) -> str:
-        return hashlib.sha256(f"{account_id}\x00{(search or '').strip().lower()}".encode()).hexdigest()[:16]
+    def _query_fp(self, account_id: str, search: str | None) -> str:
+        key = (account_id, search)
+        fp = self._fingerprints.get(key)
+        if fp is None:  # a pure function of its arguments: remembered (bounded)
+            fp = hashlib.sha256(f"{account_id}\x00{(search or '').strip().lower()}".encode()).hexdigest()[:16]
+            if len(self._fingerprints) >= _FINGERPRINTS_MAX:
+                self._fingerprints.clear()
+            self._fingerprints[key] = fp
+        return fp
 
     def issue(self, *, account_id: str, search: str | None, after_id: str, page_number: int, now: float) -> str:
-        payload = json.dumps(
-            {"a": after_id, "n": page_number, "q": self._query_fp(account_id, search), "e": round(now + self.ttl, 3)},
-            separators=(",", ":"),
-        ).encode()
+        fp = self._query_fp(account_id, search)
+        expires = round(now + self.ttl, 3)
+        if type(after_id) is str and type(page_number) is int and type(expires) is float and expires - expires == 0:
+            # Exactly what json.dumps writes for this dict (its own string encoder, int and float
+            # reprs), without the general encoder's per-call set-up; a list page issues one per call.
+            payload = f'{{"a":{_json_str(after_id)},"n":{page_number},"q":"{fp}","e":{expires!r}}}'.encode()
+        else:
+            payload = json.dumps({"a": after_id, "n": page_number, "q": fp, "e": expires}, separators=(",", ":")).encode()
         body = base64.urlsafe_b64encode(payload).decode().rstrip("=")
         return f"{body}.{self._sig(payload)}"
 

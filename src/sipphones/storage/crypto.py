@@ -53,6 +53,12 @@ def hash_secret(secret: str) -> str:
     return "sha256$" + base64.b64encode(salt).decode() + "$" + base64.b64encode(digest).decode()
 
 
+def is_slow_hash(stored: str) -> bool:
+    """True for the older ``scrypt$`` form (~0.1 s of CPU to verify: worth a thread); the current
+    ``sha256$`` form verifies in microseconds."""
+    return stored.startswith("scrypt$")
+
+
 def verify_secret(secret: str, stored: str) -> bool:
     try:
         scheme, salt_b64, digest_b64 = stored.split("$")

@@ -35,13 +35,12 @@ class PhoneStatus:
 
 
 class PhoneRecord(NamedTuple):
-    """A stored phone as list pages read it: flat (the legacy field spelling, unused server slots
-    as empty strings), read-only, password in clear. A list page holds up to 300 of these, so
-    they are plain tuples rather than SipPhone objects with nested ServerSets and enums (which
-    cost about twice as much to build)."""
+    """A stored phone as list pages show it: flat (the legacy field spelling, unused server slots
+    as empty strings), read-only, password in clear; only the fields a list item shows (no owner,
+    no timestamps). A list page holds up to 300 of these, so they are plain tuples rather than
+    SipPhone objects with nested ServerSets and enums (which cost about twice as much to build)."""
 
     id: str
-    account_id: str
     user_email: str
     user_name: str
     authorization_name: str
@@ -59,8 +58,6 @@ class PhoneRecord(NamedTuple):
     registration_expire_time: int
     voice_mail: str
     display_number: str
-    created_at: float
-    updated_at: float
 
 
 @dataclass(frozen=True)
