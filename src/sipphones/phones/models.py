@@ -100,3 +100,14 @@ class PhoneChanges:
         for slot, fields in self.servers.items():
             servers[slot - 1] = dataclasses.replace(servers[slot - 1], **fields)
         return dataclasses.replace(phone, **self.scalars, servers=tuple(servers), updated_at=now)
+
+    def new_server_sets(self) -> tuple[ServerSet, ServerSet, ServerSet]:
+        """The server sets of a new phone: what :meth:`apply` gives on empty sets."""
+        given = self.servers
+        return (ServerSet(**given[1]) if 1 in given else ServerSet(),
+                ServerSet(**given[2]) if 2 in given else ServerSet(),
+                ServerSet(**given[3]) if 3 in given else ServerSet())
+
+    def new_scalars(self) -> dict[str, object]:
+        """The scalar fields of a new phone: the required texts empty unless given."""
+        return {"user_name": "", "authorization_name": "", "password": "", "domain": "", **self.scalars}

@@ -21,6 +21,7 @@ EXPIRE_MIN, EXPIRE_MAX, EXPIRE_DEFAULT = 1, 127, 60
 LEGACY_SUFFIXES = (".win", ".mac", ".android", ".ipad", ".iphone", ".linux", ".pc", ".mobile", ".pad")
 CURRENT_SUFFIXES = (".pc", ".mobile", ".pad")
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # C0 controls and DEL
 _LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 _EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
 
@@ -126,7 +127,7 @@ def check_text(value: str, max_len: int, *, required: bool = True) -> str | None
         return "Must not be empty."
     if len(value) > max_len:
         return f"Must be at most {max_len} characters."
-    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+    if _CONTROL.search(value):
         return "Must not contain control characters."
     return None
 
