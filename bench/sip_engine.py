@@ -54,6 +54,7 @@ if __package__ in (None, ""):
     sys.path[:] = [p for p in sys.path if p not in ("", _here)]
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.procs import CLOCK_TICKS, pids_cpu_ticks, tree_cpu_ticks  # noqa: E402
 from bench.sip_worker import password, user_name  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -61,7 +62,6 @@ RESULTS = REPO / "bench" / "results"
 DOMAIN = "sip.test"
 PREFIX = "b"          # the engine's users: b000000, b000001, ...
 SIPP_PREFIX = "s"     # SIPp's users
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 
 UAC_REGISTER = """<?xml version="1.0" encoding="ISO-8859-1" ?>
@@ -113,13 +113,7 @@ UAC_REGISTER = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 
 def proc_ticks(pid: int) -> int | None:
     """utime+stime (clock ticks) of one process, None when it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            raw = f.read()
-    except OSError:
-        return None
-    rest = raw[raw.rindex(b")") + 2:].split()
-    return int(rest[11]) + int(rest[12])
+    return pids_cpu_ticks([pid]).get(pid)
 
 
 def proc_rss_mb(pid: int) -> tuple[float, float] | None:
@@ -135,27 +129,9 @@ def proc_rss_mb(pid: int) -> tuple[float, float] | None:
     return vals.get("VmRSS", 0.0), vals.get("VmHWM", 0.0)
 
 
-def children_of(root: int) -> list[int]:
-    """``root`` and every process whose parent chain leads to it (kamailio forks its workers)."""
-    parents: dict[int, int] = {}
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                with open(f"/proc/{name}/stat", "rb") as f:
-                    raw = f.read()
-            except OSError:
-                continue
-            parents[int(name)] = int(raw[raw.rindex(b")") + 2:].split()[1])
-    out, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        out.append(pid)
-        todo.extend(p for p, parent in parents.items() if parent == pid)
-    return out
-
-
 def tree_ticks(root: int) -> int:
-    return sum(proc_ticks(p) or 0 for p in children_of(root))
+    """utime+stime (clock ticks) of ``root`` and its descendants (kamailio forks its workers)."""
+    return sum(tree_cpu_ticks(root).values())
 
 
 def children_cpu() -> float:

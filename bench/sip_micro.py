@@ -30,9 +30,10 @@ if __package__ in (None, ""):
     sys.path[:] = [p for p in sys.path if p not in ("", _here)]
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.sip_worker import Counter, GcClock, cpu_seconds, make_phones  # noqa: E402
+from bench.sip_worker import (  # noqa: E402
+    Counter, GcClock, add_gc_options, collector_for, cpu_seconds, make_phones,
+)
 from sipphones.sip.config import RegistrationPolicy, TransactionTimers, registration_config  # noqa: E402
-from sipphones.sipio.gc_policy import FleetCollector  # noqa: E402
 from sipphones.sipio.client import RegistrationAgent, SipStack  # noqa: E402
 from sipphones.sipio.transport import TransportManager, UdpFlow  # noqa: E402
 
@@ -109,10 +110,9 @@ class LoopbackManager(TransportManager):
         return flow
 
 
-async def run(phones: int, concurrency: int, fleet_gc: bool = True) -> dict:
-    collector = FleetCollector() if fleet_gc else None
-    if collector is not None:
-        collector.start()
+async def run(phones: int, concurrency: int, gc_policy: str = "fleet") -> dict:
+    collector = collector_for(gc_policy)
+    collector.start()
     registrar = FakeRegistrar()
     manager = LoopbackManager()
     manager.registrar = registrar  # type: ignore[attr-defined]
@@ -127,14 +127,12 @@ async def run(phones: int, concurrency: int, fleet_gc: bool = True) -> dict:
     c0, t0 = cpu_seconds(), time.perf_counter()
     for pid, cfg in configs:
         agent.add(cfg, pid)
-    if collector is not None:
-        collector.settle()  # as FleetMonitor does after loading phones
+    collector.settle()  # as FleetMonitor does after loading phones
     for _ in range(100000):
         if counter.registered + counter.failed >= phones:
             break
         await asyncio.sleep(0)
-    if collector is not None:
-        collector.tick()  # the collection the burst deferred: charged to the burst
+    collector.tick()  # the collection the burst deferred: charged to the burst
     c1, t1 = cpu_seconds(), time.perf_counter()
     gcs = gcc.since(g0)
     gc.callbacks.remove(gcc._cb)
@@ -144,8 +142,7 @@ async def run(phones: int, concurrency: int, fleet_gc: bool = True) -> dict:
     await agent.stop(timeout=30)
     c3 = cpu_seconds()
     await manager.close()
-    if collector is not None:
-        collector.stop()
+    collector.stop()
     engine = (c1 - c0) - reg_seconds
     return {"phones": phones, "registered": counter.registered, "failed": counter.failed,
             "cpu_us_per_registration": round(1e6 * engine / max(1, counter.registered), 1),
@@ -162,10 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--concurrency", type=int, default=200)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--profile", help="cProfile of one run into this file")
-    ap.add_argument("--no-gc", action="store_true", help="disable the cyclic GC (to see its share)")
-    ap.add_argument("--gc", choices=("fleet", "default"), default="fleet",
-                    help="fleet: the collector policy `sipphones monitor` runs with (sipphones.sipio.gc_policy); "
-                         "default: CPython's")
+    add_gc_options(ap)
     args = ap.parse_args(argv)
 
     if args.no_gc:
@@ -174,14 +168,14 @@ def main(argv: list[str] | None = None) -> int:
         import cProfile
         prof = cProfile.Profile()
         prof.enable()
-        result = asyncio.run(run(args.phones, args.concurrency, args.gc == "fleet"))
+        result = asyncio.run(run(args.phones, args.concurrency, args.gc))
         prof.disable()
         prof.dump_stats(args.profile)
         print(json.dumps(result))
         return 0
     results = []
     for _ in range(args.runs):
-        results.append(asyncio.run(run(args.phones, args.concurrency, args.gc == "fleet")))
+        results.append(asyncio.run(run(args.phones, args.concurrency, args.gc)))
         print(json.dumps(results[-1]), flush=True)
     best = min(r["cpu_us_per_registration"] for r in results)
     print(f"best: {best} us CPU per complete digest registration (pid {os.getpid()})")

@@ -162,6 +162,19 @@ class _NoCollector:
     def stop(self) -> None: ...
 
 
+def collector_for(policy: str) -> FleetCollector | _NoCollector:
+    """``fleet``: what `sipphones monitor` runs (sipphones.sipio.gc_policy); ``default``: CPython's."""
+    return FleetCollector() if policy == "fleet" else _NoCollector()
+
+
+def add_gc_options(ap: argparse.ArgumentParser) -> None:
+    """The collector options of this worker and of bench/sip_micro.py."""
+    ap.add_argument("--no-gc", action="store_true", help="disable the cyclic GC (profiling: to see its share)")
+    ap.add_argument("--gc", choices=("fleet", "default"), default="fleet",
+                    help="fleet: the collector policy `sipphones monitor` runs with (sipphones.sipio.gc_policy); "
+                         "default: CPython's")
+
+
 collector: FleetCollector | _NoCollector = _NoCollector()
 
 
@@ -283,14 +296,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--start-rate", type=float, default=1000.0)
     ap.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
     ap.add_argument("--profile", help="write a cProfile of the job to this file")
-    ap.add_argument("--no-gc", action="store_true", help="disable the cyclic GC (profiling: to see its share)")
-    ap.add_argument("--gc", choices=("fleet", "default"), default="fleet",
-                    help="fleet: the collector policy `sipphones monitor` runs with (sipphones.sipio.gc_policy); "
-                         "default: CPython's")
+    add_gc_options(ap)
     args = ap.parse_args(argv)
     global collector
-    if args.gc == "fleet":
-        collector = FleetCollector()
+    collector = collector_for(args.gc)
     job = throughput if args.job == "throughput" else hold
     if args.no_gc:
         gc.disable()
