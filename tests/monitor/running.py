@@ -33,6 +33,16 @@ def wait_for(what: str, fn: Callable[[], T], timeout: float = 15.0, interval: fl
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
+def scrape(port: int) -> dict[tuple[str, tuple], float]:
+    """Every sample of a metrics endpoint on 127.0.0.1, keyed by (name, sorted labels)."""
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
 @dataclass
 class MonitorProcess:
     proc: subprocess.Popen
@@ -47,12 +57,7 @@ class MonitorProcess:
         return self.out_path.read_text(errors="replace") if self.out_path.exists() else ""
 
     def metrics(self) -> dict[tuple[str, tuple], float]:
-        text = httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).text
-        out = {}
-        for family in text_string_to_metric_families(text):
-            for s in family.samples:
-                out[(s.name, tuple(sorted(s.labels.items())))] = s.value
-        return out
+        return scrape(self.metrics_port)
 
     def metric(self, name: str, **labels) -> float | None:
         return self.metrics().get((name, tuple(sorted(labels.items()))))

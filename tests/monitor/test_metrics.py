@@ -1,18 +1,7 @@
 """The metrics endpoint: real HTTP scrape of the monitor's private registry."""
 
-import httpx
-from prometheus_client.parser import text_string_to_metric_families
-
 from sipphones.monitor.metrics import FAILURE_REASONS, KNOWN_STATES, MetricsServer, MonitorMetrics
-
-
-def scrape(port: int) -> dict[tuple[str, tuple], float]:
-    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
-    out = {}
-    for family in text_string_to_metric_families(text):
-        for s in family.samples:
-            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
-    return out
+from tests.monitor.running import scrape
 
 
 def test_metrics_served_with_state_counts_and_counters():
