@@ -429,9 +429,10 @@ class MachineRunner:
         first = (response.headers.get("Via") or "") if self.diagnostics else ""
         if "rport=" in first or "received=" in first:
             via = _top_via(response)
-            slot = self._branch_slot.get(via.branch or "") if via is not None else None
-            if slot is not None and (via.received is not None or via.rport is not None):  # type: ignore[union-attr]
-                self.seen_via[slot] = (via.received, via.rport)  # type: ignore[union-attr]
+            if via is not None and (via.received is not None or via.rport is not None):
+                slot = self._branch_slot.get(via.branch or "")
+                if slot is not None:
+                    self.seen_via[slot] = (via.received, via.rport)
         self._call(lambda now: self.machine.receive(response, now))
 
 
