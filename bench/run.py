@@ -28,7 +28,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,21 +101,13 @@ class Cleanup:
 # --- stores --------------------------------------------------------------------------------------
 
 def create_pg_database(admin_url: str, cleanup: Cleanup) -> str:
-    import psycopg
     from sqlalchemy.engine import make_url
 
-    admin = make_url(admin_url)
-    name = f"sipphones_bench_{uuid.uuid4().hex[:10]}"
-    conninfo = admin.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+    from tests.pg import fresh_postgres_database
 
-    def drop() -> None:
-        with psycopg.connect(conninfo, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    cleanup.add(f"database {name}", drop)
-    return admin.set(database=name).render_as_string(hide_password=False)
+    url, drop = fresh_postgres_database(admin_url, "sipphones_bench")
+    cleanup.add(f"database {make_url(url).database}", drop)
+    return url
 
 
 def pg_backends(admin_url: str, database_url: str, cleanup: Cleanup):

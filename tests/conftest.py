@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import uuid
 
 import httpx
 import pytest
@@ -14,6 +13,7 @@ settings.register_profile("sipphones", deadline=None, suppress_health_check=[Hea
 settings.load_profile("sipphones")
 
 from tests.peers.fixtures import *  # noqa: F401,F403  (kamailio, sipp, dnsmasq on loopback)
+from tests.pg import fresh_postgres_database
 from tests.servers import Admin, Credentials, ServerProcess, get_token, start_server
 
 POSTGRES_URL = os.environ.get("SIPPHONES_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -22,20 +22,7 @@ REDIS_URL = os.environ.get("SIPPHONES_TEST_REDIS_URL", "redis://127.0.0.1:6379/1
 
 def _fresh_postgres_database() -> tuple[str, callable]:
     """Create an empty database for this test session; return its URL and a drop function."""
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    admin = make_url(POSTGRES_URL)
-    name = f"sipphones_test_{uuid.uuid4().hex[:10]}"
-    conninfo = admin.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-    def drop() -> None:
-        with psycopg.connect(conninfo, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    return admin.set(database=name).render_as_string(hide_password=False), drop
+    return fresh_postgres_database(POSTGRES_URL, "sipphones_test")
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgres"])
