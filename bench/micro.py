@@ -1,10 +1,11 @@
-"""Per-operation costs of the request path, in-process (no HTTP, no load generator): the numbers
-behind the optimisation proposals in bench/README.md.
+"""Per-operation costs of the request path, in-process (no HTTP, no load generator): where a
+request's CPU goes (bench/README.md).
 
     .venv/bin/python bench/micro.py [--no-postgres] [--json PATH]
 
 1. Whole requests: the Starlette app called directly with an ASGI scope, one request at a time,
-   for create, list page of 30 and update, on SQLite (and PostgreSQL): CPU µs per request.
+   for create, list page of 30 and update, on SQLite (and PostgreSQL): CPU µs per request; and
+   the list page with none of its items rendered yet (``phones.rendered`` emptied before each).
 2. One primary-key SELECT (the account lookup every request makes) through each database path:
    the repository (SQLAlchemy async, pool checkout per call), SQLAlchemy async on a held
    connection, raw aiosqlite / psycopg async on a held connection, and blocking sqlite3.
@@ -167,6 +168,18 @@ async def request_costs(url: str, data_dir: Path, n: int, prepared: tuple) -> di
             for _ in range(50):
                 await one()
             out[name] = await _timed(one, n)
+
+        # A page none of whose phones is rendered yet (first read since they changed): the memo
+        # emptied before each request, so every item is read, decrypted and rendered.
+        w = loads["list"]
+
+        async def cold_list():
+            st.current_items.clear()
+            path, body = w.target(0)
+            if await app.call(w.method, path, w.headers(), body) != w.expect:
+                raise RuntimeError("cold list failed")
+
+        out["list, no item rendered yet"] = await _timed(cold_list, n)
         return out
     finally:
         await app.stop()
@@ -276,111 +289,6 @@ def python_costs(url: str, data_dir: Path, n: int) -> dict:
     }
 
 
-PAGE_SQL = (
-    "SELECT id, user_email, user_name, authorization_name, password_enc, domain, register_server, proxy_server, "
-    "transport_protocol, register_server2, proxy_server2, transport_protocol2, register_server3, proxy_server3, "
-    "transport_protocol3, registration_expire_time, voice_mail, display_number, "
-    "(SELECT phone_count FROM accounts WHERE id = ?) FROM sip_phones WHERE account_id = ? AND id > ? "
-    "ORDER BY id LIMIT 31"
-)
-AUTH_SQL = ("SELECT a.id, a.plan, a.sip_phone_integration, a.unlimited, p.active, p.account_id FROM apps p "
-            "JOIN accounts a ON a.id = p.account_id WHERE p.client_id = ? AND a.id = ?")
-
-
-def direct_current_dicts(rows, cipher) -> list[dict]:
-    """Illustration of a proposal: page rows straight to the current-set response shape (no
-    SipPhone/ServerSet/Transport objects in between), password decrypted on the way."""
-    out = []
-    for (pid, email, user_name, auth, pw, domain, rs1, ps1, tp1, rs2, ps2, tp2, rs3, ps3, tp3, exp, vm, dn,
-         _total) in rows:
-        d = {"phone_id": pid, "user_email": email, "user_name": user_name, "authorization_name": auth,
-             "password": cipher.decrypt(pw, context=pid), "domain": domain, "registration_expire_time": exp,
-             "voice_mail": vm, "display_number": dn}
-        if rs1:
-            d["server"] = {"register_server": rs1, "proxy_server": ps1, "transport_protocol": tp1 or "UDP"}
-        if rs2:
-            d["server_2"] = {"register_server": rs2, "proxy_server": ps2, "transport_protocol": tp2 or "UDP"}
-        if rs3:
-            d["server_3"] = {"register_server": rs3, "proxy_server": ps3, "transport_protocol": tp3 or "UDP"}
-        out.append(d)
-    return out
-
-
-def proposed_list_path(url: str, data_dir: Path, account_id: str, client_id: str, n: int) -> dict:
-    """What the list page costs when each step is done the direct way (the proposals' budget)."""
-    import sqlite3
-
-    import orjson
-    from sqlalchemy.engine import make_url
-    from starlette.applications import Starlette
-    from starlette.responses import Response
-    from starlette.routing import Route
-
-    from sipphones.phones.pagination import PageTokens
-    from sipphones.storage.crypto import PasswordCipher
-
-    keys = seed.keys_for(data_dir)
-    cipher = PasswordCipher(keys.sip_password)
-    con = sqlite3.connect(make_url(url).database)
-    rows = con.execute(PAGE_SQL, (account_id, account_id, "")).fetchall()
-    assert len(rows) == 31, len(rows)
-    pt = PageTokens(keys.page_token)
-
-    async def nothing(request):
-        return Response(b"{}", media_type="application/json")
-
-    star = Starlette(routes=[Route("/v2/sip_phones/phones", nothing, methods=["GET"])])
-
-    async def bare(scope, receive, send):
-        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
-        await send({"type": "http.response.body", "body": b"{}"})
-
-    async def call(app) -> None:
-        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
-                 "path": "/v2/sip_phones/phones", "raw_path": b"/v2/sip_phones/phones",
-                 "query_string": b"page_size=30", "root_path": "", "headers": [(b"authorization", b"Bearer x")],
-                 "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80), "state": {}}
-
-        async def receive():
-            return {"type": "http.request", "body": b"", "more_body": False}
-
-        async def send(msg):
-            pass
-
-        await app(scope, receive, send)
-
-    try:
-        import uvloop
-
-        runner = uvloop.run
-    except ImportError:  # pragma: no cover
-        runner = asyncio.run
-
-    async def asgi_costs() -> tuple[float, float]:
-        return (await _timed(lambda: call(star), n), await _timed(lambda: call(bare), n))
-
-    starlette_us, bare_us = runner(asgi_costs())
-    dicts = direct_current_dicts(rows[:30], cipher)
-    out = {
-        "ASGI call of a bare callable (in-process baseline)": bare_us,
-        "Starlette: route + Request + Response, empty handler": starlette_us,
-        "auth: one joined SELECT apps+accounts, sqlite3 blocking": _timed_sync(
-            lambda: con.execute(AUTH_SQL, (client_id, account_id)).fetchone(), n),
-        "page: 31 rows + phone_count in one SELECT, sqlite3 blocking": _timed_sync(
-            lambda: con.execute(PAGE_SQL, (account_id, account_id, "")).fetchall(), n),
-        "30 rows -> current-set dicts directly (decrypt included)": _timed_sync(
-            lambda: direct_current_dicts(rows[:30], cipher), n),
-        "next_page_token issue": _timed_sync(lambda: pt.issue(account_id=account_id, search=None, after_id=rows[29][0],
-                                                              page_number=2, now=time.time()), n),
-        "orjson.dumps of the page": _timed_sync(
-            lambda: orjson.dumps({"next_page_token": "x" * 120, "page_size": 30, "phones": dicts}), n),
-    }
-    out["sum (the list page's app-side budget, plus ~20 us of HTTP server per request)"] = sum(
-        v for k, v in out.items() if not k.startswith("ASGI call"))
-    con.close()
-    return out
-
-
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--no-postgres", action="store_true")
@@ -409,10 +317,6 @@ def main() -> int:
             runner = asyncio.run
         for name, req_url, sel_url in stores:
             prepared = prepare_request_store(req_url, work / f"req-{name}", args.n)
-            if name == "sqlite":
-                c_list = prepared[1]
-                results["sqlite: list page done the direct way (CPU us, illustration of the proposals)"] = \
-                    proposed_list_path(req_url, work / "req-sqlite", c_list.account_id, c_list.client_id, args.n * 4)
             results[f"{name}: whole request, in-process (CPU us)"] = runner(
                 request_costs(req_url, work / f"req-{name}", args.n, prepared))
             seed.prepare_schema(sel_url)

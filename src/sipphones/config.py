@@ -29,6 +29,7 @@ class Settings:
     token_ttl: int = 3600            # seconds an access token lives (Zoom: 3600)
     page_token_ttl: int = 900        # seconds a next_page_token lives (Zoom: 15 minutes)
     sqlite_synchronous: str = "NORMAL"  # NORMAL (WAL: durable on checkpoint) or FULL
+    list_cache_items: int = 20_000   # list items kept rendered per process and API shape; 0: none
 
     def __post_init__(self) -> None:
         # Values may come as text (environment, command line): convert to each field's type.
@@ -44,6 +45,8 @@ class Settings:
             elif f.type in ("str", str) and not isinstance(value, str):
                 setattr(self, f.name, str(value))
 
+        if self.list_cache_items < 0:
+            raise ValueError(f"{ENV_PREFIX}LIST_CACHE_ITEMS must be 0 or more, not {self.list_cache_items}")
         self.sqlite_synchronous = self.sqlite_synchronous.strip().upper()
         if self.sqlite_synchronous not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             # It ends up in a PRAGMA statement: only SQLite's own words are accepted.

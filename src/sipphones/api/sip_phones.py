@@ -9,7 +9,7 @@ from starlette.routing import Route
 from sipphones.api.endpoint import Caller, int_param, json_body, zoom_endpoint
 from sipphones.api.responses import empty_response, json_response
 from sipphones.api.shapes import (
-    current_fields, current_label, current_phone, current_record, legacy_fields, legacy_phone, legacy_record,
+    current_fields, current_label, current_phone, legacy_fields, legacy_phone,
 )
 from sipphones.auth.scopes import Operation
 from sipphones.errors import FieldError
@@ -49,6 +49,7 @@ async def legacy_list(request: Request, caller: Caller) -> Response:
         caller.account, legacy=True, search=q.get("search_key"),
         page_size=int_param(request, "page_size", maximum=MAX_PAGE_SIZE),
         next_page_token=q.get("next_page_token") or None, page_number=int_param(request, "page_number"),
+        rendered=request.app.state.sipphones.legacy_items,
     )
     total = result.total_records
     return json_response({
@@ -57,7 +58,7 @@ async def legacy_list(request: Request, caller: Caller) -> Response:
         "page_number": result.page_number,
         "page_size": result.page_size,
         "total_records": total,
-        "phones": [legacy_record(p) for p in result.phones],
+        "phones": result.phones,
     })
 
 
@@ -96,12 +97,12 @@ async def current_list(request: Request, caller: Caller) -> Response:
     result = await _phones(request).list(
         caller.account, legacy=False, search=q.get("search_key"),
         page_size=int_param(request, "page_size", maximum=MAX_PAGE_SIZE),
-        next_page_token=q.get("next_page_token") or None,
+        next_page_token=q.get("next_page_token") or None, rendered=request.app.state.sipphones.current_items,
     )
     return json_response({
         "next_page_token": result.next_page_token,
         "page_size": result.page_size,
-        "phones": [current_record(p) for p in result.phones],
+        "phones": result.phones,
     })
 
 

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
+
+import orjson
+
+from sipphones.api.shapes import current_record, legacy_record
 
 from sipphones.accounts.service import AccountService
 from sipphones.auth.tokens import TokenService
 from sipphones.config import Settings
 from sipphones.phones.pagination import PageTokens
+from sipphones.phones.rendered import RenderedItems
 from sipphones.phones.service import PhoneService
 from sipphones.ratelimit.limiter import RateLimiter
 from sipphones.storage.crypto import PasswordCipher
 from sipphones.storage.database import migrate
 from sipphones.storage.keys import Keys, load_master_key
-from sipphones.storage.repository import Repository
+from sipphones.storage.repository import PhoneRecord, Repository
 from sipphones.storage.sql import SqlRepository
 
 
@@ -26,6 +32,8 @@ class AppState:
     tokens: TokenService
     page_tokens: PageTokens
     limiter: RateLimiter
+    legacy_items: RenderedItems[orjson.Fragment]   # list items as JSON, rendered once per phone version
+    current_items: RenderedItems[orjson.Fragment]
 
     @classmethod
     def build(cls, settings: Settings, *, run_migrations: bool = True) -> "AppState":
@@ -43,7 +51,14 @@ class AppState:
             tokens=TokenService(keys.access_token, settings.token_ttl),
             page_tokens=page_tokens,
             limiter=RateLimiter(settings.redis_url),
+            legacy_items=_rendered(legacy_record, settings.list_cache_items),
+            current_items=_rendered(current_record, settings.list_cache_items),
         )
 
     async def close(self) -> None:
         await self.repo.close()
+
+
+def _rendered(shape: Callable[[PhoneRecord], dict], capacity: int) -> RenderedItems[orjson.Fragment]:
+    dumps, fragment = orjson.dumps, orjson.Fragment
+    return RenderedItems(lambda record: fragment(dumps(shape(record))), capacity)

@@ -14,7 +14,8 @@ from sipphones.ids import new_id
 from sipphones.phones import rules
 from sipphones.phones.models import SLOTS, PhoneChanges, ServerSet, SipPhone, Transport, flat_name
 from sipphones.phones.pagination import PageTokens
-from sipphones.storage.repository import DuplicateKey, PhoneRecord, Repository
+from sipphones.phones.rendered import RenderedItems
+from sipphones.storage.repository import DuplicateKey, Repository
 
 MAX_PAGE_SIZE = 300
 DEFAULT_PAGE_SIZE = 30
@@ -22,7 +23,7 @@ DEFAULT_PAGE_SIZE = 30
 
 @dataclass(frozen=True)
 class ListResult:
-    phones: list[PhoneRecord]
+    phones: list  # PhoneRecord, or what the caller's RenderedItems make of them
     total_records: int
     page_size: int
     page_number: int
@@ -77,7 +78,10 @@ class PhoneService:
             raise _not_found(phone_id, legacy)
 
     async def list(self, account: Account, *, legacy: bool, search: str | None, page_size: int | None,
-                   next_page_token: str | None, page_number: int | None = None) -> ListResult:
+                   next_page_token: str | None, page_number: int | None = None,
+                   rendered: RenderedItems | None = None) -> ListResult:
+        """One page of the account's phones: PhoneRecords, or with ``rendered`` the items it
+        renders, served from it when every phone of the page is there in its stored version."""
         self.require_integration(account, legacy)
         size = DEFAULT_PAGE_SIZE if page_size is None else min(page_size, MAX_PAGE_SIZE)
         now = time.time()
@@ -89,13 +93,22 @@ class PhoneService:
         elif page_number and page_number > 1:
             offset, number = (page_number - 1) * size, page_number
         # Only the legacy shape carries total_records (and page_count): the current one skips the count.
-        page = await self.repo.list_phones(account.id, search=search, after_id=after_id, offset=offset, limit=size,
-                                           with_total=legacy)
+        items = None
+        if rendered is not None and rendered.capacity and search is None:
+            sealed = await self.repo.list_phone_seals(account.id, after_id=after_id, offset=offset, limit=size,
+                                                      with_total=legacy)
+            items = rendered.lookup(sealed.seals)
+            total, last_id = sealed.total_records, sealed.next_cursor
+        if items is None:  # not all rendered (or no memo): the page read whole, from one statement
+            page = await self.repo.list_phones(account.id, search=search, after_id=after_id, offset=offset,
+                                               limit=size, with_total=legacy)
+            items = page.items if rendered is None else rendered.add(page.items, page.seals)
+            total, last_id = page.total_records, page.next_cursor
         token = ""
-        if page.next_cursor is not None:
-            token = self.page_tokens.issue(account_id=account.id, search=search, after_id=page.next_cursor,
+        if last_id is not None:
+            token = self.page_tokens.issue(account_id=account.id, search=search, after_id=last_id,
                                            page_number=number + 1, now=now)
-        return ListResult(page.items, page.total_records, size, number, token)
+        return ListResult(items, total, size, number, token)
 
 
 def _not_found(phone_id: str, legacy: bool) -> ZoomError:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import AsyncIterator, NamedTuple, Protocol
 
 from sipphones.accounts.models import Account, App, User
@@ -62,11 +62,25 @@ class PhoneRecord(NamedTuple):
 
 @dataclass(frozen=True)
 class RecordPage:
-    """One page of a keyset-paginated listing of phones."""
+    """One page of a keyset-paginated listing of phones.
+
+    ``seals[i]`` is the seal of ``items[i]``: bytes that every write of a phone's row replaces
+    with new ones (the password's ciphertext, under a fresh random nonce each time), so equal seals
+    mean the same version of the row (``phones.rendered``)."""
 
     items: list[PhoneRecord]
     total_records: int
     next_cursor: str | None  # id of the last item when more remain, else None
+    seals: list[bytes] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SealPage:
+    """The same page as ``list_phones`` would give, as ``(id, seal)`` pairs only."""
+
+    seals: list[tuple[str, bytes]]
+    total_records: int
+    next_cursor: str | None
 
 
 class Repository(Protocol):
@@ -104,6 +118,9 @@ class Repository(Protocol):
         self, account_id: str, *, search: str | None, after_id: str | None, offset: int, limit: int,
         with_total: bool = True,
     ) -> RecordPage: ...
+    async def list_phone_seals(
+        self, account_id: str, *, after_id: str | None, offset: int, limit: int, with_total: bool = True,
+    ) -> SealPage: ...
     def iter_phones(self, account_id: str | None = None, batch: int = 500) -> AsyncIterator[SipPhone]: ...
     async def phone_versions(self, account_id: str | None = None) -> dict[str, float]: ...
 

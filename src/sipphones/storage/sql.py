@@ -15,7 +15,9 @@ from sipphones.storage import schema as t
 from sipphones.storage.crypto import PasswordCipher
 from sipphones.storage.database import async_engine, is_sqlite
 from sipphones.storage.hotpath import Runner, runner_for
-from sipphones.storage.repository import CorruptRecord, DuplicateKey, PhoneRecord, PhoneStatus, RecordPage
+from sipphones.storage.repository import (
+    CorruptRecord, DuplicateKey, PhoneRecord, PhoneStatus, RecordPage, SealPage,
+)
 
 _PHONE_COLUMNS = [c for c in t.sip_phones.c if c.name not in ("user_id", "email_key")]
 
@@ -61,6 +63,11 @@ SQL_PAGE = f"SELECT {_LIST_COLS} FROM sip_phones WHERE account_id = ? AND id > ?
 SQL_PAGE_TOTAL = (f"SELECT {_LIST_COLS}, (SELECT phone_count FROM accounts WHERE id = ?) "
                   "FROM sip_phones WHERE account_id = ? AND id > ? ORDER BY id LIMIT ? OFFSET ?")
 SQL_PHONE_COUNT = "SELECT phone_count FROM accounts WHERE id = ?"
+# The same pages as (id, seal) pairs (``RecordPage.seals``): a page whose items are all rendered
+# already (``phones.rendered``) reads two short columns instead of eighteen.
+SQL_SEALS = "SELECT id, password_enc FROM sip_phones WHERE account_id = ? AND id > ? ORDER BY id LIMIT ? OFFSET ?"
+SQL_SEALS_TOTAL = ("SELECT id, password_enc, (SELECT phone_count FROM accounts WHERE id = ?) "
+                   "FROM sip_phones WHERE account_id = ? AND id > ? ORDER BY id LIMIT ? OFFSET ?")
 
 _TRANSPORTS: dict[str, Transport | None] = {t.value: t for t in Transport}
 _TRANSPORTS[""] = None
@@ -307,7 +314,11 @@ class SqlRepository:
 
     # --- phones ---------------------------------------------------------------------------
     def _phone_row(self, phone: SipPhone) -> dict:
-        """A phone as stored, by column name (password encrypted, bound to the phone id)."""
+        """A phone as stored, by column name (password encrypted, bound to the phone id).
+
+        Every write of a phone goes through here and so encrypts its password afresh, under a new
+        random nonce, even when the password is unchanged: the stored ciphertext is the row's seal
+        (``RecordPage.seals``), new with each version of the row."""
         values = {
             "id": phone.id, "account_id": phone.account_id, "user_email": phone.user_email,
             "user_name": phone.user_name, "authorization_name": phone.authorization_name,
@@ -331,22 +342,25 @@ class SqlRepository:
         return _make_phone((pid, row[1], row[2], row[3], row[4], password, row[6], _server_sets(tuple(row[7:16])),
                             row[16], row[17], row[18], row[19], row[20]))
 
-    def _records(self, rows) -> list[PhoneRecord]:
+    def _records(self, rows) -> tuple[list[PhoneRecord], list[bytes]]:
         """List items from rows of LIST_COLUMN_NAMES (``_LIST_COLS``): the columns as they are, the
-        password decrypted in place, the NULLs of empty optional columns back to ""."""
+        password decrypted in place, the NULLs of empty optional columns back to ""; and their
+        seals (the encrypted passwords as stored)."""
         decrypt = self.cipher.decrypt
         new = _new_record
         out = []
         append = out.append
+        seals: list[bytes] = []
         for pid, email, user_name, auth_name, blob, domain, rs1, ps1, tp1, rs2, ps2, tp2, rs3, ps3, tp3, expire, \
                 voice_mail, display_number in rows:
             try:
                 password = decrypt(blob, context=pid)
             except (ValueError, TypeError) as e:
                 raise CorruptRecord(f"phone {pid}: {e}") from None
+            seals.append(bytes(blob))  # bytes as they are (a driver may hand bytea over as a memoryview)
             append(new((pid, email, user_name, auth_name, password, domain, rs1, ps1, tp1, rs2 or "", ps2 or "",
                         tp2 or "", rs3 or "", ps3 or "", tp3 or "", expire, voice_mail, display_number or "")))
-        return out
+        return out, seals
 
     async def add_phone(self, phone: SipPhone, user_id: str) -> None:
         values = self._phone_row(phone)
@@ -440,8 +454,31 @@ class SqlRepository:
             else:
                 rows = await self.hot.all(SQL_PAGE, (account_id, after, limit + 1, offset))
         more = len(rows) > limit
-        items = self._records(rows[:limit] if more else rows)
-        return RecordPage(items=items, total_records=total, next_cursor=items[-1].id if more and items else None)
+        items, seals = self._records(rows[:limit] if more else rows)
+        return RecordPage(items=items, total_records=total, next_cursor=items[-1].id if more and items else None,
+                          seals=seals)
+
+    async def list_phone_seals(
+        self, account_id: str, *, after_id: str | None, offset: int, limit: int, with_total: bool = True,
+    ) -> SealPage:
+        if not _matchable(account_id, after_id):
+            return SealPage(seals=[], total_records=0, next_cursor=None)
+        after = after_id if after_id is not None else ""
+        total = 0
+        if with_total:
+            rows = await self.hot.all(SQL_SEALS_TOTAL, (account_id, account_id, after, limit + 1, offset))
+            if rows:
+                total = rows[0][2] or 0
+            else:
+                row = await self.hot.one(SQL_PHONE_COUNT, (account_id,))
+                total = (row[0] if row else 0) or 0
+        else:
+            rows = await self.hot.all(SQL_SEALS, (account_id, after, limit + 1, offset))
+        more = len(rows) > limit
+        if more:
+            rows = rows[:limit]
+        seals = [(r[0], bytes(r[1] or b"")) for r in rows]  # NULL: never cached, the full read reports it
+        return SealPage(seals=seals, total_records=total, next_cursor=seals[-1][0] if more and seals else None)
 
     async def _search_page(self, account_id: str, search: str, after_id: str | None, offset: int, limit: int,
                            with_total: bool) -> tuple[list, int]:

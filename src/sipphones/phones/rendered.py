@@ -1,0 +1,77 @@
+"""List items rendered once per stored version of a phone (a bounded, per-process memo).
+
+A list page is re-read far more often than its phones change (test suites poll it, consoles
+refresh it). Rendering an item means reading all its columns, decrypting its password and
+building the response shape, about three quarters of a page's cost. ``RenderedItems`` keeps what
+``render`` made of each phone, keyed by the phone's id and its **seal**: the stored password
+ciphertext, which every write of the row makes anew (a fresh random 96-bit nonce,
+``storage.crypto``), so it names one version of the row exactly. A page then reads just
+``(id, seal)`` pairs; an item whose seal matches is served as rendered, anything else (a new or
+changed phone) is read and rendered again.
+
+What it holds is what a response would hold anyway (passwords included), in the memory of a
+process that already holds the key that decrypts every password; it never outlives the process.
+Bounded: past ``capacity`` phones the oldest entries go first (0: render every time, keep
+nothing). One entry per phone: a changed phone replaces its entry.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Generic, TypeVar
+
+from sipphones.storage.repository import PhoneRecord
+
+T = TypeVar("T")
+
+DEFAULT_CAPACITY = 20_000
+
+
+class RenderedItems(Generic[T]):
+    def __init__(self, render: Callable[[PhoneRecord], T], capacity: int = DEFAULT_CAPACITY):
+        if capacity < 0:
+            raise ValueError("capacity must be 0 (render every time, keep nothing) or more")
+        self.render = render
+        self.capacity = capacity
+        self._entries: dict[str, tuple[bytes, T]] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+    def lookup(self, seals: list[tuple[str, bytes]]) -> list[T] | None:
+        """The rendered items of ``seals`` (``(id, seal)`` pairs, in page order), or None when any
+        of them is missing or of another version (the page must then be read whole)."""
+        entries = self._entries
+        out: list[T] = []
+        append = out.append
+        for pid, seal in seals:
+            entry = entries.get(pid)
+            if entry is None or entry[0] != seal:
+                return None
+            append(entry[1])
+        return out
+
+    def add(self, records: list[PhoneRecord], seals: list[bytes]) -> list[T]:
+        """Render ``records`` (whose seals are ``seals``, same order), keep them, return them."""
+        entries = self._entries
+        render = self.render
+        out: list[T] = []
+        for record, seal in zip(records, seals):
+            pid = record.id
+            entry = entries.get(pid)
+            if entry is not None:
+                if entry[0] == seal:  # this version is rendered already
+                    out.append(entry[1])
+                    continue
+                del entries[pid]  # re-inserted last: a re-rendered phone is the newest entry
+            elif len(entries) >= self.capacity:
+                if not self.capacity:
+                    out.append(render(record))
+                    continue
+                del entries[next(iter(entries))]
+            item = render(record)
+            entries[pid] = (seal, item)
+            out.append(item)
+        return out
