@@ -7,14 +7,22 @@ walks. The first 8 characters hold the millisecond clock, the remaining 14 are r
 
 from __future__ import annotations
 
+import base64
+import os
 import secrets
 import time
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz~"
 assert "".join(sorted(ALPHABET)) == ALPHABET and len(ALPHABET) == 64
 
+# Base64 writes each 6-bit value v as its alphabet's v-th character; mapping that character to
+# ALPHABET[v] turns standard base64 into this alphabet (one C call instead of a loop per character).
+_B64 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+_TO_ALPHABET = bytes.maketrans(_B64, ALPHABET.encode())
+
 
 def _encode(value: int, width: int) -> str:
+    """``value`` as ``width`` characters of ALPHABET, most significant first."""
     out = []
     for _ in range(width):
         out.append(ALPHABET[value & 63])
@@ -23,8 +31,10 @@ def _encode(value: int, width: int) -> str:
 
 
 def new_id(now_ms: int | None = None) -> str:
+    """8 characters of the millisecond clock (48 bits, big-endian), then 14 random ones (84 bits)."""
     ms = int(time.time() * 1000) if now_ms is None else now_ms
-    return _encode(ms & ((1 << 48) - 1), 8) + _encode(secrets.randbits(84), 14)
+    raw = base64.b64encode((ms & 0xFFFF_FFFF_FFFF).to_bytes(6, "big")) + base64.b64encode(os.urandom(11))[:14]
+    return raw.translate(_TO_ALPHABET).decode()
 
 
 def new_secret(nbytes: int = 24) -> str:

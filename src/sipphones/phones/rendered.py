@@ -17,7 +17,7 @@ nothing). One entry per phone: a changed phone replaces its entry.
 
 from __future__ import annotations
 
-from typing import Callable, Generic, TypeVar
+from typing import Callable, Generic, Sequence, TypeVar
 
 from sipphones.storage.repository import PhoneRecord
 
@@ -40,15 +40,16 @@ class RenderedItems(Generic[T]):
     def clear(self) -> None:
         self._entries.clear()
 
-    def lookup(self, seals: list[tuple[str, bytes]]) -> list[T] | None:
-        """The rendered items of ``seals`` (``(id, seal)`` pairs, in page order), or None when any
-        of them is missing or of another version (the page must then be read whole)."""
+    def lookup(self, seals: Sequence[Sequence]) -> list[T] | None:
+        """The rendered items of ``seals`` (rows that start with an id and its seal, in page
+        order), or None when any of them is missing or of another version (the page must then be
+        read whole)."""
         entries = self._entries
         out: list[T] = []
         append = out.append
-        for pid, seal in seals:
-            entry = entries.get(pid)
-            if entry is None or entry[0] != seal:
+        for row in seals:
+            entry = entries.get(row[0])
+            if entry is None or entry[0] != row[1]:
                 return None
             append(entry[1])
         return out

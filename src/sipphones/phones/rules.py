@@ -135,6 +135,8 @@ def check_text(value: str, max_len: int, *, required: bool = True) -> str | None
 def split_email(value: str, suffixes: tuple[str, ...]) -> tuple[str, str]:
     """``user@x.com.mac`` -> (``user@x.com``, ``.mac``); no known suffix -> (value, "")."""
     lower = value.lower()
+    if not lower.endswith(suffixes):  # one C call for the common case: no suffix at all
+        return value, ""
     for suffix in suffixes:
         if lower.endswith(suffix):
             base = value[: -len(suffix)]

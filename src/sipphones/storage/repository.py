@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import AsyncIterator, NamedTuple, Protocol
+from typing import AsyncIterator, NamedTuple, Protocol, Sequence
 
 from sipphones.accounts.models import Account, App, User
 from sipphones.phones.models import SipPhone
@@ -76,9 +76,11 @@ class RecordPage:
 
 @dataclass(frozen=True)
 class SealPage:
-    """The same page as ``list_phones`` would give, as ``(id, seal)`` pairs only."""
+    """The same page as ``list_phones`` would give, as ``(id, seal, ...)`` rows only (a driver
+    may add columns after these two, and hand a seal over as a memoryview: it compares equal to
+    the same bytes)."""
 
-    seals: list[tuple[str, bytes]]
+    seals: Sequence[Sequence]
     total_records: int
     next_cursor: str | None
 

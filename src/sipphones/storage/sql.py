@@ -477,8 +477,9 @@ class SqlRepository:
         more = len(rows) > limit
         if more:
             rows = rows[:limit]
-        seals = [(r[0], bytes(r[1] or b"")) for r in rows]  # NULL: never cached, the full read reports it
-        return SealPage(seals=seals, total_records=total, next_cursor=seals[-1][0] if more and seals else None)
+        # The rows as the driver made them: (id, seal) or (id, seal, count). A NULL seal matches no
+        # rendered item, so the page is read whole and the bad row reported there.
+        return SealPage(seals=rows, total_records=total, next_cursor=rows[-1][0] if more and rows else None)
 
     async def _search_page(self, account_id: str, search: str, after_id: str | None, offset: int, limit: int,
                            with_total: bool) -> tuple[list, int]:
