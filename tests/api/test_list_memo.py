@@ -14,7 +14,7 @@ from sipphones.phones.rendered import RenderedItems
 from sipphones.storage.database import migrate
 from sipphones.storage.repository import PhoneRecord
 from tests.api.zoom import current_body, legacy_body, plain_client, token_client, unique_email
-from tests.servers import Admin, start_server, start_sqlite_server
+from tests.servers import Admin, Credentials, start_sqlite_server
 
 LEGACY, CURRENT = "/v2/sip_phones", "/v2/sip_phones/phones"
 
@@ -78,19 +78,28 @@ def test_memo_of_capacity_zero_renders_every_time_and_keeps_nothing():
 
 # --- the seal: every write of a row stores a new one ---------------------------------------------
 
-def test_every_save_of_a_phone_writes_a_new_seal_even_with_the_same_password(database_url, tmp_path):
+def _phone(account_id: str, pid: str, email: str, password: str = "same") -> SipPhone:
+    now = time.time()
+    return SipPhone(id=pid + account_id[:16], account_id=account_id, user_email=email, user_name="1001",
+                    authorization_name="1001", password=password, domain="sip.example.com",
+                    servers=(ServerSet("192.0.2.1", "192.0.2.1", Transport.UDP), ServerSet(), ServerSet()),
+                    created_at=now, updated_at=now)
+
+
+@pytest.fixture
+def store(database_url, tmp_path) -> tuple[Admin, Credentials]:
+    """A fresh store (each database) with one account whose one user is seal@example.com."""
     migrate(database_url)
     admin = Admin(database_url, tmp_path)
-    creds = admin.account(users=("seal@example.com",))
+    return admin, admin.account(users=("seal@example.com",))
+
+
+def test_every_save_of_a_phone_writes_a_new_seal_even_with_the_same_password(store):
+    admin, creds = store
 
     async def go(svc, repo):
         user = await repo.get_user_by_email(creds.account_id, "seal@example.com")
-        now = time.time()
-        phone = SipPhone(id="sealtest" + creds.account_id[:16], account_id=creds.account_id,
-                         user_email="seal@example.com", user_name="1001", authorization_name="1001",
-                         password="same", domain="sip.example.com",
-                         servers=(ServerSet("192.0.2.1", "192.0.2.1", Transport.UDP), ServerSet(), ServerSet()),
-                         created_at=now, updated_at=now)
+        phone = _phone(creds.account_id, "sealtest", "seal@example.com")
         await repo.add_phone(phone, user.id)
         seals = []
         for _ in range(3):
@@ -106,21 +115,14 @@ def test_every_save_of_a_phone_writes_a_new_seal_even_with_the_same_password(dat
     assert page.total_records == 1 and page.next_cursor is None
 
 
-def test_seal_pages_page_like_list_pages(database_url, tmp_path):
-    migrate(database_url)
-    admin = Admin(database_url, tmp_path)
-    creds = admin.account(users=("pages@example.com",))
+def test_seal_pages_page_like_list_pages(store):
+    admin, creds = store
 
     async def go(svc, repo):
-        user = await repo.get_user_by_email(creds.account_id, "pages@example.com")
-        now = time.time()
-        for n in range(7):
-            await repo.add_phone(SipPhone(
-                id=f"seal{n:02d}" + creds.account_id[:16], account_id=creds.account_id,
-                user_email=f"pages@example.com.{('win', 'mac', 'pc', 'ipad', 'iphone', 'linux', 'pad')[n]}",
-                user_name="1001", authorization_name="1001", password=f"pw{n}", domain="sip.example.com",
-                servers=(ServerSet("192.0.2.1", "192.0.2.1", Transport.UDP), ServerSet(), ServerSet()),
-                created_at=now, updated_at=now), user.id)
+        user = await repo.get_user_by_email(creds.account_id, "seal@example.com")
+        for n, suffix in enumerate(("win", "mac", "pc", "ipad", "iphone", "linux", "pad")):
+            await repo.add_phone(_phone(creds.account_id, f"seal{n:02d}", f"seal@example.com.{suffix}", f"pw{n}"),
+                                 user.id)
         out = []
         for kw in ({"after_id": None, "offset": 0}, {"after_id": None, "offset": 3},
                    {"after_id": "seal02" + creds.account_id[:16], "offset": 0}, {"after_id": None, "offset": 6}):

@@ -440,19 +440,10 @@ class SqlRepository:
         if search:
             rows, total = await self._search_page(account_id, search, after_id, offset, limit, with_total)
         else:
-            # Ids are never empty, so "id > ''" is every phone of the account (one statement text).
-            after = after_id if after_id is not None else ""
-            total = 0
+            rows, total = await self._keyset_page(SQL_PAGE_TOTAL if with_total else SQL_PAGE, account_id, after_id,
+                                                  offset, limit, with_total)
             if with_total:
-                rows = await self.hot.all(SQL_PAGE_TOTAL, (account_id, account_id, after, limit + 1, offset))
-                if rows:
-                    total = rows[0][-1] or 0
-                    rows = [r[:-1] for r in rows]  # the count off: list columns only
-                else:
-                    row = await self.hot.one(SQL_PHONE_COUNT, (account_id,))
-                    total = (row[0] if row else 0) or 0
-            else:
-                rows = await self.hot.all(SQL_PAGE, (account_id, after, limit + 1, offset))
+                rows = [r[:-1] for r in rows]  # the count off: list columns only
         more = len(rows) > limit
         items, seals = self._records(rows[:limit] if more else rows)
         return RecordPage(items=items, total_records=total, next_cursor=items[-1].id if more and items else None,
@@ -463,23 +454,27 @@ class SqlRepository:
     ) -> SealPage:
         if not _matchable(account_id, after_id):
             return SealPage(seals=[], total_records=0, next_cursor=None)
-        after = after_id if after_id is not None else ""
-        total = 0
-        if with_total:
-            rows = await self.hot.all(SQL_SEALS_TOTAL, (account_id, account_id, after, limit + 1, offset))
-            if rows:
-                total = rows[0][2] or 0
-            else:
-                row = await self.hot.one(SQL_PHONE_COUNT, (account_id,))
-                total = (row[0] if row else 0) or 0
-        else:
-            rows = await self.hot.all(SQL_SEALS, (account_id, after, limit + 1, offset))
+        rows, total = await self._keyset_page(SQL_SEALS_TOTAL if with_total else SQL_SEALS, account_id, after_id,
+                                              offset, limit, with_total)
         more = len(rows) > limit
         if more:
             rows = rows[:limit]
         # The rows as the driver made them: (id, seal) or (id, seal, count). A NULL seal matches no
         # rendered item, so the page is read whole and the bad row reported there.
         return SealPage(seals=rows, total_records=total, next_cursor=rows[-1][0] if more and rows else None)
+
+    async def _keyset_page(self, sql: str, account_id: str, after_id: str | None, offset: int, limit: int,
+                           with_total: bool) -> tuple[list, int]:
+        """Up to ``limit + 1`` rows of one of the page statements (one more tells that more follow),
+        and the account's phone count when ``with_total`` (then the statement's last column)."""
+        after = after_id if after_id is not None else ""  # ids are never empty: "id > ''" is every phone
+        if not with_total:
+            return await self.hot.all(sql, (account_id, after, limit + 1, offset)), 0
+        rows = await self.hot.all(sql, (account_id, account_id, after, limit + 1, offset))
+        if rows:
+            return rows, rows[0][-1] or 0
+        row = await self.hot.one(SQL_PHONE_COUNT, (account_id,))  # past the last page: no row carries it
+        return rows, (row[0] if row else 0) or 0
 
     async def _search_page(self, account_id: str, search: str, after_id: str | None, offset: int, limit: int,
                            with_total: bool) -> tuple[list, int]:
