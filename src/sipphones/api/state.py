@@ -61,4 +61,6 @@ class AppState:
 
 def _rendered(shape: Callable[[PhoneRecord], dict], capacity: int) -> RenderedItems[orjson.Fragment]:
     dumps, fragment = orjson.dumps, orjson.Fragment
-    return RenderedItems(lambda record: fragment(dumps(shape(record))), capacity)
+    # orjson writes into a buffer of several KiB and shrinks it in place, which leaves the whole
+    # allocation behind (20,000 items: ~80 MB of RSS); a kept item is copied to its exact size.
+    return RenderedItems(lambda record: fragment(bytes(memoryview(dumps(shape(record))))), capacity)
