@@ -27,6 +27,8 @@ class ServerSet:
         return bool(self.register_server)
 
 
+NO_SERVER = ServerSet()  # an unused slot (immutable: one shared value)
+
 SLOTS = (1, 2, 3)
 
 SERVER_FIELDS = ("register_server", "proxy_server", "transport_protocol")
@@ -104,9 +106,9 @@ class PhoneChanges:
     def new_server_sets(self) -> tuple[ServerSet, ServerSet, ServerSet]:
         """The server sets of a new phone: what :meth:`apply` gives on empty sets."""
         given = self.servers
-        return (ServerSet(**given[1]) if 1 in given else ServerSet(),
-                ServerSet(**given[2]) if 2 in given else ServerSet(),
-                ServerSet(**given[3]) if 3 in given else ServerSet())
+        return (ServerSet(**given[1]) if 1 in given else NO_SERVER,
+                ServerSet(**given[2]) if 2 in given else NO_SERVER,
+                ServerSet(**given[3]) if 3 in given else NO_SERVER)
 
     def new_scalars(self) -> dict[str, object]:
         """The scalar fields of a new phone: the required texts empty unless given."""

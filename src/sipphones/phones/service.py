@@ -12,7 +12,7 @@ from sipphones.errors import (
 )
 from sipphones.ids import new_id
 from sipphones.phones import rules
-from sipphones.phones.models import SLOTS, PhoneChanges, ServerSet, SipPhone, Transport, flat_name
+from sipphones.phones.models import NO_SERVER, SLOTS, PhoneChanges, ServerSet, SipPhone, Transport, flat_name
 from sipphones.phones.pagination import PageTokens
 from sipphones.phones.rendered import RenderedItems
 from sipphones.storage.repository import DuplicateKey, Repository
@@ -122,9 +122,9 @@ def _with_default_transports(phone: SipPhone) -> SipPhone:
 def _default_transports(sets: tuple[ServerSet, ...]) -> tuple[ServerSet, ServerSet, ServerSet]:
     """A configured server set without a transport uses UDP (Zoom's client default)."""
     return tuple(  # type: ignore[return-value]
-        ServerSet(s.register_server, s.proxy_server, s.transport_protocol or Transport.UDP) if s.configured
+        (s if s.transport_protocol else ServerSet(s.register_server, s.proxy_server, Transport.UDP)) if s.configured
         else s if s.proxy_server  # incomplete: reported by _check_server_sets
-        else ServerSet()
+        else NO_SERVER
         for s in sets
     )
 

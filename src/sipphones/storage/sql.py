@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import operator
 from typing import AsyncIterator
 
 from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from sipphones.accounts.models import Account, App, Plan, User
-from sipphones.phones.models import SLOTS, ServerSet, SipPhone, Transport, flat_name
+from sipphones.phones.models import NO_SERVER, SLOTS, ServerSet, SipPhone, Transport, flat_name
 from sipphones.storage import schema as t
 from sipphones.storage.crypto import PasswordCipher
 from sipphones.storage.database import async_engine, is_sqlite
@@ -30,6 +31,9 @@ _USER_COLS = "id, account_id, email, first_name, last_name, type, status, create
 # Everything of a phone a PATCH can change, in this order (then account_id, id for the WHERE).
 _UPDATABLE = tuple(n for n in PHONE_COLUMN_NAMES if n not in ("id", "account_id", "user_email", "created_at"))
 _INSERTED = PHONE_COLUMN_NAMES + ("user_id", "email_key")
+# A row's values (by column name) as the statement's parameters, in its column order.
+_inserted_values = operator.itemgetter(*_INSERTED)
+_updatable_values = operator.itemgetter(*_UPDATABLE)
 
 SQL_ACTIVE_APP_ACCOUNT = (
     f"SELECT {_ACCOUNT_COLS} FROM apps p JOIN accounts a ON a.id = p.account_id "
@@ -71,7 +75,7 @@ SQL_SEALS_TOTAL = ("SELECT id, password_enc, (SELECT phone_count FROM accounts W
 
 _TRANSPORTS: dict[str, Transport | None] = {t.value: t for t in Transport}
 _TRANSPORTS[""] = None
-_NO_SERVER = ServerSet()
+_NO_SERVER = NO_SERVER
 # Server sets are immutable values and the phones of one deployment share few distinct ones:
 # the three sets of a row are reused by their nine column values (a bounded cache).
 _SERVER_SETS: dict[tuple, tuple[ServerSet, ServerSet, ServerSet]] = {}
@@ -366,7 +370,7 @@ class SqlRepository:
         values = self._phone_row(phone)
         values["user_id"] = user_id
         values["email_key"] = phone.user_email.lower()
-        params = tuple(values[n] for n in _INSERTED)
+        params = _inserted_values(values)
         if self.hot.dialect == "postgresql":
             await self.hot.write(SQL_INSERT_PHONE_COUNTED, params)
             return
@@ -388,7 +392,7 @@ class SqlRepository:
         if not _matchable(phone.account_id, phone.id):
             return False
         values = self._phone_row(phone)
-        params = tuple(values[n] for n in _UPDATABLE) + (phone.account_id, phone.id)
+        params = _updatable_values(values) + (phone.account_id, phone.id)
         return await self.hot.write(SQL_UPDATE_PHONE, params) > 0
 
     async def delete_phone(self, account_id: str, phone_id: str) -> bool:
