@@ -193,13 +193,23 @@ class UdpFlow(Flow):
     without the transport's per-datagram bookkeeping. Writes that would block are queued and
     flushed when the socket is writable again; socket errors (ICMP port unreachable arrives as
     ``ECONNREFUSED`` on a connected socket) go to the flow's listeners, as before.
+
+    Datagrams sent while the manager handles a batch of received ones (the next REGISTER after
+    a 401, the next phone's first REGISTER after a 200) are held and sent together when the batch
+    ends (``TransportManager.coalesce_udp``): one datagram at a time, spread over the batch, woke
+    the registrar's receiving process for nearly every datagram; a burst is read in one wake-up.
+    Against kamailio on two CPUs this took its context switches per phone (registered, then
+    un-registered) from ~1.9 to ~0.14 and its CPU per registration down by about 30 %
+    (bench/SIP.md). The wait is the time the batch takes (at most ``_READ_BATCH`` datagrams); a
+    send outside a batch (a timer's) goes at once.
     """
 
     def __init__(self, manager: "TransportManager", target: Target, key: tuple):
         super().__init__(manager, target, key)
         self._sock: socket.socket | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._pending: deque[bytes] = deque()
+        self._pending: deque[bytes] = deque()   # would have blocked: waiting for writability
+        self._held: list[bytes] = []            # sent during a received batch (see the class text)
 
     async def open(self) -> None:
         loop = asyncio.get_running_loop()
@@ -225,6 +235,17 @@ class UdpFlow(Flow):
         sock = self._sock
         if self.closed or sock is None:
             raise self.error or ConnectionLost(self.target, "the UDP socket is closed")
+        held = self._held
+        if held:                               # behind what is held (sent when the batch ends)
+            held.append(data)
+            return
+        if self.manager._batching:
+            self.manager._held_flows.append(self)
+            held.append(data)
+            return
+        self._send_now(sock, data)
+
+    def _send_now(self, sock: socket.socket, data: bytes) -> None:
         if self._pending:                      # keep the order behind what is already queued
             self._pending.append(data)
             return
@@ -256,7 +277,33 @@ class UdpFlow(Flow):
         # code would check the (unused) result against the annotation.
         cast(Any, self._loop).remove_writer(sock.fileno())
 
+    def _send_held(self) -> None:
+        """Send what was held during a batch, in order (nothing if the flow closed meanwhile:
+        those datagrams are lost, as on the network; retransmission timers cover them)."""
+        held = self._held
+        i = 0
+        while i < len(held):   # what a listener sends meanwhile is appended, so order holds
+            sock = self._sock
+            if self.closed or sock is None:
+                break
+            data = held[i]
+            i += 1
+            self._send_now(sock, data)
+        self._held = []
+
     def _read_ready(self) -> None:
+        manager = self.manager
+        if not manager.coalesce_udp or manager._batching:
+            self._read_batch()
+            return
+        manager._batching = True
+        try:
+            self._read_batch()
+        finally:
+            manager._batching = False
+            manager._send_held()
+
+    def _read_batch(self) -> None:
         sock = self._sock
         for _ in range(_READ_BATCH):
             if sock is None or self.closed:
@@ -293,6 +340,7 @@ class UdpFlow(Flow):
     def _close_transport(self) -> None:
         sock, self._sock = self._sock, None
         self._pending.clear()
+        self._held = []
         if sock is None:
             return
         if self._loop is not None and not self._loop.is_closed():
@@ -444,6 +492,8 @@ class TransportManager:
     ``keepalive_interval`` / ``keepalive_timeout``: RFC 5626 CRLF keep-alive on stream flows
     (``None`` disables). ``idle_close``: seconds an unused flow stays open for reuse.
     ``bind_host`` / ``bind_host6``: local addresses to send from (default: any).
+    ``coalesce_udp``: hold UDP datagrams sent while a batch of received ones is handled and send
+    them when it ends (see ``UdpFlow``); False sends each at once.
     """
 
     tls: TlsOptions = field(default_factory=TlsOptions)
@@ -455,12 +505,20 @@ class TransportManager:
     bind_host: str = "0.0.0.0"
     bind_host6: str = "::"
     stats: TransportStats = field(default_factory=TransportStats)
+    coalesce_udp: bool = True
 
     def __post_init__(self) -> None:
         self._flows: dict[tuple, Flow] = {}
         self._opening: dict[tuple, asyncio.Future] = {}
         self._expected: dict[str, ResponseHandler] = {}
         self._closed = False
+        self._batching = False                  # a UDP flow is handling received datagrams
+        self._held_flows: list[UdpFlow] = []    # flows holding datagrams until the batch ends
+
+    def _send_held(self) -> None:
+        flows, self._held_flows = self._held_flows, []
+        for flow in flows:
+            flow._send_held()
 
     def local_host(self, family: int) -> str:
         return self.bind_host6 if family == socket.AF_INET6 else self.bind_host
