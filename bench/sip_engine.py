@@ -43,6 +43,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,7 +55,7 @@ if __package__ in (None, ""):
     sys.path[:] = [p for p in sys.path if p not in ("", _here)]
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.procs import CLOCK_TICKS, pids_cpu_ticks, tree_cpu_ticks  # noqa: E402
+from bench.procs import CLOCK_TICKS, pids_cpu_ticks, process_tree, tree_cpu_ticks  # noqa: E402
 from bench.sip_worker import password, user_name  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -316,6 +317,50 @@ def sipp_ramp(workdir: Path, kam, scenario: Path, csv: Path, rates: list[int], s
 # --- engine --------------------------------------------------------------------------------------
 
 
+class KamailioClock(threading.Thread):
+    """kamailio's CPU (utime+stime of its processes) sampled every ``every`` s with the monotonic
+    clock, so that its share can be read for the engine's measured window afterwards (from the
+    first ``add`` to the last 200, as the workers report them), like SIPp's steps, instead of over
+    the workers' whole lives (start-up and the un-REGISTERs included)."""
+
+    def __init__(self, root: int, every: float = 0.05):
+        super().__init__(daemon=True)
+        self.pids = process_tree(root)
+        self.every = every
+        self.samples: list[tuple[float, int]] = []
+        self._halt = threading.Event()
+
+    def sample(self) -> None:
+        self.samples.append((time.monotonic(), sum(pids_cpu_ticks(self.pids).values())))
+
+    def run(self) -> None:
+        self.sample()
+        while not self._halt.wait(self.every):
+            self.sample()
+
+    def __enter__(self) -> "KamailioClock":
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._halt.set()
+        self.join(5)
+        self.sample()
+
+    def ticks_at(self, t: float) -> float:
+        """Ticks at monotonic time ``t``, interpolated between the samples around it."""
+        before = max((x for x in self.samples if x[0] <= t), default=self.samples[0])
+        after = min((x for x in self.samples if x[0] >= t), default=self.samples[-1])
+        if after[0] <= before[0]:
+            return float(before[1])
+        return before[1] + (after[1] - before[1]) * (t - before[0]) / (after[0] - before[0])
+
+    def window(self, start: float, end: float, registered: int) -> dict:
+        cpu = (self.ticks_at(end) - self.ticks_at(start)) / CLOCK_TICKS
+        return {"kamailio_cpu_us_per_registration_window": round(1e6 * cpu / registered, 1) if registered else None,
+                "kamailio_cores_window": round(cpu / (end - start), 3) if end > start else None}
+
+
 def run_worker(job: str, args: list[str], bound: float, on_line=None,
                source: Path | None = None) -> tuple[dict, float]:
     """Run bench/sip_worker.py; return its last JSON line and its CPU seconds (rusage).
@@ -361,19 +406,22 @@ def run_worker(job: str, args: list[str], bound: float, on_line=None,
 def engine_round(kam, count: int, concurrency: int, round_no: int, loop: str, source: Path | None = None,
                  label: str = "engine") -> dict:
     k0 = tree_ticks(kam.process.pid)
-    result, cpu = run_worker("throughput", [
-        "--server", f"127.0.0.1:{kam.udp_port}", "--domain", DOMAIN, "--prefix", PREFIX,
-        "--count", str(count), "--concurrency", str(concurrency), "--loop", loop, "--timeout", "120"], 300,
-        source=source)
+    with KamailioClock(kam.process.pid) as clock:
+        result, cpu = run_worker("throughput", [
+            "--server", f"127.0.0.1:{kam.udp_port}", "--domain", DOMAIN, "--prefix", PREFIX,
+            "--count", str(count), "--concurrency", str(concurrency), "--loop", loop, "--timeout", "120"], 300,
+            source=source)
     k1 = tree_ticks(kam.process.pid)
     r = result["rounds"][0]
+    r.update(clock.window(r["start_monotonic"], r["last_registered_monotonic"], r["registered"]))
     r["worker_cpu_seconds_total"] = round(cpu, 3)
     r["kamailio_cpu_us_per_registration"] = (round(1e6 * (k1 - k0) / CLOCK_TICKS / (r["registered"] + r["unregistered"]), 1)
                                              if r["registered"] else None)
     r["rss_mb"] = result.get("rss_mb")
     print(f"  {label:8s} r{round_no} {count} phones, {concurrency} in flight: {r['rate']:8.1f}/s  "
           f"ok {r['registered']}/{count}  failed {r['failed']}  cpu {r['cpu_us_per_registration']} us/reg "
-          f"(share {r['cpu_share']})  un-REGISTER {r['stop_rate']}/s", flush=True)
+          f"(share {r['cpu_share']})  kamailio {r['kamailio_cpu_us_per_registration_window']} us/reg "
+          f"({r['kamailio_cores_window']} core)  un-REGISTER {r['stop_rate']}/s", flush=True)
     return r
 
 
@@ -385,6 +433,8 @@ def engine_round_sharded(kam, count: int, concurrency: int, round_no: int, loop:
     the workers' CPU in their windows."""
     k0 = tree_ticks(kam.process.pid)
     procs, errs = [], []
+    clock = KamailioClock(kam.process.pid)
+    clock.start()
     try:
         for k in range(workers):
             err = tempfile.TemporaryFile("w+")
@@ -412,6 +462,7 @@ def engine_round_sharded(kam, count: int, concurrency: int, round_no: int, loop:
                 raise RuntimeError(f"sip_worker shard failed ({proc.returncode}):\n{err.read()[-3000:]}")
             results.append(last[-1]["rounds"][0])
     finally:
+        clock.__exit__()
         for proc in procs:
             stop_process(proc)
         for err in errs:
@@ -430,10 +481,12 @@ def engine_round_sharded(kam, count: int, concurrency: int, round_no: int, loop:
          "cpu_share": round(cpu / (end - start), 3) if end > start else None, "unregistered": unregistered,
          "kamailio_cpu_us_per_registration": (round(1e6 * (k1 - k0) / CLOCK_TICKS / (registered + unregistered), 1)
                                               if registered else None),
+         **clock.window(start, end, registered),
          "shards": results}
     print(f"  {label:8s} r{round_no} {count} phones in {workers} processes, {concurrency} in flight each: "
           f"{r['rate']:8.1f}/s  ok {registered}/{count}  failed {r['failed']}  cpu {r['cpu_us_per_registration']} "
-          f"us/reg (cores {r['cpu_share']})", flush=True)
+          f"us/reg (cores {r['cpu_share']})  kamailio {r['kamailio_cpu_us_per_registration_window']} us/reg "
+          f"({r['kamailio_cores_window']} core)", flush=True)
     return r
 
 
@@ -622,10 +675,14 @@ def main(argv: list[str] | None = None) -> int:
         ratio = round(engine_rate / sipp_max, 3) if engine_rate and sipp_max else None
         out["sipp"] = {"steps": sipp_steps, "max_clean_rate": sipp_max,
                        "cpu_us_per_registration_at_max": next((s["cpu_us_per_registration"] for s in clean
-                                                               if s["rate"] == sipp_max), None)}
+                                                               if s["rate"] == sipp_max), None),
+                       "kamailio_cpu_us_per_registration_at_max": next(
+                           (s["kamailio_cpu_us_per_registration"] for s in clean if s["rate"] == sipp_max), None)}
         out["engine"] = {"rounds": engine_rounds, "median_rate": engine_rate,
                          "median_cpu_us_per_registration": statistics.median(
-                             [e["cpu_us_per_registration"] for e in engine_rounds if e["cpu_us_per_registration"]] or [0])}
+                             [e["cpu_us_per_registration"] for e in engine_rounds if e["cpu_us_per_registration"]] or [0]),
+                         "median_kamailio_cpu_us_per_registration": _median_of(
+                             engine_rounds, "kamailio_cpu_us_per_registration_window")}
         out["ratio"] = ratio
         out["engine_workers"] = {}
         for w, rs in sharded_rounds.items():
@@ -635,6 +692,7 @@ def main(argv: list[str] | None = None) -> int:
                 "rounds": rs, "median_rate": med,
                 "median_cpu_us_per_registration": statistics.median(
                     [x["cpu_us_per_registration"] for x in rs if x["cpu_us_per_registration"]] or [0]),
+                "median_kamailio_cpu_us_per_registration": _median_of(rs, "kamailio_cpu_us_per_registration_window"),
                 "ratio": round(med / sipp_max, 3) if med and sipp_max else None}
             if len(done) != len(rs):
                 ok = False
@@ -683,16 +741,23 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if ok else 1
 
 
+def _median_of(rounds: list[dict], key: str) -> float | None:
+    values = [r[key] for r in rounds if r.get(key) is not None]
+    return statistics.median(values) if values else None
+
+
 def print_summary(out: dict) -> None:
     print("\n== SIP benchmark summary ==")
     sipp = out.get("sipp", {})
     eng = out.get("engine", {})
     if sipp.get("max_clean_rate") is not None:
         print(f"SIPp ceiling (no failed call, < 1 % retransmitted): {sipp['max_clean_rate']:8.1f} registrations/s "
-              f"({sipp.get('cpu_us_per_registration_at_max')} us CPU each)")
+              f"({sipp.get('cpu_us_per_registration_at_max')} us CPU each; kamailio "
+              f"{sipp.get('kamailio_cpu_us_per_registration_at_max')} us each)")
     if eng.get("median_rate") is not None:
         print(f"engine (median of {len(eng['rounds'])} rounds):                {eng['median_rate']:8.1f} registrations/s "
-              f"({eng['median_cpu_us_per_registration']} us CPU each)")
+              f"({eng['median_cpu_us_per_registration']} us CPU each; kamailio "
+              f"{eng.get('median_kamailio_cpu_us_per_registration')} us each)")
     base = out.get("baseline")
     if base and base.get("median_rate") is not None:
         print(f"baseline {base['revision']} (same run):            {base['median_rate']:8.1f} registrations/s "
@@ -703,7 +768,8 @@ def print_summary(out: dict) -> None:
     for w, e in (out.get("engine_workers") or {}).items():
         if e.get("median_rate") is not None:
             print(f"engine in {w} processes (median of {len(e['rounds'])} rounds):  {e['median_rate']:8.1f} "
-                  f"registrations/s ({e['median_cpu_us_per_registration']} us CPU each)")
+                  f"registrations/s ({e['median_cpu_us_per_registration']} us CPU each; kamailio "
+                  f"{e.get('median_kamailio_cpu_us_per_registration')} us each)")
         if e.get("ratio") is not None:
             verdict = "meets" if e["ratio"] >= 0.5 else "below"
             print(f"ratio engine ({w} processes) / SIPp:              {e['ratio']:8.3f}  ({verdict} the 0.5 target)")

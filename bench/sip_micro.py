@@ -88,13 +88,15 @@ class LoopbackFlow(UdpFlow):
     to ``_on_datagram`` on the next loop iteration, as a datagram from the network would be."""
 
     registrar: FakeRegistrar
+    loop: asyncio.AbstractEventLoop
 
     async def open(self) -> None:
         self.local_host, self.local_port = "127.0.0.1", 40000
+        self.loop = asyncio.get_running_loop()   # held, as UdpFlow holds its loop
 
     def send(self, data: bytes) -> None:
         reply = self.registrar(data)
-        asyncio.get_running_loop().call_soon(self._on_datagram, reply)
+        self.loop.call_soon(self._on_datagram, reply)
 
     def _close_transport(self) -> None:
         pass

@@ -84,6 +84,16 @@ class Target:
     def __hash__(self) -> int:
         return self._hash
 
+    def __eq__(self, other: object) -> bool:
+        # What @dataclass generates (compared field by field), compiled, and first by identity:
+        # equal targets are shared, and this runs several times per message.
+        if other is self:
+            return True
+        if not isinstance(other, Target) or other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.host == other.host and self.port == other.port and self.transport == other.transport
+                and self.server_name == other.server_name)
+
     def __reduce__(self):
         # Rebuilt from the fields (string hashes differ between processes).
         return (type(self), (self.host, self.port, self.transport, self.server_name))

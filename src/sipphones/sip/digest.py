@@ -89,6 +89,8 @@ def _h(algorithm: str, data: str | bytes) -> str:
     return _CONSTRUCTORS[_base(algorithm)](data).hexdigest()
 
 
+# Its ``__init__`` is the one ``@dataclass`` would generate, spelled out so that mypyc compiles it
+# (see "outputs" in sipphones.sip.registration; tests/sip/test_native_init.py checks it).
 @dataclass(frozen=True)
 class DigestChallenge:
     """One Digest challenge. ``proxy`` is True for Proxy-Authenticate (answer with
@@ -104,6 +106,20 @@ class DigestChallenge:
     charset: str | None = None
     domain: str | None = None
     proxy: bool = False
+
+    def __init__(self, realm: str, nonce: str, algorithm: str = "MD5", qop: tuple[str, ...] = (),
+                 opaque: str | None = None, stale: bool = False, userhash: bool = False,
+                 charset: str | None = None, domain: str | None = None, proxy: bool = False) -> None:
+        object.__setattr__(self, "realm", realm)
+        object.__setattr__(self, "nonce", nonce)
+        object.__setattr__(self, "algorithm", algorithm)
+        object.__setattr__(self, "qop", qop)
+        object.__setattr__(self, "opaque", opaque)
+        object.__setattr__(self, "stale", stale)
+        object.__setattr__(self, "userhash", userhash)
+        object.__setattr__(self, "charset", charset)
+        object.__setattr__(self, "domain", domain)
+        object.__setattr__(self, "proxy", proxy)
 
     @classmethod
     def from_challenge(cls, challenge: Challenge, *, proxy: bool = False) -> DigestChallenge:
@@ -333,6 +349,8 @@ def select_challenges(challenges: list[DigestChallenge],
     return chosen
 
 
+# Its ``__init__`` is the one ``@dataclass`` would generate, spelled out so that mypyc compiles it
+# (see "outputs" in sipphones.sip.registration; tests/sip/test_native_init.py checks it).
 @dataclass(frozen=True)
 class ChallengeResult:
     """What ``DigestClient.handle_challenge`` learned from a 401/407.
@@ -349,16 +367,28 @@ class ChallengeResult:
     stale: bool
     repeated: bool
 
+    def __init__(self, challenges: tuple[DigestChallenge, ...], stale: bool, repeated: bool) -> None:
+        object.__setattr__(self, "challenges", challenges)
+        object.__setattr__(self, "stale", stale)
+        object.__setattr__(self, "repeated", repeated)
+
     @property
     def realms(self) -> tuple[str, ...]:
         return tuple(c.realm for c in self.challenges)
 
 
+# Its ``__init__`` is the one ``@dataclass`` would generate, spelled out so that mypyc compiles it
+# (see "outputs" in sipphones.sip.registration; tests/sip/test_native_init.py checks it).
 @dataclass
 class _Session:
     challenge: DigestChallenge
     nc: int = 0                          # last nonce count used with this nonce
     sess_cnonce: str | None = None       # -sess: the cnonce fixed into HA1 for this nonce
+
+    def __init__(self, challenge: DigestChallenge, nc: int = 0, sess_cnonce: str | None = None) -> None:
+        self.challenge = challenge
+        self.nc = nc
+        self.sess_cnonce = sess_cnonce
 
 
 class DigestClient:

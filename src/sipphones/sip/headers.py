@@ -336,6 +336,9 @@ class AbsoluteUri:
         return self.text
 
 
+# Its ``__init__`` is the one ``@dataclass`` would generate, spelled out so that mypyc compiles it
+# (see "outputs" in sipphones.sip.registration; tests/sip/test_native_init.py checks it);
+# None for a field with a default factory stands for a new, empty dict.
 @dataclass(frozen=True)
 class SipUri:
     """A ``sip:`` or ``sips:`` URI (RFC 3261 §19.1).
@@ -352,6 +355,17 @@ class SipUri:
     password: str | None = None
     params: Params = field(default_factory=dict, hash=False)
     headers: dict[str, str] = field(default_factory=dict, hash=False)
+
+    def __init__(self, host: str, user: str | None = None, port: int | None = None, scheme: str = "sip",
+                 password: str | None = None, params: Params | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        object.__setattr__(self, "host", host)
+        object.__setattr__(self, "user", user)
+        object.__setattr__(self, "port", port)
+        object.__setattr__(self, "scheme", scheme)
+        object.__setattr__(self, "password", password)
+        object.__setattr__(self, "params", dict() if params is None else params)
+        object.__setattr__(self, "headers", dict() if headers is None else headers)
 
     @classmethod
     def parse(cls, text: str) -> SipUri:
@@ -598,6 +612,30 @@ _VIA_RE = re.compile(
 )
 
 
+def _via_parts(text: str) -> tuple[re.Match[str], str, int | None, Params]:
+    """The checks of ``Via.parse`` (``BadHeaderValue``/``BadUri`` for a malformed value) and what
+    it reads: (match of ``_VIA_RE``, host, port, parameters)."""
+    m = _VIA_RE.match(text)
+    if not m:
+        raise BadHeaderValue(f"malformed sent-protocol/sent-by in {text[:60]!r}", "Via")
+    port_text = m.group(5)
+    host, _ = parse_hostport(m.group(4), "Via")
+    port = int(port_text) if port_text else None
+    if port is not None and port > 65535:
+        raise BadHeaderValue(f"port {port} out of range", "Via")
+    params = parse_params(text[m.end():].rstrip(_WS), "Via")
+    rport = params.get("rport")
+    if rport is not None and (not _DIGITS_RE.fullmatch(rport) or int(rport[:6]) > 65535):
+        raise BadHeaderValue(f"invalid rport {rport!r}", "Via")
+    return m, host, port, params
+
+
+def check_via(text: str) -> None:
+    """Raise what ``Via.parse(text)`` raises, without building the ``Via`` (the parser's
+    validation of every Via of every message)."""
+    _via_parts(text)
+
+
 @dataclass
 class Via:
     """One Via value (RFC 3261 §20.42, RFC 3581 ``rport``)."""
@@ -610,18 +648,8 @@ class Via:
 
     @classmethod
     def parse(cls, text: str) -> Via:
-        m = _VIA_RE.match(text)
-        if not m:
-            raise BadHeaderValue(f"malformed sent-protocol/sent-by in {text[:60]!r}", "Via")
-        name, version, transport, host_text, port_text = m.groups()
-        host, _ = parse_hostport(host_text, "Via")
-        port = int(port_text) if port_text else None
-        if port is not None and port > 65535:
-            raise BadHeaderValue(f"port {port} out of range", "Via")
-        params = parse_params(text[m.end():].rstrip(_WS), "Via")
-        rport = params.get("rport")
-        if rport is not None and (not _DIGITS_RE.fullmatch(rport) or int(rport[:6]) > 65535):
-            raise BadHeaderValue(f"invalid rport {rport!r}", "Via")
+        m, host, port, params = _via_parts(text)
+        name, version, transport = m.group(1), m.group(2), m.group(3)
         return cls(transport=transport.upper(), host=host, port=port, params=params,
                    protocol=f"{name.upper()}/{version}")
 
@@ -658,10 +686,16 @@ def parse_vias(headers: Headers) -> list[Via]:
 _CSEQ_RE = re.compile(r"[ \t]*([0-9]+)[ \t]+([A-Za-z0-9\-.!%*_+`'~]+)[ \t]*")
 
 
+# Its ``__init__`` is the one ``@dataclass`` would generate, spelled out so that mypyc compiles it
+# (see "outputs" in sipphones.sip.registration; tests/sip/test_native_init.py checks it).
 @dataclass(frozen=True)
 class CSeq:
     number: int
     method: str
+
+    def __init__(self, number: int, method: str) -> None:
+        object.__setattr__(self, "number", number)
+        object.__setattr__(self, "method", method)
 
     def __str__(self) -> str:
         return f"{self.number} {self.method}"
@@ -669,13 +703,19 @@ class CSeq:
 
 def parse_cseq(text: str) -> CSeq:
     """``CSeq: 1 REGISTER``; the number must be below 2**31 (RFC 3261 §8.1.1.5)."""
+    number, method = cseq_parts(text)
+    return CSeq(number, method)
+
+
+def cseq_parts(text: str) -> tuple[int, str]:
+    """``parse_cseq`` as (number, method), without the ``CSeq`` object; the same errors."""
     m = _CSEQ_RE.fullmatch(text)
     if not m:
         raise BadHeaderValue(f"malformed {text[:40]!r}", "CSeq")
     digits = m.group(1).lstrip("0") or "0"
     if len(digits) > 10 or int(digits) > MAX_CSEQ:
         raise BadHeaderValue("sequence number is not below 2**31", "CSeq")
-    return CSeq(int(digits), m.group(2))
+    return int(digits), m.group(2)
 
 
 # --- Retry-After -----------------------------------------------------------------------------
@@ -743,6 +783,9 @@ def parse_retry_after(text: str) -> RetryAfter:
 _TOKEN68_RE = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 
 
+# Its ``__init__`` is the one ``@dataclass`` would generate, spelled out so that mypyc compiles it
+# (see "outputs" in sipphones.sip.registration; tests/sip/test_native_init.py checks it);
+# None for a field with a default factory stands for a new, empty dict.
 @dataclass(frozen=True)
 class Challenge:
     """One auth challenge (RFC 7235 §2.1): a scheme and its parameters (lower-cased names,
@@ -751,6 +794,11 @@ class Challenge:
     scheme: str
     params: dict[str, str] = field(default_factory=dict, hash=False)
     token68: str | None = None
+
+    def __init__(self, scheme: str, params: dict[str, str] | None = None, token68: str | None = None) -> None:
+        object.__setattr__(self, "scheme", scheme)
+        object.__setattr__(self, "params", dict() if params is None else params)
+        object.__setattr__(self, "token68", token68)
 
     def get(self, name: str, default: str | None = None) -> str | None:
         return self.params.get(name.lower(), default)

@@ -237,6 +237,9 @@ def _serialize(start_line: str, headers: Headers, body: bytes) -> bytes:
     return "\r\n".join(lines).encode("utf-8") + body
 
 
+# Request and Response spell out the ``__init__`` that ``@dataclass`` would generate, so that mypyc
+# compiles it (see "outputs" in sipphones.sip.registration; tests/sip/test_native_init.py checks it).
+# ``headers=None`` (the default) stands for the field's default factory: a new, empty Headers().
 @dataclass
 class Request:
     method: str
@@ -244,6 +247,14 @@ class Request:
     headers: Headers = field(default_factory=Headers)
     body: bytes = b""
     version: str = "SIP/2.0"
+
+    def __init__(self, method: str, uri: str, headers: Headers | None = None, body: bytes = b"",
+                 version: str = "SIP/2.0") -> None:
+        self.method = method
+        self.uri = uri
+        self.headers = Headers() if headers is None else headers
+        self.body = body
+        self.version = version
 
     def to_bytes(self) -> bytes:
         """Serialize; Content-Length is always written from the body."""
@@ -259,6 +270,14 @@ class Response:
     headers: Headers = field(default_factory=Headers)
     body: bytes = b""
     version: str = "SIP/2.0"
+
+    def __init__(self, status: int, reason: str, headers: Headers | None = None, body: bytes = b"",
+                 version: str = "SIP/2.0") -> None:
+        self.status = status
+        self.reason = reason
+        self.headers = Headers() if headers is None else headers
+        self.body = body
+        self.version = version
 
     def to_bytes(self) -> bytes:
         """Serialize; Content-Length is always written from the body."""

@@ -30,7 +30,7 @@ from .errors import (
     EmptyMessage, HeaderTooLong, IncompleteMessage, MessageTooLarge, MethodMismatch,
     MissingContentLength, MissingHeader, ParseError, TooManyHeaders, UnsupportedVersion,
 )
-from .headers import NameAddr, SipUri, Via, _simple_name_addr, parse_cseq, parse_uri
+from .headers import NameAddr, SipUri, _simple_name_addr, check_via, cseq_parts, parse_uri
 from .message import Headers, Request, Response, canonical_name, split_list
 
 
@@ -127,20 +127,30 @@ def _parse_head(head: bytes, limits: Limits) -> tuple[Request | Response, int | 
         raise HeaderTooLong("start line too long")
     message = _parse_start_line(start)
 
-    # Pass 1: the header lines' syntax, unfolding continuations. Pass 2 (below) checks each
-    # unfolded field; errors of pass 1 take precedence over those of pass 2.
-    fields: list[list[str]] = []   # [written name, canonical name, value-parts...]
+    # One pass over the lines. A field is checked (length, Content-Length) once the next line
+    # shows it is complete (not continued); an error found that way is kept and raised after
+    # the loop, so a malformed line further down (the syntax of the lines: folding, names, the
+    # number of fields) is reported first, as when the lines were checked before the fields.
+    items = message.headers._items   # names below are canonical_name() output
     max_headers = limits.max_headers
+    max_line = limits.max_line_bytes
     cache = _NAME_CACHE
+    content_length: int | None = None
+    field_error: ParseError | None = None
+    count = 0
+    name = canonical = value = ""
+    more: list[str] | None = None   # continuation parts of the current field
     for k in range(1, len(lines)):
         line = lines[k]
         first = line[:1]
         if first == " " or first == "\t":
-            if not fields:
+            if not count:
                 raise BadHeader("continuation line before any header")
-            fields[-1].append(line.strip(" \t"))
+            if more is None:
+                more = [value]
+            more.append(line.strip(" \t"))
             continue
-        raw, sep, value = line.partition(":")
+        raw, sep, rest = line.partition(":")
         names = cache.get(raw) if sep else None
         if names is None:
             m = _NAME_RE.match(line)
@@ -149,28 +159,38 @@ def _parse_head(head: bytes, limits: Limits) -> tuple[Request | Response, int | 
             names = (m.group(1), canonical_name(m.group(1)))
             if len(cache) < _NAME_CACHE_MAX:
                 cache[raw] = names
-        if len(fields) >= max_headers:
+        if count >= max_headers:
             raise TooManyHeaders(f"more than {max_headers} header fields")
-        fields.append([names[0], names[1], value.strip(" \t")])
-
-    items = message.headers._items   # names below are canonical_name() output
-    max_line = limits.max_line_bytes
-    content_length: int | None = None
-    for parts in fields:
-        name, canonical = parts[0], parts[1]
-        value = parts[2] if len(parts) == 3 else " ".join(p for p in parts[2:] if p)
-        if len(name) + len(value) + 2 > max_line:
-            raise HeaderTooLong(f"header {name[:40]!r} too long")
-        if canonical == "Content-Length":
-            if not _DIGITS_RE.fullmatch(value):
-                raise BadContentLength(f"Content-Length {value[:20]!r} is not a non-negative integer")
-            digits = value.lstrip("0") or "0"
-            length = int(digits) if len(digits) <= 12 else 10**12
-            if content_length is not None and content_length != length:
-                raise BadContentLength("conflicting Content-Length headers")
-            content_length = length
-        items.append((canonical, value))
+        if count and field_error is None:
+            field_error, content_length = _add_field(items, name, canonical, value, more, max_line,
+                                                     content_length)
+        count += 1
+        name, canonical, value, more = names[0], names[1], rest.strip(" \t"), None
+    if count and field_error is None:
+        field_error, content_length = _add_field(items, name, canonical, value, more, max_line, content_length)
+    if field_error is not None:
+        raise field_error
     return message, content_length
+
+
+def _add_field(items: list[tuple[str, str]], name: str, canonical: str, value: str, more: list[str] | None,
+               max_line: int, content_length: int | None) -> tuple[ParseError | None, int | None]:
+    """Check one complete header field and append it to ``items``. Returns (the error found,
+    or None; the Content-Length seen so far)."""
+    if more is not None:
+        value = " ".join(p for p in more if p)
+    if len(name) + len(value) + 2 > max_line:
+        return HeaderTooLong(f"header {name[:40]!r} too long"), content_length
+    if canonical == "Content-Length":
+        if not _DIGITS_RE.fullmatch(value):
+            return BadContentLength(f"Content-Length {value[:20]!r} is not a non-negative integer"), content_length
+        digits = value.lstrip("0") or "0"
+        length = int(digits) if len(digits) <= 12 else 10**12
+        if content_length is not None and content_length != length:
+            return BadContentLength("conflicting Content-Length headers"), content_length
+        content_length = length
+    items.append((canonical, value))
+    return None, content_length
 
 
 def _parse_start_line(line: str) -> Request | Response:
@@ -206,33 +226,44 @@ def _single(values: list[str], name: str) -> str:
     return values[0]
 
 
-_CHECKED = ("Via", "From", "To", "Call-ID", "CSeq", "Max-Forwards")
-
-
 def validate(message: Request | Response) -> None:
     """Check what every SIP message needs (see the module docstring); raise ``ParseError``."""
-    found: dict[str, list[str]] = {name: [] for name in _CHECKED}
-    get = found.get
-    for name, value in message.headers._items:   # one pass over the lines
-        bucket = get(name)
-        if bucket is not None:
-            bucket.append(value)
+    # One pass over the lines, remembering what the checks below need; the checks then run in
+    # a fixed order (Via, From, To, Call-ID, CSeq, Max-Forwards), whatever the header order.
+    via_lines: list[str] = []
+    from_values: list[str] = []
+    to_values: list[str] = []
+    call_ids: list[str] = []
+    cseqs: list[str] = []
+    max_forwards: list[str] = []
+    for name, value in message.headers._items:   # names are canonical_name() output
+        if name == "Via":
+            via_lines.append(value)
+        elif name == "From":
+            from_values.append(value)
+        elif name == "To":
+            to_values.append(value)
+        elif name == "Call-ID":
+            call_ids.append(value)
+        elif name == "CSeq":
+            cseqs.append(value)
+        elif name == "Max-Forwards":
+            max_forwards.append(value)
     vias: list[str] = []
-    for line in found["Via"]:
+    for line in via_lines:
         vias.extend(split_list(line))
     if not vias:
         raise MissingHeader("Via: missing")
     for via in vias:
-        Via.parse(via)
-    for name in ("From", "To"):
-        value = _single(found[name], name)
+        check_via(via)
+    for name, values in (("From", from_values), ("To", to_values)):
+        value = _single(values, name)
         if not _simple_name_addr(value):   # the common form is checked by one regex
             NameAddr.parse(value, name)
-    call_id = _single(found["Call-ID"], "Call-ID")
+    call_id = _single(call_ids, "Call-ID")
     if not call_id or _SPACE_RE.search(call_id):
         raise BadHeaderValue("Call-ID must be one word", "Call-ID")
-    cseq = parse_cseq(_single(found["CSeq"], "CSeq"))
-    max_forwards = found["Max-Forwards"]
+    _, cseq_method = cseq_parts(_single(cseqs, "CSeq"))
     if max_forwards:
         if len(max_forwards) > 1:
             raise BadHeaderValue("repeated", "Max-Forwards")
@@ -240,8 +271,8 @@ def validate(message: Request | Response) -> None:
         if not _DIGITS_RE.fullmatch(value) or len(value) > 8 or int(value) > 255:
             raise BadHeaderValue(f"{value[:12]!r} is not 0-255", "Max-Forwards")
     if isinstance(message, Request):
-        if cseq.method != message.method:
-            raise MethodMismatch(f"CSeq method {cseq.method!r} differs from {message.method!r}")
+        if cseq_method != message.method:
+            raise MethodMismatch(f"CSeq method {cseq_method!r} differs from {message.method!r}")
         uri = parse_uri(message.uri)
         if isinstance(uri, SipUri) and uri.headers:
             raise BadStartLine("a Request-URI must not carry URI headers (RFC 3261 §19.1.5)")

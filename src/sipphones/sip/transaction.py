@@ -54,6 +54,10 @@ class TimeoutCause(StrEnum):
     BUDGET = "budget"     # the operator's per-server budget, shorter than Timer F
 
 
+# These records spell out the ``__init__`` that ``@dataclass`` would generate, so that mypyc
+# compiles it (see "outputs" in sipphones.sip.registration; tests/sip/test_native_init.py checks them).
+
+
 @dataclass(frozen=True)
 class Transmit:
     """Hand this request to the transport (again, when ``retransmission``)."""
@@ -61,10 +65,17 @@ class Transmit:
     request: Request
     retransmission: bool
 
+    def __init__(self, request: Request, retransmission: bool) -> None:
+        object.__setattr__(self, "request", request)
+        object.__setattr__(self, "retransmission", retransmission)
+
 
 @dataclass(frozen=True)
 class ProvisionalResponse:
     response: Response
+
+    def __init__(self, response: Response) -> None:
+        object.__setattr__(self, "response", response)
 
 
 @dataclass(frozen=True)
@@ -72,11 +83,19 @@ class FinalResponse:
     response: Response
     rtt: float
 
+    def __init__(self, response: Response, rtt: float) -> None:
+        object.__setattr__(self, "response", response)
+        object.__setattr__(self, "rtt", rtt)
+
 
 @dataclass(frozen=True)
 class TransactionTimeout:
     cause: TimeoutCause
     elapsed: float
+
+    def __init__(self, cause: TimeoutCause, elapsed: float) -> None:
+        object.__setattr__(self, "cause", cause)
+        object.__setattr__(self, "elapsed", elapsed)
 
 
 TransactionEvent = Transmit | ProvisionalResponse | FinalResponse | TransactionTimeout

@@ -121,9 +121,11 @@ class SipStack:
         # of a mypyc-compiled class does not fall back to class attributes.
         self._timers = None
 
-    def timer_queue(self) -> TimerQueue:
-        """The shared timer of the running loop's machines (see ``sipphones.sipio.timers``)."""
-        loop = asyncio.get_running_loop()
+    def timer_queue(self, loop: asyncio.AbstractEventLoop | None = None) -> TimerQueue:
+        """The shared timer of the running loop's machines (see ``sipphones.sipio.timers``);
+        ``loop``: the running loop, when the caller has it at hand."""
+        if loop is None:
+            loop = asyncio.get_running_loop()
         queue = self._timers
         if queue is None or queue.loop is not loop:
             queue = self._timers = TimerQueue(loop)
@@ -172,17 +174,19 @@ class MachineRunner:
 
     def __init__(self, stack: SipStack, machine: Registration | RegistrationCheck, *,
                  on_report: Callable[[Report], None] | None = None, name: str = "",
-                 diagnostics: bool = True):
+                 diagnostics: bool = True, loop: asyncio.AbstractEventLoop | None = None):
         self.stack = stack
         self.diagnostics = diagnostics
         self.machine = machine
         self.on_report = on_report
         self.name = name
         self.connect_timeout = machine.policy.timers.response_timeout
-        self._loop = asyncio.get_running_loop()
-        self._queue: deque | None = None   # only while performing outputs (see _feed)
+        # ``loop``: the running loop, from a caller that has it (the agent: asking asyncio for it
+        # is a getpid() system call per call on Python 3.11).
+        self._loop = loop if loop is not None else asyncio.get_running_loop()
+        self._queue: list | None = None    # only while performing outputs (see _feed)
         self._draining = False
-        self._timers = stack.timer_queue()
+        self._timers = stack.timer_queue(self._loop)
         self._timer: TimerEntry | None = None
         self._timer_cb = self._on_timer          # bound once, not per SetTimer
         self._response_cb = self._on_response    # bound once, not per REGISTER
@@ -234,22 +238,30 @@ class MachineRunner:
         try:
             outputs = fn(self._loop.time())
         except Exception as e:  # a machine bug must not take the other phones down
-            self.broken = e
-            log.exception("registration machine %s failed; it is stopped", self.name)
-            self.close()
+            self._broke(e)
             return
         self._feed(outputs)
 
-    def _feed(self, outputs) -> None:
+    def _broke(self, error: Exception) -> None:
+        self.broken = error
+        log.exception("registration machine %s failed; it is stopped", self.name)
+        self.close()
+
+    def _feed(self, outputs: list) -> None:
+        """Perform ``outputs``; those of machine calls made meanwhile (by a report callback, say)
+        are appended to the queue and performed in turn."""
         if self._draining:
             self._queue.extend(outputs)  # type: ignore[union-attr]
             return  # the loop below is already running further up the stack
         self._draining = True
-        # A queue per drain, not per runner: ten thousand idle runners hold no deque.
-        queue = self._queue = deque(outputs)
+        # A queue per drain, not per runner: ten thousand idle runners hold none.
+        queue = self._queue = list(outputs)
         try:
-            while queue and not self.closed:
-                self._perform(queue.popleft())
+            i = 0
+            while i < len(queue) and not self.closed:
+                out = queue[i]
+                i += 1
+                self._perform(out)
         finally:
             self._draining = False
             self._queue = None
@@ -335,11 +347,22 @@ class MachineRunner:
         flow = self.stack.transports.acquire_open(target)
         if flow is not None:   # a flow to the target is open already: no task needed
             self._hold(key, flow)
-            self._call(lambda now: self.machine.connected(slot, target, flow.local_host, flow.local_port, now))
+            self._connected(slot, target, flow)
             return
         task = self._loop.create_task(self._acquire(key))
         self._connecting[key] = task
         self._track(task)
+
+    def _connected(self, slot: int, target: Target, flow: Flow) -> None:
+        """``_call`` of ``machine.connected`` without a closure (once per REGISTER sequence)."""
+        if self.closed or self.broken is not None:
+            return
+        try:
+            outputs = self.machine.connected(slot, target, flow.local_host, flow.local_port, self._loop.time())
+        except Exception as e:  # a machine bug must not take the other phones down
+            self._broke(e)
+            return
+        self._feed(outputs)
 
     async def _acquire(self, key: tuple[int, Target]) -> None:
         slot, target = key
@@ -433,7 +456,15 @@ class MachineRunner:
                 slot = self._branch_slot.get(via.branch or "")
                 if slot is not None:
                     self.seen_via[slot] = (via.received, via.rport)
-        self._call(lambda now: self.machine.receive(response, now))
+        # _call without a closure per response
+        if self.closed or self.broken is not None:
+            return
+        try:
+            outputs = self.machine.receive(response, self._loop.time())
+        except Exception as e:  # a machine bug must not take the other phones down
+            self._broke(e)
+            return
+        self._feed(outputs)
 
 
 # --- check -------------------------------------------------------------------------------------
@@ -493,6 +524,8 @@ async def run_check(stack: SipStack, config: RegistrationConfig, *,
 # --- agent -------------------------------------------------------------------------------------
 
 
+# Its ``__init__`` is the one ``@dataclass`` would generate, spelled out so that mypyc compiles it
+# (see "outputs" in sipphones.sip.registration; tests/sip/test_native_init.py checks it).
 @dataclass(frozen=True)
 class AgentEvent:
     """A report of one phone's machine, stamped with the wall-clock time it happened."""
@@ -500,6 +533,11 @@ class AgentEvent:
     phone_id: str
     report: Report
     at: float
+
+    def __init__(self, phone_id: str, report: Report, at: float) -> None:
+        object.__setattr__(self, "phone_id", phone_id)
+        object.__setattr__(self, "report", report)
+        object.__setattr__(self, "at", at)
 
 
 @dataclass(frozen=True)
@@ -538,8 +576,9 @@ class _AgentPhone:
         self.waiting = True           # queued, not started yet
         self.first_pending = False    # started, first REGISTER outcome not known yet
 
-    def report(self, report: Report) -> None:
-        """The runner's ``on_report`` (a method, not a closure per phone)."""
+    def __call__(self, report: Report) -> None:
+        """The runner's ``on_report``: the entry itself (no closure or bound method per phone,
+        one object less for the collector to visit)."""
         self.agent._report(self, report)
 
 
@@ -574,6 +613,7 @@ class RegistrationAgent:
         self._first_pending = 0
         self._pumping = False
         self._pump_handle: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None   # see _running_loop
         self._closed = False
 
     async def __aenter__(self) -> "RegistrationAgent":
@@ -609,7 +649,7 @@ class RegistrationAgent:
             return
         self._pumping = True
         try:
-            loop = asyncio.get_running_loop()
+            loop = self._running_loop()
             if self._pump_handle is not None:
                 self._pump_handle.cancel()
                 self._pump_handle = None
@@ -630,6 +670,14 @@ class RegistrationAgent:
         finally:
             self._pumping = False
 
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        """The loop the agent runs on, asked from asyncio once (every runner and timer of the
+        agent lives on it) instead of for every phone started."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            loop = self._loop = asyncio.get_running_loop()
+        return loop
+
     def _first_done(self, entry: _AgentPhone) -> None:
         if entry.first_pending:
             entry.first_pending = False
@@ -638,8 +686,8 @@ class RegistrationAgent:
 
     def _start(self, entry: _AgentPhone) -> None:
         machine = Registration(entry.config, rng=self.stack.rng, policy=self.policy)
-        entry.runner = MachineRunner(self.stack, machine, name=entry.phone_id, on_report=entry.report,
-                                     diagnostics=False)
+        entry.runner = MachineRunner(self.stack, machine, name=entry.phone_id, on_report=entry,
+                                     diagnostics=False, loop=self._running_loop())
         entry.runner.start()
 
     def _report(self, entry: _AgentPhone, report: Report) -> None:
