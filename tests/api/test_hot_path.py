@@ -20,6 +20,16 @@ def test_head_revision_constant_matches_the_migrations():
     assert HEAD_REVISION == head_revision()
 
 
+def test_user_rows_are_in_the_field_order_of_the_user_record():
+    # A user is built from its row by position (storage.sql._maker).
+    import dataclasses
+
+    from sipphones.accounts.models import User
+    from sipphones.storage import sql
+
+    assert tuple(sql._USER_COLS.split(", ")) == tuple(f.name for f in dataclasses.fields(User))
+
+
 def test_stored_revision_is_read_without_alembic(database_url):
     migrate(database_url)
     assert stored_revision(database_url) == HEAD_REVISION
