@@ -5,7 +5,12 @@ from __future__ import annotations
 
 from collections import Counter
 
-from sipphones.ids import ALPHABET, _encode, new_id
+from sipphones.ids import ALPHABET, new_id
+
+
+def _encode(value: int, width: int) -> str:
+    """The reference: ``value`` as ``width`` characters of ALPHABET, most significant first."""
+    return "".join(ALPHABET[(value >> (6 * i)) & 63] for i in reversed(range(width)))
 
 
 def _decode(text: str) -> int:

@@ -21,15 +21,6 @@ _B64 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 _TO_ALPHABET = bytes.maketrans(_B64, ALPHABET.encode())
 
 
-def _encode(value: int, width: int) -> str:
-    """``value`` as ``width`` characters of ALPHABET, most significant first."""
-    out = []
-    for _ in range(width):
-        out.append(ALPHABET[value & 63])
-        value >>= 6
-    return "".join(reversed(out))
-
-
 def new_id(now_ms: int | None = None) -> str:
     """8 characters of the millisecond clock (48 bits, big-endian), then 14 random ones (84 bits)."""
     ms = int(time.time() * 1000) if now_ms is None else now_ms

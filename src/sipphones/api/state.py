@@ -7,9 +7,8 @@ from typing import Callable
 
 import orjson
 
-from sipphones.api.shapes import current_record, legacy_record
-
 from sipphones.accounts.service import AccountService
+from sipphones.api.shapes import current_record, legacy_record
 from sipphones.auth.tokens import TokenService
 from sipphones.config import Settings
 from sipphones.phones.pagination import PageTokens

@@ -146,15 +146,13 @@ def monitor(
                     await fleet.start()
                 except OSError as e:
                     if fleet.metrics_server is None and options.metrics_port is not None:
-                        raise CliError(f"cannot serve metrics on {metrics_host}:{metrics_port}: "
-                                       f"{e.strerror or e}") from None
+                        raise _metrics_unavailable(metrics_host, metrics_port, e) from None
                     raise
                 if shard is not None:
                     _say(json.dumps({"ready": True, "phones": len(fleet.versions),
                                      "metrics_port": fleet.metrics_server.port if fleet.metrics_server else None}))
                 else:
-                    where = (f"; metrics on http://{_url_host(metrics_host)}:{fleet.metrics_server.port}/metrics"
-                             if fleet.metrics_server is not None else "")
+                    where = _metrics_where(metrics_host, fleet.metrics_server)
                     _say(f"monitoring {len(fleet.versions)} phone(s){where}")
                 await fleet.run(stop)
             finally:
@@ -163,7 +161,7 @@ def monitor(
             if shard is not None:
                 _say(json.dumps({"stopped": True, "removed": done, "failed": failed}))
             else:
-                _say(f"stopped; {done} binding(s) removed" + (f", {failed} un-REGISTER(s) failed" if failed else ""))
+                _say(_stopped_line(done, failed))
 
     run(go)
 
@@ -243,8 +241,7 @@ async def _supervise(n: int, worker_argv, env: dict[str, str], options, settings
             server = MetricsServer(merged_registry(supervisor.metrics_ports), options.metrics_host,
                                    options.metrics_port)
         except OSError as e:
-            raise CliError(f"cannot serve metrics on {options.metrics_host}:{options.metrics_port}: "
-                           f"{e.strerror or e}") from None
+            raise _metrics_unavailable(options.metrics_host, options.metrics_port, e) from None
     try:
         start = asyncio.ensure_future(supervisor.start())
         stopped = asyncio.ensure_future(stop.wait())
@@ -254,17 +251,29 @@ async def _supervise(n: int, worker_argv, env: dict[str, str], options, settings
                 start.result()
             except WorkerFailed as e:
                 raise CliError(f"{e}; see its error above") from None
-            where = (f"; metrics on http://{_url_host(options.metrics_host)}:{server.port}/metrics"
-                     if server is not None else "")
+            where = _metrics_where(options.metrics_host, server)
             _say(f"monitoring {supervisor.phones} phone(s) in {n} worker processes{where}")
             await stopped
         else:
             start.cancel()
         removed, failed = await supervisor.stop()
-        _say(f"stopped; {removed} binding(s) removed" + (f", {failed} un-REGISTER(s) failed" if failed else ""))
+        _say(_stopped_line(removed, failed))
     finally:
         if server is not None:
             server.close()
+
+
+def _metrics_unavailable(host: str, port: int, error: OSError) -> CliError:
+    return CliError(f"cannot serve metrics on {host}:{port}: {error.strerror or error}")
+
+
+def _metrics_where(host: str, server) -> str:
+    """``; metrics on http://...`` for the line that says monitoring started (empty: no server)."""
+    return f"; metrics on http://{_url_host(host)}:{server.port}/metrics" if server is not None else ""
+
+
+def _stopped_line(removed: int, failed: int) -> str:
+    return f"stopped; {removed} binding(s) removed" + (f", {failed} un-REGISTER(s) failed" if failed else "")
 
 
 def _url_host(host: str) -> str:

@@ -56,8 +56,10 @@ class RenderedItems(Generic[T]):
 
     def add(self, records: list[PhoneRecord], seals: list[bytes]) -> list[T]:
         """Render ``records`` (whose seals are ``seals``, same order), keep them, return them."""
-        entries = self._entries
         render = self.render
+        if not self.capacity:
+            return [render(record) for record in records]
+        entries = self._entries
         out: list[T] = []
         for record, seal in zip(records, seals):
             pid = record.id
@@ -68,9 +70,6 @@ class RenderedItems(Generic[T]):
                     continue
                 del entries[pid]  # re-inserted last: a re-rendered phone is the newest entry
             elif len(entries) >= self.capacity:
-                if not self.capacity:
-                    out.append(render(record))
-                    continue
                 del entries[next(iter(entries))]
             item = render(record)
             entries[pid] = (seal, item)

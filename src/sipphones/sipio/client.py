@@ -340,7 +340,7 @@ class MachineRunner:
             self._drop_flow(key)
             flow = None
         if flow is not None:
-            self._call(lambda now: self.machine.connected(slot, target, flow.local_host, flow.local_port, now))  # type: ignore[union-attr]
+            self._connected(slot, target, flow)
             return
         if key in self._connecting:
             return
@@ -354,7 +354,8 @@ class MachineRunner:
         self._track(task)
 
     def _connected(self, slot: int, target: Target, flow: Flow) -> None:
-        """``_call`` of ``machine.connected`` without a closure (once per REGISTER sequence)."""
+        """``_call`` of ``machine.connected`` without a closure (once per REGISTER sequence);
+        ``flow`` is open and held for ``(slot, target)``."""
         if self.closed or self.broken is not None:
             return
         try:
@@ -382,7 +383,7 @@ class MachineRunner:
             return
         del self._connecting[key]
         self._hold(key, flow)
-        self._call(lambda now: self.machine.connected(slot, target, flow.local_host, flow.local_port, now))
+        self._connected(slot, target, flow)
 
     def _hold(self, key: tuple[int, Target], flow: Flow) -> None:
         if flow not in self._flows.values():

@@ -75,7 +75,6 @@ SQL_SEALS_TOTAL = ("SELECT id, password_enc, (SELECT phone_count FROM accounts W
 
 _TRANSPORTS: dict[str, Transport | None] = {t.value: t for t in Transport}
 _TRANSPORTS[""] = None
-_NO_SERVER = NO_SERVER
 # Server sets are immutable values and the phones of one deployment share few distinct ones:
 # the three sets of a row are reused by their nine column values (a bounded cache).
 _SERVER_SETS: dict[tuple, tuple[ServerSet, ServerSet, ServerSet]] = {}
@@ -84,7 +83,7 @@ _SERVER_SET_CACHE_MAX = 4096
 
 def _server_set(register: str, proxy: str, transport: str) -> ServerSet:
     if not register and not proxy and not transport:
-        return _NO_SERVER
+        return NO_SERVER
     tp = _TRANSPORTS[transport] if transport in _TRANSPORTS else Transport(transport)
     return ServerSet(register, proxy, tp)
 
