@@ -223,6 +223,65 @@ def test_a_failing_write_in_a_group_rolls_back_only_itself(tmp_path):
     assert page.total_records == 3
 
 
+def test_a_group_counts_its_creates_once_per_account_and_only_the_stored_ones(tmp_path):
+    # Creates are one statement each; the group adds their phone counts up per account and runs
+    # one count update per account before its COMMIT. A create refused as a duplicate counts 0.
+    url, admin, acc = _sqlite_store(tmp_path)
+    other = admin.account(users=("bob@example.com",)).account_id
+    statements: list[str] = []
+
+    async def go(svc, repo):
+        alice = await repo.get_user_by_email(acc, "alice@example.com")
+        bob = await repo.get_user_by_email(other, "bob@example.com")
+        mine = [_phone(acc, "alice@example.com" + s, n) for n, s in enumerate(SUFFIXES[:4])]
+        theirs = [_phone(other, "bob@example.com" + s, 100 + n) for n, s in enumerate(SUFFIXES[:3])]
+        dup = _phone(acc, "alice@example.com.WIN", 50)    # the address of mine[1]
+        await repo.add_phone(_phone(acc, "alice@example.com.pc", 60), alice.id)   # the writer connection exists
+        repo.hot._writer.set_trace_callback(statements.append)
+        before = repo.hot.commits
+        results = await asyncio.gather(
+            *[repo.add_phone(p, alice.id) for p in mine[:2]], repo.add_phone(dup, alice.id),
+            *[repo.add_phone(p, bob.id) for p in theirs], *[repo.add_phone(p, alice.id) for p in mine[2:]],
+            return_exceptions=True)
+        repo.hot._writer.set_trace_callback(None)
+        pages = [await repo.list_phones(a, search=None, after_id=None, offset=0, limit=30) for a in (acc, other)]
+        return repo.hot.commits - before, results, pages
+
+    commits, results, (mine_page, theirs_page) = admin.run(go)
+    assert commits == 1
+    assert [type(r) for r in results].count(DuplicateKey) == 1 and isinstance(results[2], DuplicateKey)
+    assert mine_page.total_records == len(mine_page.items) == 5
+    assert theirs_page.total_records == len(theirs_page.items) == 3
+    count_updates = [s for s in statements if s.lstrip().upper().startswith("UPDATE ACCOUNTS")]
+    assert sorted(count_updates) == sorted([
+        f"UPDATE accounts SET phone_count = phone_count + 4 WHERE id = '{acc}'",
+        f"UPDATE accounts SET phone_count = phone_count + 3 WHERE id = '{other}'"])
+    assert not any("SAVEPOINT" in s for s in statements)   # a one-statement write needs none
+
+
+def test_a_one_statement_write_failing_otherwise_than_by_a_constraint_fails_its_group(tmp_path):
+    # Not a constraint (here: an unknown table; in life I/O or a full disk, after which SQLite
+    # may have rolled the transaction back): no writer of the group is told it succeeded, and
+    # nothing of the group is stored, counts included.
+    url, admin, acc = _sqlite_store(tmp_path)
+
+    async def go(svc, repo):
+        user = await repo.get_user_by_email(acc, "alice@example.com")
+        phones = [_phone(acc, "alice@example.com" + s, n) for n, s in enumerate(SUFFIXES[:2])]
+        results = await asyncio.gather(repo.add_phone(phones[0], user.id),
+                                       repo.hot.write("INSERT INTO no_such_table VALUES (1)", ()),
+                                       repo.add_phone(phones[1], user.id), return_exceptions=True)
+        page = await repo.list_phones(acc, search=None, after_id=None, offset=0, limit=30)
+        retry = await repo.add_phone(phones[0], user.id)
+        after = await repo.list_phones(acc, search=None, after_id=None, offset=0, limit=30)
+        return results, page, retry, after
+
+    results, page, retry, after = admin.run(go)
+    assert all(isinstance(r, Exception) for r in results)
+    assert page.total_records == 0 and page.items == []
+    assert retry is None and after.total_records == len(after.items) == 1
+
+
 def test_a_failed_commit_fails_every_writer_of_its_group(tmp_path):
     # A group that cannot commit (here: its connection breaks in the middle) reaches every writer
     # of the group as an error, never as a success, and nothing of it is stored.

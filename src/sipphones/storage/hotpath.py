@@ -25,7 +25,7 @@ import asyncio
 import sqlite3
 import time
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Callable, Protocol, Sequence, TypeVar
+from typing import Any, AsyncIterator, Callable, NamedTuple, Protocol, Sequence, TypeVar
 
 from sipphones.storage.repository import DuplicateKey
 
@@ -56,21 +56,38 @@ def _sqlite_execute(conn: sqlite3.Connection):
     return execute
 
 
+class Tally(NamedTuple):
+    """An additive counter update that goes with a write: ``sql`` takes ``(delta, key)``.
+
+    The writes of one group add up their tallies per ``(sql, key)`` and the group runs each sum
+    once, before its COMMIT: N creates of one account in a group update its phone count once."""
+
+    sql: str
+    key: Any
+    delta: int
+
+
 class SqliteRunner:
     """Blocking ``sqlite3`` on the event loop, with group commit for writes.
 
     Reads use their own connection (autocommit: each statement sees the last committed state;
     in WAL mode reads never wait for writers).
 
-    Writes are *submitted*: ``write_fn(fn)`` queues ``fn`` (a function that runs the write's
-    statements through the ``execute`` it is given and returns a result) and waits. The first
-    submission of a loop iteration schedules a flush at the end of that iteration
-    (``call_soon``); the flush takes the write lock (``BEGIN IMMEDIATE``), runs every queued
-    write in its own ``SAVEPOINT`` (a failing write rolls back only itself and gets its error),
-    ``COMMIT``s and only then resumes the writers, in order. So a success is never reported for a
-    write that is not committed; one commit (the WAL write, ~50 µs of CPU) serves every
-    create/update/delete of an iteration; and the file's write lock, shared with the other worker
-    processes, is held only for the statements themselves, never while request code runs.
+    Writes are *submitted*: ``write(sql, params)`` queues one statement, ``write_fn(fn)`` a
+    function that runs the write's statements through the ``execute`` it is given and returns a
+    result; both wait. The first submission of a loop iteration schedules a flush at the end of
+    that iteration (``call_soon``); the flush takes the write lock (``BEGIN IMMEDIATE``), runs
+    every queued write, runs the group's summed tallies (``Tally``), ``COMMIT``s and only then
+    resumes the writers, in order. So a success is never reported for a write that is not
+    committed; one commit (the WAL write, ~50 µs of CPU) serves every create/update/delete of an
+    iteration; and the file's write lock, shared with the other worker processes, is held only
+    for the statements themselves, never while request code runs.
+
+    A failing write rolls back only itself and gets its error: a ``write_fn`` runs in its own
+    ``SAVEPOINT``; a one-statement ``write`` needs none, since SQLite undoes a statement that
+    fails a constraint and keeps the transaction (the ABORT rule; no table here declares another
+    conflict rule). Any other error of a one-statement write (I/O, disk full: SQLite may have
+    rolled the whole transaction back) fails the group as a whole, every writer learns it.
 
     The lock is taken without blocking the loop: when another process holds it, the flush is
     retried a little later (new writes keep joining the queue) until ``busy_timeout`` has passed,
@@ -86,7 +103,8 @@ class SqliteRunner:
         self.busy_timeout_ms = busy_timeout_ms
         self._reader: sqlite3.Connection | None = None
         self._writer: sqlite3.Connection | None = None
-        self._queue: list[tuple[Callable, asyncio.Future]] = []
+        # (fn, sql, params, tally, done): fn for write_fn, else sql and params for one statement
+        self._queue: list[tuple[Callable | None, str, Sequence[Any], Tally | None, asyncio.Future]] = []
         self._scheduled = False
         self._busy_since: float | None = None
         self.commits = 0   # groups committed (for tests and benchmarks)
@@ -111,20 +129,25 @@ class SqliteRunner:
     async def all(self, sql: str, params: Sequence[Any]) -> list[tuple]:
         return self._read_connection().execute(sql, params).fetchall()
 
-    async def write(self, sql: str, params: Sequence[Any]) -> int:
-        """One statement, committed (in a group) before this returns; the row count."""
-        return await self.write_fn(lambda execute: execute(sql, params))
+    async def write(self, sql: str, params: Sequence[Any], *, tally: Tally | None = None) -> int:
+        """One statement, committed (in a group) before this returns; the row count. DuplicateKey
+        when it fails a constraint (nothing of it stored). ``tally`` is applied only when the
+        statement succeeded, in the same transaction."""
+        return await self._submit(None, sql, params, tally)
 
     async def write_fn(self, fn: Callable[[Callable[[str, Sequence[Any]], int]], T]) -> T:
         """Run ``fn(execute)`` as one atomic write of the next group; its result once committed.
         ``execute(sql, params)`` returns the row count and raises DuplicateKey on a constraint."""
+        return await self._submit(fn, "", (), None)
+
+    def _submit(self, fn: Callable | None, sql: str, params: Sequence[Any], tally: Tally | None) -> asyncio.Future:
         loop = asyncio.get_running_loop()
         done = loop.create_future()
-        self._queue.append((fn, done))
+        self._queue.append((fn, sql, params, tally, done))
         if not self._scheduled:
             self._scheduled = True
             loop.call_soon(self._flush_soon)
-        return await done
+        return done
 
     def _flush_soon(self) -> None:
         self._scheduled = False
@@ -170,8 +193,20 @@ class SqliteRunner:
         queue, self._queue = self._queue, []
         execute = _sqlite_execute(conn)
         outcomes: list[tuple[asyncio.Future, bool, Any]] = []
+        tallies: dict[tuple[str, Any], int] = {}
         try:
-            for fn, done in queue:
+            for fn, sql, params, tally, done in queue:
+                if fn is None:  # one statement: atomic by itself
+                    try:
+                        result = conn.execute(sql, params).rowcount
+                    except sqlite3.IntegrityError as e:  # undone by SQLite, the transaction goes on
+                        outcomes.append((done, False, DuplicateKey(str(e))))
+                        continue
+                    if tally is not None:
+                        key = (tally.sql, tally.key)
+                        tallies[key] = tallies.get(key, 0) + tally.delta
+                    outcomes.append((done, True, result))
+                    continue
                 conn.execute("SAVEPOINT w")
                 try:
                     result = fn(execute)
@@ -182,10 +217,13 @@ class SqliteRunner:
                 else:
                     conn.execute("RELEASE w")
                     outcomes.append((done, True, result))
+            for (sql, key), delta in tallies.items():
+                if delta:
+                    conn.execute(sql, (delta, key))
             conn.execute("COMMIT")
         except Exception as e:  # noqa: BLE001 - the group failed as a whole: every writer learns it
             self._discard_writer()
-            for _, done in queue:
+            for *_, done in queue:
                 if not done.done():
                     done.set_exception(e)
             return True
@@ -201,7 +239,7 @@ class SqliteRunner:
     def _fail_all(self, error: BaseException) -> None:
         queue, self._queue = self._queue, []
         self._busy_since = None
-        for _, done in queue:
+        for *_, done in queue:
             if not done.done():
                 done.set_exception(error)
 

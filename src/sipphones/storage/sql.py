@@ -15,7 +15,7 @@ from sipphones.phones.models import NO_SERVER, SLOTS, ServerSet, SipPhone, Trans
 from sipphones.storage import schema as t
 from sipphones.storage.crypto import PasswordCipher
 from sipphones.storage.database import async_engine, is_sqlite
-from sipphones.storage.hotpath import Runner, runner_for
+from sipphones.storage.hotpath import Runner, Tally, runner_for
 from sipphones.storage.repository import (
     CorruptRecord, DuplicateKey, PhoneRecord, PhoneStatus, RecordPage, SealPage,
 )
@@ -383,12 +383,8 @@ class SqlRepository:
         if self.hot.dialect == "postgresql":
             await self.hot.write(SQL_INSERT_PHONE_COUNTED, params)
             return
-
-        def insert_counted(execute) -> None:
-            execute(SQL_INSERT_PHONE, params)
-            execute(SQL_COUNT_ADD, (1, phone.account_id))
-
-        await self.hot.write_fn(insert_counted)
+        # One statement (no savepoint); the group adds up its creates' counts per account.
+        await self.hot.write(SQL_INSERT_PHONE, params, tally=Tally(SQL_COUNT_ADD, phone.account_id, 1))
 
     async def get_phone(self, account_id: str, phone_id: str) -> SipPhone | None:
         if not _matchable(account_id, phone_id):
