@@ -67,7 +67,7 @@ from sipphones.sip.registration import (
 
 from sipphones._mypyc import mypyc_attr
 
-from .entropy import BufferedSystemRandom
+from sipphones.entropy import BufferedSystemRandom
 from .errors import TransportError
 from .resolver import DnsError, SipResolver
 from .timers import TimerEntry, TimerQueue

@@ -1,11 +1,11 @@
-"""The engine's buffered OS random source (sipphones.sipio.entropy)."""
+"""The buffered OS random source of the SIP engine, phone ids and password nonces (sipphones.entropy)."""
 
 from __future__ import annotations
 
 import os
 import threading
 
-from sipphones.sipio.entropy import BufferedSystemRandom
+from sipphones.entropy import BufferedSystemRandom
 
 
 def test_values_never_repeat_across_refills_and_sizes():
@@ -49,3 +49,27 @@ def test_a_forked_child_does_not_repeat_its_parent():
     os.close(r)
     os.waitpid(pid, 0)
     assert len(child) == 16 and child != rng.randbytes(16)
+
+
+def test_phone_ids_and_password_nonces_of_a_forked_child_differ_from_its_parent():
+    # The API's workers draw ids and AES-GCM nonces from the shared buffer: a child forked after
+    # the parent filled it must not hand out the parent's next bytes (a repeated nonce under one
+    # key would expose both passwords).
+    from sipphones.entropy import random_bytes
+    from sipphones.ids import new_id
+    from sipphones.storage.crypto import PasswordCipher
+
+    cipher = PasswordCipher(bytes(32))
+    random_bytes(1)                                           # the shared buffer is filled before the fork
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.write(w, new_id(0).encode() + cipher.encrypt("pw", context="p")[1:13])
+        os._exit(0)
+    os.close(w)
+    child = os.read(r, 64)
+    os.close(r)
+    os.waitpid(pid, 0)
+    parent = new_id(0).encode() + cipher.encrypt("pw", context="p")[1:13]
+    assert len(child) == 22 + 12 and child[8:] != parent[8:]   # the first 8 characters are the clock
+    assert child[22:] != parent[22:]

@@ -1,13 +1,15 @@
-"""The random source of the SIP engine: the operating system's CSPRNG, read 4 KiB at a time.
+"""The random source of the SIP engine and the API: the operating system's CSPRNG, read 4 KiB at
+a time.
 
 Every registration draws a handful of random values: Call-ID, From tag, a Via branch per
-request, the digest ``cnonce``, the refresh jitter. ``random.SystemRandom`` makes one
+request, the digest ``cnonce``, the refresh jitter; every created phone two (the random part of
+its id, the AES-GCM nonce of its password). ``random.SystemRandom`` and ``os.urandom`` make one
 ``getrandom()`` system call for each (about 0.7 µs apiece here, 3 % of a registration's CPU).
 :class:`BufferedSystemRandom` hands out the same kind of bytes from a buffer it refills with
 ``os.urandom(4096)``: one system call per few hundred values, the same source, the same
 unpredictability. Two things a buffer could break are kept: a forked child empties the buffers
-it inherited (it would repeat its parent's values otherwise), and a lock keeps two threads from
-ever receiving the same bytes.
+it inherited (it would repeat its parent's values otherwise: for AES-GCM nonces, under one key,
+that would be fatal), and a lock keeps two threads from ever receiving the same bytes.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import random
 import threading
 import weakref
 
-__all__ = ["BufferedSystemRandom"]
+__all__ = ["BufferedSystemRandom", "random_bytes"]
 
 _BUFFER = 4096
 _RECIP_BPF = 2.0 ** -53
@@ -67,3 +69,11 @@ def _after_fork_in_child() -> None:
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+_shared = BufferedSystemRandom()
+
+
+def random_bytes(n: int) -> bytes:
+    """``n`` bytes of the OS CSPRNG (``os.urandom``'s source), from the process' shared buffer."""
+    return _shared.randbytes(n)
