@@ -120,7 +120,18 @@ def serve(
         if worker_processes.install():  # single-threaded workers: see sipphones.cli.workers
             extra["timeout_worker_healthcheck"] = worker_processes.HEALTHCHECK_TIMEOUT_S
     uvicorn.run("sipphones.api.app:app_from_env", factory=True, host=host, port=port, workers=workers,
-                log_level=log_level, access_log=False, lifespan="on", **extra)
+                log_level=log_level, access_log=False, lifespan="on", http=_http_protocol(), **extra)
+
+
+def _http_protocol() -> str:
+    """The one-send httptools protocol (``sipphones.api.http_protocol``), else uvicorn's choice."""
+    try:
+        import httptools  # noqa: F401
+    except ImportError:
+        return "auto"
+    from sipphones.api.http_protocol import PROTOCOL
+
+    return PROTOCOL
 
 
 def _url_host(host: str) -> str:
