@@ -131,7 +131,10 @@ def _matchable(*keys: str | None) -> bool:
     character in a text parameter (an error, not "no row"), and nothing stored ever contains one,
     so such a lookup is answered "not found" without asking the database.
     """
-    return not any(k and "\x00" in k for k in keys)
+    for k in keys:  # a loop, not any() over a generator: called several times per request
+        if k and "\x00" in k:
+            return False
+    return True
 
 
 def _account(row) -> Account:
