@@ -180,7 +180,7 @@ def bench_config(workdir: Path) -> Path:
 
 
 def start_registrar(workdir: Path, sipp_users: int, engine_users: int,
-                    extra_users: list[tuple[str, str]] = ()):
+                    extra_users: list[tuple[str, str]] = (), **start_options):
     """kamailio on 127.0.0.1 (tests/peers/kamailio.py) with two ranges of digest users: SIPp's
     (prefix ``s``) and the engine's (prefix ``b``), so each side's 200 OK lists only its own
     bindings of an address of record."""
@@ -195,7 +195,7 @@ def start_registrar(workdir: Path, sipp_users: int, engine_users: int,
     accounts += [kamailio_peer.SipUser(name, secret, DOMAIN) for name, secret in extra_users]
     kamailio_peer.CONFIG = bench_config(workdir)   # this process only: start_kamailio reads it
     return kamailio_peer.start_kamailio(workdir / "kamailio", address="127.0.0.1", domain=DOMAIN,
-                                        users=accounts, cert=cert, min_expires=60)
+                                        users=accounts, cert=cert, min_expires=60, **start_options)
 
 
 # --- SIPp ----------------------------------------------------------------------------------------

@@ -150,8 +150,14 @@ def wait_options_ok(proc: ManagedProcess, address: str, port: int, transport: st
 
 def start_kamailio(workdir: Path, *, address: str, domain: str, users: list[SipUser], cert: ServerCert,
                    udp_port: int | None = None, tcp_port: int | None = None,
-                   tls_port: int | None = None, min_expires: int = 60) -> Kamailio:
-    """Write the database, pick free ports (unless given), start ``kamailio -DD -E``, wait for its sockets."""
+                   tls_port: int | None = None, min_expires: int = 60,
+                   wrapper: tuple[str, ...] = (), kamailio_args: tuple[str, ...] = (),
+                   start_timeout: float = 10.0) -> Kamailio:
+    """Write the database, pick free ports (unless given), start ``kamailio -DD -E``, wait for its sockets.
+
+    ``wrapper`` runs kamailio under another program (e.g. ``valgrind --tool=callgrind
+    --trace-children=yes``), ``kamailio_args`` go before the others (e.g. ``-x tlsf``), and
+    ``start_timeout`` bounds each start-up wait (sockets bound, then OPTIONS answered)."""
     workdir.mkdir(parents=True, exist_ok=True)
     db = workdir / "users.sqlite"
     if db.exists():
@@ -170,13 +176,14 @@ def start_kamailio(workdir: Path, *, address: str, domain: str, users: list[SipU
         KAM_TLS_PORT=str(tls_port), KAM_DOMAIN=domain, KAM_MIN_EXPIRES=str(min_expires),
     )
     # kamailio writes a pid file and runtime dir; keep both in the work dir (-P, -Y), never /run.
-    argv = ["kamailio", "-f", str(CONFIG), "-DD", "-E", "-P", str(workdir / "kamailio.pid"),
+    argv = [*wrapper, "kamailio", *kamailio_args, "-f", str(CONFIG), "-DD", "-E", "-P", str(workdir / "kamailio.pid"),
             "-Y", str(workdir / "run"), "-w", str(workdir)]
     (workdir / "run").mkdir(exist_ok=True)
     proc = ManagedProcess(f"kamailio@{address}", argv, workdir / "kamailio.log", env=env, cwd=workdir).start()
-    proc.wait_bound([("udp", address, udp_port), ("tcp", address, tcp_port), ("tcp", address, tls_port)])
+    proc.wait_bound([("udp", address, udp_port), ("tcp", address, tcp_port), ("tcp", address, tls_port)],
+                    timeout=start_timeout)
     # Bound sockets come before the workers finish their start-up: wait for real answers too.
-    wait_options_ok(proc, address, udp_port, "udp")
-    wait_options_ok(proc, address, tcp_port, "tcp")
+    wait_options_ok(proc, address, udp_port, "udp", timeout=start_timeout)
+    wait_options_ok(proc, address, tcp_port, "tcp", timeout=start_timeout)
     return Kamailio(address=address, domain=domain, udp_port=udp_port, tcp_port=tcp_port, tls_port=tls_port,
                     ctl_socket=ctl, process=proc, cert=cert, users=list(users))
