@@ -131,9 +131,10 @@ def pg_backends(admin_url: str, database_url: str, cleanup: Cleanup):
     return pids
 
 
-def start_serve(name: str, url: str, data_dir: Path, cleanup: Cleanup, workers: int = 2) -> Server:
+def start_serve(name: str, url: str, data_dir: Path, cleanup: Cleanup, workers: int = 2,
+                serve_args: tuple[str, ...] = ()) -> Server:
     port = free_port()
-    srv = launch(name, coldstart.serve_argv(port, workers), log_dir=data_dir, port=port,
+    srv = launch(name, coldstart.serve_argv(port, workers) + list(serve_args), log_dir=data_dir, port=port,
                  env=coldstart.serve_env(data_dir, url))
     cleanup.add(f"server {name} (pid {srv.pid})", srv.stop)
     srv.wait_ready("/healthz", timeout=60)
@@ -146,6 +147,7 @@ def start_serve(name: str, url: str, data_dir: Path, cleanup: Cleanup, workers: 
 # protocol alone is worth, and the report gives each ratio against it too.
 ONE_SEND = http_protocol.PROTOCOL
 ONE_SEND_BARE = "bare-one-send"
+STOCK_SERVE = "sqlite-stock"   # ``serve --http httptools`` on SQLite: the service on the stock protocol
 
 
 def start_bare(workdir: Path, cleanup: Cleanup, http: str = "httptools", name: str = "bare-asgi") -> Server:
@@ -184,7 +186,7 @@ class Target:
 
 
 def prepare_target(name: str, url: str, data_dir: Path, mode: Mode, cleanup: Cleanup,
-                   pg_admin: str | None = None) -> Target:
+                   pg_admin: str | None = None, serve_args: tuple[str, ...] = ()) -> Target:
     t0 = time.monotonic()
     seed.prepare_schema(url)
     c_create = seed.provision_account(url, data_dir, "bench-create")
@@ -192,7 +194,7 @@ def prepare_target(name: str, url: str, data_dir: Path, mode: Mode, cleanup: Cle
     seed.seed_users(url, c_create.account_id, "c", mode.create_users)
     list_users = seed.seed_users(url, c_list.account_id, "l", (mode.list_phones + 9) // 10)
     ids = seed.seed_phones(url, data_dir, c_list.account_id, "l", list_users, mode.list_phones)
-    srv = start_serve(f"serve-{name}", url, data_dir, cleanup)
+    srv = start_serve(f"serve-{name}", url, data_dir, cleanup, serve_args=serve_args)
     tok_c, tok_l = access_token(srv, c_create), access_token(srv, c_list)
     t = Target(name, url, data_dir, srv, c_create.account_id)
     if pg_admin:
@@ -493,6 +495,10 @@ def main(argv: list[str] | None = None) -> int:
         if "throughput" not in args.skip:
             targets = [prepare_target("sqlite", f"sqlite:///{workdir / 'tp-sqlite' / 'sipphones.db'}",
                                       workdir / "tp-sqlite", mode, cleanup)]
+            # The same service on uvicorn's stock protocol: its ratios to the stock bare endpoint
+            # compare like with like (what the service adds on top of the same HTTP server).
+            targets.append(prepare_target(STOCK_SERVE, f"sqlite:///{workdir / 'tp-stock' / 'sipphones.db'}",
+                                          workdir / "tp-stock", mode, cleanup, serve_args=("--http", "httptools")))
             if pg_admin:
                 targets.append(prepare_target("postgres", create_pg_database(pg_admin, cleanup),
                                               workdir / "tp-postgres", mode, cleanup, pg_admin))

@@ -197,3 +197,23 @@ def test_a_long_streamed_body_arrives_whole(server, http):
     head, _, body = out.partition(b"\r\n\r\n")
     length = int(re.search(rb"(?i)content-length:\s*(\d+)", head).group(1))
     assert out.startswith(b"HTTP/1.1 200 ") and length > 100_000 and len(body) == length
+
+
+def test_serve_http_option_selects_uvicorns_protocols_too(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.servers import start_sqlite_server
+
+    assert [serve._http_protocol(c) for c in ("httptools", "h11", "auto")] == ["httptools", "h11", "auto"]
+    stock = start_sqlite_server(tmp_path / "stock", extra_args=["--http", "h11"])
+    try:
+        with stock.client() as c:
+            assert c.get("/healthz").status_code == 200
+            assert c.get("/v2/sip_phones").json()["code"] == 124   # the same service, another protocol
+    finally:
+        stock.stop()
+    bad = subprocess.run([sys.executable, "-m", "sipphones", "serve", "--http", "nginx",
+                          "--data-dir", str(tmp_path / "bad")], capture_output=True, text=True, timeout=60)
+    assert bad.returncode != 0 and "--http must be one of one-send, httptools, h11, auto" in bad.stderr
+    assert "Traceback" not in bad.stderr

@@ -78,6 +78,10 @@ def serve(
     redis_url: str = typer.Option(None, "--redis-url", envvar="SIPPHONES_REDIS_URL",
                                   help="Keep rate-limit counters in Redis (shared by several processes)."),
     log_level: str = typer.Option("warning", "--log-level"),
+    http: str = typer.Option("one-send", "--http",
+                             help="HTTP/1.1 implementation: one-send (uvicorn's httptools protocol sending a "
+                                  "response's head and body in one write; the default), httptools, h11 or auto "
+                                  "(uvicorn's own)."),
     database_url: str = DatabaseOption,
     data_dir: str = DataDirOption,
 ):
@@ -87,6 +91,8 @@ def serve(
     from sipphones.storage.database import DatabaseUrlError, migrate
     from sipphones.storage.keys import KeyError_, load_master_key
 
+    if http not in HTTP_CHOICES:
+        fail(f"--http must be one of {', '.join(HTTP_CHOICES)}, not {http!r}.")
     settings = settings_from(database_url, data_dir)
     if redis_url:
         settings.redis_url = redis_url
@@ -120,11 +126,17 @@ def serve(
         if worker_processes.install():  # single-threaded workers: see sipphones.cli.workers
             extra["timeout_worker_healthcheck"] = worker_processes.HEALTHCHECK_TIMEOUT_S
     uvicorn.run("sipphones.api.app:app_from_env", factory=True, host=host, port=port, workers=workers,
-                log_level=log_level, access_log=False, lifespan="on", http=_http_protocol(), **extra)
+                log_level=log_level, access_log=False, lifespan="on", http=_http_protocol(http), **extra)
 
 
-def _http_protocol() -> str:
-    """The one-send httptools protocol (``sipphones.api.http_protocol``), else uvicorn's choice."""
+HTTP_CHOICES = ("one-send", "httptools", "h11", "auto")
+
+
+def _http_protocol(choice: str = "one-send") -> str:
+    """uvicorn's ``http`` setting for ``--http``: one-send is ``sipphones.api.http_protocol``
+    (uvicorn's choice where httptools is missing), the others are uvicorn's names."""
+    if choice != "one-send":
+        return choice
     try:
         import httptools  # noqa: F401
     except ImportError:
