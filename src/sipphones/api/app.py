@@ -41,6 +41,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True,
     async def lifespan(app: Starlette):
         state = AppState.build(settings, run_migrations=run_migrations)
         app.state.sipphones = state
+        app.sipphones = state          # the same object, for api.state.app_state
         try:
             yield
         finally:
@@ -68,6 +69,8 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True,
 class ZoomApp(Starlette):
     """The Starlette application with the Zoom routes dispatched directly (see ``dispatch``): the
     same endpoints and answers, without the generic routing and middleware on the hot path."""
+
+    sipphones: AppState | None = None  # set by the lifespan (api.state.app_state)
 
     def __init__(self, *, direct_routes, **kwargs):
         super().__init__(**kwargs)

@@ -30,6 +30,7 @@ from starlette.routing import Route
 
 from sipphones.api.endpoint import Caller, zoom_endpoint
 from sipphones.api.responses import json_response
+from sipphones.api.state import app_state
 from sipphones.auth.scopes import Operation
 from sipphones.errors import FieldError, PhoneNotFound, ValidationFailed
 from sipphones.phones.service import PhoneService
@@ -72,7 +73,7 @@ async def check_phone_endpoint(request: Request, caller: Caller) -> Response:
     PhoneService.require_integration(caller.account, legacy=False)
     phone_id = request.path_params["phone_id"]
     budget = _timeout(request)
-    phone = await request.app.state.sipphones.repo.get_phone(caller.account.id, phone_id)
+    phone = await app_state(request).repo.get_phone(caller.account.id, phone_id)
     if phone is None:
         raise PhoneNotFound(phone_id)
     options = CheckOptions(server_budget=budget, ca_file=os.environ.get("SIPPHONES_SIP_CA_FILE") or None,

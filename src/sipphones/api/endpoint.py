@@ -20,6 +20,7 @@ from starlette.responses import Response
 
 from sipphones.accounts.models import Account
 from sipphones.api.responses import error_response
+from sipphones.api.state import app_state
 from sipphones.auth.scopes import REQUIREMENTS, Operation
 from sipphones.auth.tokens import TokenClaims
 from sipphones.errors import (
@@ -41,7 +42,7 @@ Handler = Callable[[Request, Caller], Awaitable[Response]]
 
 
 async def authenticate(request: Request) -> Caller:
-    state = request.app.state.sipphones
+    state = app_state(request)
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -68,7 +69,7 @@ def zoom_endpoint(operation: Operation, label: Label) -> Callable[[Handler], Cal
             limit_headers: dict[str, str] = {}
             try:
                 caller = await authenticate(request)
-                outcome = await request.app.state.sipphones.limiter.hit(caller.account, label)
+                outcome = await app_state(request).limiter.hit(caller.account, label)
                 limit_headers = outcome.headers
                 authorize(caller.claims, operation)
                 response = await handler(request, caller)

@@ -16,13 +16,14 @@ from starlette.routing import Route
 from sipphones import __version__
 from sipphones.api.openapi import document_bytes
 from sipphones.api.responses import error_response, json_response
+from sipphones.api.state import app_state
 from sipphones.errors import ZoomError
 
 HEALTH_DB_TIMEOUT = 2.0  # seconds: a health check must answer quickly, even when the database hangs
 
 
 async def healthz(request: Request) -> Response:
-    state = request.app.state.sipphones
+    state = app_state(request)
 
     try:
         await asyncio.wait_for(state.repo.ping(), HEALTH_DB_TIMEOUT)

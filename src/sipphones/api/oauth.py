@@ -12,6 +12,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from sipphones.api.responses import error_response, json_response
+from sipphones.api.state import app_state
 from sipphones.errors import InternalError, OAuthError, ZoomError
 
 log = logging.getLogger("sipphones.api")
@@ -47,7 +48,7 @@ async def token(request: Request) -> Response:
         account_id = params.get("account_id", "")
         if not account_id:
             raise OAuthError(4700, "Missing account_id.")
-        state = request.app.state.sipphones
+        state = app_state(request)
         access_token, claims = await state.accounts.grant_account_credentials(
             state.tokens, client_id=client_id, client_secret=secret, account_id=account_id)
         base = str(request.base_url).rstrip("/")

@@ -11,6 +11,7 @@ from sipphones.api.responses import empty_response, json_response
 from sipphones.api.shapes import (
     current_fields, current_label, current_phone, legacy_fields, legacy_phone,
 )
+from sipphones.api.state import app_state
 from sipphones.auth.scopes import Operation
 from sipphones.errors import FieldError
 from sipphones.phones import rules
@@ -30,7 +31,7 @@ CURRENT_CREATE_REQUIRED = ("authorization_name", "domain", "password", "register
 
 
 def _phones(request: Request):
-    return request.app.state.sipphones.phones
+    return app_state(request).phones
 
 
 def _require_integration(request: Request, caller: Caller, *, legacy: bool) -> None:
@@ -49,7 +50,7 @@ async def legacy_list(request: Request, caller: Caller) -> Response:
         caller.account, legacy=True, search=q.get("search_key"),
         page_size=int_param(request, "page_size", maximum=MAX_PAGE_SIZE),
         next_page_token=q.get("next_page_token") or None, page_number=int_param(request, "page_number"),
-        rendered=request.app.state.sipphones.legacy_items,
+        rendered=app_state(request).legacy_items,
     )
     total = result.total_records
     return json_response({
@@ -97,7 +98,7 @@ async def current_list(request: Request, caller: Caller) -> Response:
     result = await _phones(request).list(
         caller.account, legacy=False, search=q.get("search_key"),
         page_size=int_param(request, "page_size", maximum=MAX_PAGE_SIZE),
-        next_page_token=q.get("next_page_token") or None, rendered=request.app.state.sipphones.current_items,
+        next_page_token=q.get("next_page_token") or None, rendered=app_state(request).current_items,
     )
     return json_response({
         "next_page_token": result.next_page_token,

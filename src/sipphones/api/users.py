@@ -11,6 +11,7 @@ from starlette.routing import Route
 from sipphones.accounts.models import User
 from sipphones.api.endpoint import Caller, int_param, json_body, zoom_endpoint
 from sipphones.api.responses import empty_response, json_response
+from sipphones.api.state import app_state
 from sipphones.auth.scopes import Operation
 from sipphones.errors import FieldError, ValidationFailed
 from sipphones.ratelimit.policy import Label
@@ -31,7 +32,7 @@ def user_shape(user: User) -> dict:
 
 @zoom_endpoint(Operation.USERS_READ, Label.MEDIUM)
 async def list_users(request: Request, caller: Caller) -> Response:
-    state = request.app.state.sipphones
+    state = app_state(request)
     size = int_param(request, "page_size", maximum=300) or 30
     token = request.query_params.get("next_page_token") or None
     after, number, now = None, 1, time.time()
@@ -77,7 +78,7 @@ async def create_user(request: Request, caller: Caller) -> Response:
     if errors:
         raise ValidationFailed(errors)
     try:
-        user = await request.app.state.sipphones.accounts.create_user(caller.account.id, email, first, last, utype)
+        user = await app_state(request).accounts.create_user(caller.account.id, email, first, last, utype)
     except ValidationFailed as e:
         raise ValidationFailed([FieldError(f"user_info.{err.field}", err.message) for err in e.errors]) from None
     return json_response({"id": user.id, "first_name": user.first_name, "last_name": user.last_name,
@@ -86,7 +87,7 @@ async def create_user(request: Request, caller: Caller) -> Response:
 
 @zoom_endpoint(Operation.USERS_WRITE, Label.LIGHT)
 async def delete_user(request: Request, caller: Caller) -> Response:
-    await request.app.state.sipphones.accounts.delete_user(caller.account.id, request.path_params["user_id"])
+    await app_state(request).accounts.delete_user(caller.account.id, request.path_params["user_id"])
     return empty_response(204)
 
 
