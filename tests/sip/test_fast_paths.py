@@ -169,3 +169,39 @@ def test_granted_fast_path_agrees_with_the_general_path(contacts, expires):
         items.append(("Expires", expires))
     response = Response(200, "OK", Headers(items))
     assert _granted(response, OURS, 3600, OURS_TEXT) == _granted(response, OURS, 3600)
+
+
+BRANCH_PIECES = [";", ",", " ", "\t", "=", "branch", "BRANCH", "Branch", "brancH", "z9hG4bK", "a", "x", "\"",
+                 "SIP/2.0/UDP 1.2.3.4:5060", "rport", "\u212a", "\u0130", "bra", "nch"]
+
+
+@given(joined(BRANCH_PIECES, max_size=12))
+@settings(max_examples=3000)
+def test_branch_param_reads_like_the_regex(text):
+    from sipphones.sipio.transport import _TOP_BRANCH, _branch_param
+    m = _TOP_BRANCH.match(text)
+    assert _branch_param(text) == (m.group(1) if m else None)
+
+
+@given(st.text(alphabet=st.sampled_from(["a", " ", "\r", "\n", "\x00", "\t", "\x0b", "é", "\u2028"]), max_size=8))
+@settings(max_examples=500)
+def test_forbidden_check_is_the_regex(text):
+    from sipphones.sip.message import _FORBIDDEN, _forbidden_in
+    assert _forbidden_in(text) == (_FORBIDDEN.search(text) is not None)
+
+
+@given(st.text(max_size=12) | st.text(alphabet=st.sampled_from(['a', '"', "\\", "\t", "\x00", "\x1f", "\x7f",
+                                                                  "\x80", "é", " ", "~"]), max_size=8))
+@settings(max_examples=1500)
+def test_quote_fast_path_is_the_character_loop(text):
+    from sipphones.sip.errors import SerializeError
+    from sipphones.sip.headers import quote
+    if "\r" in text or "\n" in text:
+        try:
+            quote(text)
+        except SerializeError:
+            return
+        raise AssertionError("CR/LF quoted")
+    expected = '"' + "".join(("\\" + c) if (c in '"\\' or (ord(c) < 0x20 and c != "\t") or ord(c) == 0x7F) else c
+                             for c in text) + '"'
+    assert quote(text) == expected

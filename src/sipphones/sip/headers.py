@@ -68,7 +68,10 @@ def quote(text: str) -> str:
     CR and LF cannot be carried by a quoted-string at all (quoted-pair excludes them), so they
     raise ``SerializeError`` rather than produce a header that ends early.
     """
-    if not _QUOTE_SPECIAL.search(text):      # the usual case: nothing to escape
+    # The usual case, nothing to escape: printable ASCII (no control character) without '"' or
+    # '\\' is checked by string methods; anything else by the regex.
+    if (text.isascii() and text.isprintable() and '"' not in text and "\\" not in text) \
+            or not _QUOTE_SPECIAL.search(text):
         return f'"{text}"'
     out = ['"']
     for ch in text:

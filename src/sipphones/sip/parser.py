@@ -236,12 +236,19 @@ def validate(message: Request | Response) -> None:
     call_ids: list[str] = []
     cseqs: list[str] = []
     max_forwards: list[str] = []
-    wanted = {"Via": via_lines, "From": from_values, "To": to_values, "Call-ID": call_ids, "CSeq": cseqs,
-              "Max-Forwards": max_forwards}
     for name, value in message.headers._items:   # names are canonical_name() output
-        bucket = wanted.get(name)
-        if bucket is not None:
-            bucket.append(value)
+        if name == "Via":
+            via_lines.append(value)
+        elif name == "From":
+            from_values.append(value)
+        elif name == "To":
+            to_values.append(value)
+        elif name == "Call-ID":
+            call_ids.append(value)
+        elif name == "CSeq":
+            cseqs.append(value)
+        elif name == "Max-Forwards":
+            max_forwards.append(value)
     vias: list[str] = []
     for line in via_lines:
         vias.extend(split_list(line))
