@@ -137,6 +137,18 @@ class DigestChallenge:
             qop = tuple(q.strip().lower() for q in qop_text.split(",") if q.strip())
         stale = params.get("stale")
         userhash = params.get("userhash")
+        if cls is DigestChallenge:   # a native call (``cls(...)`` goes through the generic one)
+            return DigestChallenge(
+                realm=realm, nonce=nonce,
+                algorithm=canonical_algorithm(params.get("algorithm")),
+                qop=qop,
+                opaque=params.get("opaque"),
+                stale=stale is not None and stale.strip().lower() == "true",
+                userhash=userhash is not None and userhash.strip().lower() == "true",
+                charset=params.get("charset"),
+                domain=params.get("domain"),
+                proxy=proxy,
+            )
         return cls(
             realm=realm, nonce=nonce,
             algorithm=canonical_algorithm(params.get("algorithm")),

@@ -115,13 +115,19 @@ def _parse_head(head: bytes, limits: Limits) -> tuple[Request | Response, int | 
     except UnicodeDecodeError as e:
         raise BadEncoding(f"start line/headers are not UTF-8 (byte {e.start})") from None
     if "\r" in text:
-        # Every line loses one trailing CR (CRLF endings); any other CR is a bare CR.
-        if text.endswith("\r"):
-            text = text[:-1]
-        text = text.replace("\r\n", "\n")
-        if "\r" in text:
-            raise BadHeader("bare CR inside the header section")
-    lines = text.split("\n")
+        # Every line loses one trailing CR (CRLF endings); any other CR is a bare CR. The usual
+        # message, every CR and LF in a CRLF pair, is split at its pairs at once (the same lines).
+        lines = text.split("\r\n")
+        pairs = len(lines) - 1
+        if text.count("\r") != pairs or text.count("\n") != pairs:
+            if text.endswith("\r"):
+                text = text[:-1]
+            text = text.replace("\r\n", "\n")
+            if "\r" in text:
+                raise BadHeader("bare CR inside the header section")
+            lines = text.split("\n")
+    else:
+        lines = text.split("\n")
     start = lines[0]
     if len(start) > limits.max_line_bytes:
         raise HeaderTooLong("start line too long")
