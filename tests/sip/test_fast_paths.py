@@ -221,7 +221,8 @@ def test_simple_name_addr_is_the_whole_regex(text):
 
 VIA_PIECES = ["SIP/2.0/UDP ", "SIP / 2.0 / tcp ", "sip/2.0/TLS\t", "1.2.3.4", "[::1]", "host.example", "a_b", "-x",
               ":5060", ":65536", ":99999", ";rport", ";rport=", ";rport=5060", ";RPORT=70000", ";rport=12a",
-              ";branch=z9hG4bK1", ";received=1.2.3.4", ";x=\"q v\"", " ;x", "; ", ";", "=", " ", ",", "\t", "é"]
+              ";branch=z9hG4bK1", ";received=1.2.3.4", ";x=\"q v\"", " ;x", "; ", ";", "=", " ", ",", "\t", "é",
+              ";RPort=1", ";rportx=99999", ";xrport=1", ";rport=00065535", ";rport=065536", "rport", "=1"]
 
 
 @given(joined(VIA_PIECES, max_size=8))
@@ -300,3 +301,27 @@ def test_head_lines_split_like_the_general_path(text):
         assert outcome(text) == (BadHeader, "bare CR inside the header section")
     else:
         assert outcome(text) == outcome(expected_text)
+
+
+@given(st.text(alphabet=st.sampled_from(["a", "@", " ", "\t", "\n", "\x0b", "\x1c", "\x85", "\xa0", "\u2028",
+                                          "\u3000", "\u200b", "é"]), max_size=6))
+@settings(max_examples=1500)
+def test_call_id_word_check_is_the_whitespace_regex(text):
+    from sipphones.sip.parser import _SPACE_RE
+    # parser.validate: "not call_id or call_id.split() != [call_id]" was "not call_id or _SPACE_RE.search(call_id)"
+    assert (not text or text.split() != [text]) == (not text or _SPACE_RE.search(text) is not None)
+
+
+@given(st.sampled_from(["REGISTER", "REG ISTER", "", "OPTIONS", "ré"]),
+       st.sampled_from(["sip:sip.test", "sip:a b", "", "sip:x\u2028y", "sips:[::1]"]))
+def test_request_line_check_remembered_gives_the_same(method, uri):
+    from sipphones.sip.errors import SerializeError
+    from sipphones.sip.message import _TOKEN, _WHITESPACE, Request
+    valid = bool(_TOKEN.fullmatch(method)) and bool(uri) and not _WHITESPACE.search(uri)
+    for _ in range(2):   # the second time from the remembered pairs
+        try:
+            Request(method, uri).to_bytes()
+            ok = True
+        except SerializeError:
+            ok = False
+        assert ok == valid

@@ -315,7 +315,7 @@ def _authorization(challenge: DigestChallenge, *, username: str, method: str, ur
         f"realm={quote(challenge.realm)}",
         f"nonce={quote(challenge.nonce)}",
         f"uri={quote(uri)}",
-        f"response={quote(response)}",
+        f'response="{response}"',   # a hex digest: quote() would add nothing but the quotes
         f"algorithm={challenge.algorithm}",
     ]
     if qop is not None:

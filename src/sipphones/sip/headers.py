@@ -678,12 +678,23 @@ def check_via(text: str) -> None:
                 if port > 65535:
                     raise BadHeaderValue(f"port {port} out of range", "Via")
             if rest:
-                for part in rest[1:].split(";"):
-                    name, eq, value = part.partition("=")
-                    if name.lower() == "rport":
-                        if eq and (not _DIGITS_RE.fullmatch(value) or int(value[:6]) > 65535):
+                # ASCII (the regex's classes), so the lower-cased text has the same indexes; ';' and
+                # '=' only separate (no class holds them): the first ";rport" followed by '=', ';' or
+                # the end is the first parameter named rport.
+                low = rest.lower()
+                n = len(low)
+                i = low.find(";rport")
+                while i >= 0:
+                    j = i + 6
+                    if j == n or low[j] == ";":
+                        break
+                    if low[j] == "=":
+                        end = rest.find(";", j)
+                        value = rest[j + 1:] if end < 0 else rest[j + 1:end]
+                        if not _DIGITS_RE.fullmatch(value) or int(value[:6]) > 65535:
                             raise BadHeaderValue(f"invalid rport {value!r}", "Via")
                         break
+                    i = low.find(";rport", j)
             return
     _via_parts(text)
 

@@ -118,8 +118,12 @@ def _parse_head(head: bytes, limits: Limits) -> tuple[Request | Response, int | 
         # Every line loses one trailing CR (CRLF endings); any other CR is a bare CR. The usual
         # message, every CR and LF in a CRLF pair, is split at its pairs at once (the same lines).
         lines = text.split("\r\n")
-        pairs = len(lines) - 1
-        if text.count("\r") != pairs or text.count("\n") != pairs:
+        bare = False
+        for line in lines:
+            if "\r" in line or "\n" in line:
+                bare = True
+                break
+        if bare:
             if text.endswith("\r"):
                 text = text[:-1]
             text = text.replace("\r\n", "\n")
@@ -267,7 +271,7 @@ def validate(message: Request | Response) -> None:
         if not _simple_name_addr(value):   # the common form is checked by one regex
             NameAddr.parse(value, name)
     call_id = _single(call_ids, "Call-ID")
-    if not call_id or _SPACE_RE.search(call_id):
+    if not call_id or call_id.split() != [call_id]:   # _SPACE_RE.search: split() cuts at the same characters
         raise BadHeaderValue("Call-ID must be one word", "Call-ID")
     _, cseq_method = cseq_parts(_single(cseqs, "CSeq"))
     if max_forwards:
