@@ -325,3 +325,17 @@ def test_request_line_check_remembered_gives_the_same(method, uri):
         except SerializeError:
             ok = False
         assert ok == valid
+
+
+@given(st.text(alphabet=st.sampled_from(["0", "1", "2", "9", "a", "\u0663", "\u00b2", "+", "-", "\uff11"]),
+               max_size=5))
+@settings(max_examples=1500)
+def test_status_code_check_is_the_regex(code):
+    from sipphones.sip.errors import BadStartLine
+    from sipphones.sip.parser import _STATUS_RE, _parse_start_line
+    try:
+        _parse_start_line(f"SIP/2.0 {code} OK")
+        digits_ok = True
+    except BadStartLine as e:
+        digits_ok = "is not 3 digits" not in str(e)
+    assert digits_ok == (_STATUS_RE.fullmatch(code) is not None)

@@ -172,8 +172,11 @@ def _parse_head(head: bytes, limits: Limits) -> tuple[Request | Response, int | 
         if count >= max_headers:
             raise TooManyHeaders(f"more than {max_headers} header fields")
         if count and field_error is None:
-            field_error, content_length = _add_field(items, name, canonical, value, more, max_line,
-                                                     content_length)
+            if more is None and canonical != "Content-Length" and len(name) + len(value) + 2 <= max_line:
+                items.append((canonical, value))   # what _add_field does with such a field
+            else:
+                field_error, content_length = _add_field(items, name, canonical, value, more, max_line,
+                                                         content_length)
         count += 1
         name, canonical, value, more = names[0], names[1], rest.strip(" \t"), None
     if count and field_error is None:
@@ -211,7 +214,8 @@ def _parse_start_line(line: str) -> Request | Response:
         if len(parts) < 2:
             raise BadStartLine("status line needs a version and a status code")
         version = _parse_version(parts[0], "status line")
-        if not _STATUS_RE.fullmatch(parts[1]):
+        code = parts[1]
+        if not (len(code) == 3 and code.isascii() and code.isdigit()):   # _STATUS_RE.fullmatch(code)
             raise BadStartLine(f"status code {parts[1][:12]!r} is not 3 digits")
         status = int(parts[1])
         if not 100 <= status <= 699:
