@@ -137,6 +137,18 @@ class DigestChallenge:
             qop = tuple(q.strip().lower() for q in qop_text.split(",") if q.strip())
         stale = params.get("stale")
         userhash = params.get("userhash")
+        if cls is DigestChallenge:   # a native call (``cls(...)`` goes through the generic one)
+            return DigestChallenge(
+                realm=realm, nonce=nonce,
+                algorithm=canonical_algorithm(params.get("algorithm")),
+                qop=qop,
+                opaque=params.get("opaque"),
+                stale=stale is not None and stale.strip().lower() == "true",
+                userhash=userhash is not None and userhash.strip().lower() == "true",
+                charset=params.get("charset"),
+                domain=params.get("domain"),
+                proxy=proxy,
+            )
         return cls(
             realm=realm, nonce=nonce,
             algorithm=canonical_algorithm(params.get("algorithm")),
@@ -231,6 +243,23 @@ def _check_response_args(algorithm: str, qop: str | None, nc: int | None, cnonce
         raise ValueError(f"{algorithm} needs a cnonce")
 
 
+# (algorithm, method, uri) -> H(method:uri): the same for every REGISTER of a phone (and of a
+# fleet that shares a Request-URI). Bounded: cleared when full.
+_HA2: dict[tuple[str, str, str], str] = {}
+_HA2_MAX = 1024
+
+
+def _ha2(algorithm: str, method: str, uri: str) -> str:
+    """``_h(algorithm, f"{method}:{uri}")``, remembered."""
+    key = (algorithm, method, uri)
+    ha2 = _HA2.get(key)
+    if ha2 is None:
+        if len(_HA2) >= _HA2_MAX:
+            _HA2.clear()
+        ha2 = _HA2[key] = _h(algorithm, f"{method}:{uri}")
+    return ha2
+
+
 def _response(algorithm: str, ha1: str, nonce: str, method: str, uri: str, qop: str | None,
               nc: int | None, cnonce: str | None, body: bytes) -> str:
     """``digest_response`` from HA1 = H(username:realm:password), arguments already checked."""
@@ -239,7 +268,7 @@ def _response(algorithm: str, ha1: str, nonce: str, method: str, uri: str, qop: 
     if qop == "auth-int":
         ha2 = _h(algorithm, f"{method}:{uri}:{_h(algorithm, body)}")
     else:
-        ha2 = _h(algorithm, f"{method}:{uri}")
+        ha2 = _ha2(algorithm, method, uri)
     if qop is None:
         return _h(algorithm, f"{ha1}:{nonce}:{ha2}")
     return _h(algorithm, f"{ha1}:{nonce}:{nc:08x}:{cnonce}:{qop}:{ha2}")
@@ -286,7 +315,7 @@ def _authorization(challenge: DigestChallenge, *, username: str, method: str, ur
         f"realm={quote(challenge.realm)}",
         f"nonce={quote(challenge.nonce)}",
         f"uri={quote(uri)}",
-        f"response={quote(response)}",
+        f'response="{response}"',   # a hex digest: quote() would add nothing but the quotes
         f"algorithm={challenge.algorithm}",
     ]
     if qop is not None:

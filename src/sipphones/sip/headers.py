@@ -68,7 +68,10 @@ def quote(text: str) -> str:
     CR and LF cannot be carried by a quoted-string at all (quoted-pair excludes them), so they
     raise ``SerializeError`` rather than produce a header that ends early.
     """
-    if not _QUOTE_SPECIAL.search(text):      # the usual case: nothing to escape
+    # The usual case, nothing to escape: printable ASCII (no control character) without '"' or
+    # '\\' is checked by string methods; anything else by the regex.
+    if (text.isascii() and text.isprintable() and '"' not in text and "\\" not in text) \
+            or not _QUOTE_SPECIAL.search(text):
         return f'"{text}"'
     out = ['"']
     for ch in text:
@@ -247,7 +250,7 @@ def format_params(params: Mapping[str, str | None]) -> str:
 _PARAM_RE = re.compile(
     r"[ \t]*;[ \t]*([A-Za-z0-9\-.!%*_+`'~]+)"                 # ; name
     r"(?:[ \t]*=[ \t]*(?:([A-Za-z0-9\-.!%*_+`'~\[\]:]+)"      # = token-or-host
-    r'|"((?:[^"\\\r\n]|\\[^\r\n])*)"))?'                      # = quoted-string
+    r'|"([^"\\\r\n]*+(?:\\[^\r\n][^"\\\r\n]*+)*+)"))?'                      # = quoted-string
 )
 _QUOTED_PAIR_RE = re.compile(r"\\(.)", re.DOTALL)
 _SIMPLE_PARAMS_RE = re.compile(r"(?:;[A-Za-z0-9\-.!%*_+`'~]+(?:=[A-Za-z0-9\-.!%*_+`'~\[\]:]+)?)*")
@@ -573,22 +576,48 @@ class NameAddr:
 # anything else is parsed in full.
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|[01][0-9][0-9]|[0-9][0-9]?)"
 _LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_\-]*[A-Za-z0-9_])?"
-_SIMPLE_NAME_ADDR_RE = re.compile(
+_SIMPLE_HEAD = (
     r"<[Ss][Ii][Pp][Ss]?:(?:[A-Za-z0-9\-_.!~*'()&=+$,]+@)?"
     rf"((?=[0-9.]*[A-Za-z_\-]){_LABEL}(?:\.{_LABEL})*\.?|{_OCTET}(?:\.{_OCTET}){{3}})"
     r"(?::([0-9]{1,5}))?"
     r"(?:;[A-Za-z0-9\-_.!~*'()]+(?:=[A-Za-z0-9\-_.!~*'()]+)?)*>"
-    r"(?:;[A-Za-z0-9\-.!%*_+`'~]+(?:=[A-Za-z0-9\-.!%*_+`'~\[\]:]+)?)*"
 )
+_SIMPLE_TAIL = r"(?:;[A-Za-z0-9\-.!%*_+`'~]+(?:=[A-Za-z0-9\-.!%*_+`'~\[\]:]+)?)*"
+_SIMPLE_NAME_ADDR_RE = re.compile(_SIMPLE_HEAD + _SIMPLE_TAIL)
+# The two parts of the subset, read separately (see _simple_name_addr). The tail's quantifiers
+# are possessive: ';' and '=' are outside its character classes, so it never backtracks anyway.
+_SIMPLE_HEAD_RE = re.compile(_SIMPLE_HEAD)
+_SIMPLE_TAIL_RE = re.compile(r"(?:;[A-Za-z0-9\-.!%*_+`'~]++(?:=[A-Za-z0-9\-.!%*_+`'~\[\]:]++)?)*+")
+# "<uri>" part -> whether it is in the subset (with the host length and port checks). The From
+# and To of a phone's messages share it (its AoR), and every message repeats it: bounded, cleared
+# when full.
+_SIMPLE_HEADS: dict[str, bool] = {}
+_SIMPLE_HEADS_MAX = 4096
 
 
 def _simple_name_addr(text: str) -> bool:
-    """True when ``text`` is in the subset above, i.e. ``NameAddr.parse(text)`` cannot fail."""
-    m = _SIMPLE_NAME_ADDR_RE.fullmatch(text)
-    if m is None:
+    """True when ``text`` is in the subset above, i.e. ``NameAddr.parse(text)`` cannot fail.
+
+    No character class of the ``<...>`` part holds ``>``, so the subset's ``>`` is the first one
+    in ``text``: the text matches when what precedes it (with it) matches ``_SIMPLE_HEAD``, with
+    the host and port checks, and what follows matches ``_SIMPLE_TAIL``. The first part's answer
+    is remembered per text (see ``_SIMPLE_HEADS``)."""
+    end = text.find(">")
+    if end < 0 or _SIMPLE_TAIL_RE.fullmatch(text, end + 1) is None:
         return False
-    port = m.group(2)
-    return len(m.group(1)) <= 255 and (port is None or int(port) <= 65535)
+    head = text[:end + 1]
+    ok = _SIMPLE_HEADS.get(head)
+    if ok is None:
+        m = _SIMPLE_HEAD_RE.fullmatch(head)
+        if m is None:
+            ok = False
+        else:
+            port = m.group(2)
+            ok = len(m.group(1)) <= 255 and (port is None or int(port) <= 65535)
+        if len(_SIMPLE_HEADS) >= _SIMPLE_HEADS_MAX:
+            _SIMPLE_HEADS.clear()
+        _SIMPLE_HEADS[head] = ok
+    return ok
 
 
 def parse_name_addrs(values: Iterable[str], header: str | None = None) -> list[NameAddr]:
@@ -632,7 +661,41 @@ def _via_parts(text: str) -> tuple[re.Match[str], str, int | None, Params]:
 
 def check_via(text: str) -> None:
     """Raise what ``Via.parse(text)`` raises, without building the ``Via`` (the parser's
-    validation of every Via of every message)."""
+    validation of every Via of every message).
+
+    When the parameters are all ``;token`` / ``;token=token-or-host`` (``parse_params``'s fast
+    path), the checks of ``_via_parts`` run here in the same order without building the dict:
+    only the first ``rport`` (names compared lower-cased, as the dict keeps the first) is read.
+    Anything else goes through ``_via_parts``."""
+    m = _VIA_RE.match(text)
+    if m is not None:
+        rest = text[m.end():].rstrip(_WS)
+        if _SIMPLE_PARAMS_RE.fullmatch(rest) is not None:
+            port_text = m.group(5)
+            parse_hostport(m.group(4), "Via")
+            if port_text:
+                port = int(port_text)
+                if port > 65535:
+                    raise BadHeaderValue(f"port {port} out of range", "Via")
+            if rest:
+                # ASCII (the regex's classes), so the lower-cased text has the same indexes; ';' and
+                # '=' only separate (no class holds them): the first ";rport" followed by '=', ';' or
+                # the end is the first parameter named rport.
+                low = rest.lower()
+                n = len(low)
+                i = low.find(";rport")
+                while i >= 0:
+                    j = i + 6
+                    if j == n or low[j] == ";":
+                        break
+                    if low[j] == "=":
+                        end = rest.find(";", j)
+                        value = rest[j + 1:] if end < 0 else rest[j + 1:end]
+                        if not _DIGITS_RE.fullmatch(value) or int(value[:6]) > 65535:
+                            raise BadHeaderValue(f"invalid rport {value!r}", "Via")
+                        break
+                    i = low.find(";rport", j)
+            return
     _via_parts(text)
 
 
@@ -707,8 +770,25 @@ def parse_cseq(text: str) -> CSeq:
     return CSeq(number, method)
 
 
+# CSeq value -> cseq_parts(value) for the values read before ("1 REGISTER", "2 REGISTER", ...: the
+# same few for every phone of a fleet). Bounded: cleared when full.
+_CSEQ_PARTS: dict[str, tuple[int, str]] = {}
+_CSEQ_PARTS_MAX = 1024
+
+
 def cseq_parts(text: str) -> tuple[int, str]:
     """``parse_cseq`` as (number, method), without the ``CSeq`` object; the same errors."""
+    parts = _CSEQ_PARTS.get(text)
+    if parts is not None:
+        return parts
+    parts = _cseq_parts(text)
+    if len(_CSEQ_PARTS) >= _CSEQ_PARTS_MAX:
+        _CSEQ_PARTS.clear()
+    _CSEQ_PARTS[text] = parts
+    return parts
+
+
+def _cseq_parts(text: str) -> tuple[int, str]:
     m = _CSEQ_RE.fullmatch(text)
     if not m:
         raise BadHeaderValue(f"malformed {text[:40]!r}", "CSeq")
@@ -808,7 +888,7 @@ _TOKEN_CLASS = r"[A-Za-z0-9\-.!%*_+`'~]"
 _CHALLENGE_SCHEME_RE = re.compile(rf"[ \t,]*({_TOKEN_CLASS}+)[ \t]+")
 _AUTH_PARAM_RE = re.compile(
     rf"({_TOKEN_CLASS}+)[ \t]*=[ \t]*"
-    r'(?:"((?:[^"\\\r\n]|\\[^\r\n])*)"|([^ \t,"][^ \t,]*)?)'
+    r'(?:"([^"\\\r\n]*+(?:\\[^\r\n][^"\\\r\n]*+)*+)"|([^ \t,"][^ \t,]*)?)'
     r"[ \t]*(?:\Z|,[ \t,]*)"
 )
 

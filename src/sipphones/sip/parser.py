@@ -115,13 +115,23 @@ def _parse_head(head: bytes, limits: Limits) -> tuple[Request | Response, int | 
     except UnicodeDecodeError as e:
         raise BadEncoding(f"start line/headers are not UTF-8 (byte {e.start})") from None
     if "\r" in text:
-        # Every line loses one trailing CR (CRLF endings); any other CR is a bare CR.
-        if text.endswith("\r"):
-            text = text[:-1]
-        text = text.replace("\r\n", "\n")
-        if "\r" in text:
-            raise BadHeader("bare CR inside the header section")
-    lines = text.split("\n")
+        # Every line loses one trailing CR (CRLF endings); any other CR is a bare CR. The usual
+        # message, every CR and LF in a CRLF pair, is split at its pairs at once (the same lines).
+        lines = text.split("\r\n")
+        bare = False
+        for line in lines:
+            if "\r" in line or "\n" in line:
+                bare = True
+                break
+        if bare:
+            if text.endswith("\r"):
+                text = text[:-1]
+            text = text.replace("\r\n", "\n")
+            if "\r" in text:
+                raise BadHeader("bare CR inside the header section")
+            lines = text.split("\n")
+    else:
+        lines = text.split("\n")
     start = lines[0]
     if len(start) > limits.max_line_bytes:
         raise HeaderTooLong("start line too long")
@@ -162,8 +172,11 @@ def _parse_head(head: bytes, limits: Limits) -> tuple[Request | Response, int | 
         if count >= max_headers:
             raise TooManyHeaders(f"more than {max_headers} header fields")
         if count and field_error is None:
-            field_error, content_length = _add_field(items, name, canonical, value, more, max_line,
-                                                     content_length)
+            if more is None and canonical != "Content-Length" and len(name) + len(value) + 2 <= max_line:
+                items.append((canonical, value))   # what _add_field does with such a field
+            else:
+                field_error, content_length = _add_field(items, name, canonical, value, more, max_line,
+                                                         content_length)
         count += 1
         name, canonical, value, more = names[0], names[1], rest.strip(" \t"), None
     if count and field_error is None:
@@ -201,7 +214,8 @@ def _parse_start_line(line: str) -> Request | Response:
         if len(parts) < 2:
             raise BadStartLine("status line needs a version and a status code")
         version = _parse_version(parts[0], "status line")
-        if not _STATUS_RE.fullmatch(parts[1]):
+        code = parts[1]
+        if not (len(code) == 3 and code.isascii() and code.isdigit()):   # _STATUS_RE.fullmatch(code)
             raise BadStartLine(f"status code {parts[1][:12]!r} is not 3 digits")
         status = int(parts[1])
         if not 100 <= status <= 699:
@@ -236,12 +250,19 @@ def validate(message: Request | Response) -> None:
     call_ids: list[str] = []
     cseqs: list[str] = []
     max_forwards: list[str] = []
-    wanted = {"Via": via_lines, "From": from_values, "To": to_values, "Call-ID": call_ids, "CSeq": cseqs,
-              "Max-Forwards": max_forwards}
     for name, value in message.headers._items:   # names are canonical_name() output
-        bucket = wanted.get(name)
-        if bucket is not None:
-            bucket.append(value)
+        if name == "Via":
+            via_lines.append(value)
+        elif name == "From":
+            from_values.append(value)
+        elif name == "To":
+            to_values.append(value)
+        elif name == "Call-ID":
+            call_ids.append(value)
+        elif name == "CSeq":
+            cseqs.append(value)
+        elif name == "Max-Forwards":
+            max_forwards.append(value)
     vias: list[str] = []
     for line in via_lines:
         vias.extend(split_list(line))
@@ -254,7 +275,7 @@ def validate(message: Request | Response) -> None:
         if not _simple_name_addr(value):   # the common form is checked by one regex
             NameAddr.parse(value, name)
     call_id = _single(call_ids, "Call-ID")
-    if not call_id or _SPACE_RE.search(call_id):
+    if not call_id or call_id.split() != [call_id]:   # _SPACE_RE.search: split() cuts at the same characters
         raise BadHeaderValue("Call-ID must be one word", "Call-ID")
     _, cseq_method = cseq_parts(_single(cseqs, "CSeq"))
     if max_forwards:

@@ -118,6 +118,7 @@ from sipphones.sip.config import (
     RegistrationPolicy,
     ServerSetConfig,
     Target,
+    TargetTransport,
     format_host,
 )
 from sipphones.sip.errors import BadHeaderValue, DigestError
@@ -471,7 +472,9 @@ class _Binding:
     target: Target | None = None           # the target the binding lives on
     contact: SipUri | None = None          # the Contact of the last REGISTER
     bound: list[SipUri] = field(default_factory=list)  # Contacts the registrar may hold
-    contact_for: str | None = None         # "TRANSPORT host port" that ``contact`` was built for
+    contact_for: tuple[TargetTransport, str, int] | None = None  # (transport, host, port) of ``contact``
+    via_for: tuple[TargetTransport, str, int] | None = None      # ... and of ``via_prefix``
+    via_prefix: str = ""                   # our Via up to the branch's random part
     contact_text: str = ""                 # "<contact>" as written in the REGISTER
     registered: bool = False
     granted: int | None = None
@@ -1025,9 +1028,13 @@ class _Engine:
         b.cseq += 1
         contact, contact_text = self._contact(b, local_host, local_port, target)  # type: ignore[arg-type]
         # Names below are canonical (Headers._trusted): this runs for every REGISTER of every phone.
-        items = [("Via", f"SIP/2.0/{target.transport.value} {format_host(local_host)}:{local_port}"  # type: ignore[union-attr]
-                         f";rport;branch={MAGIC_COOKIE}{self._token(12)}"),
-                 ("Max-Forwards", "70")]
+        transport = target.transport  # type: ignore[union-attr]
+        via_for = b.via_for
+        if via_for is None or via_for[0] is not transport or via_for[1] != local_host or via_for[2] != local_port:
+            b.via_prefix = (f"SIP/2.0/{transport.value} {format_host(local_host)}:{local_port}"  # type: ignore[union-attr]
+                            f";rport;branch={MAGIC_COOKIE}")
+            b.via_for = (transport, local_host, local_port)  # type: ignore[assignment]
+        items = [("Via", b.via_prefix + self._token(12)), ("Max-Forwards", "70")]
         if b.server.route:
             items.append(("Route", b.server.route))
         aor = cfg.aor
@@ -1042,7 +1049,7 @@ class _Engine:
         else:
             if b.contact is not contact:
                 b.contact, b.contact_text = contact, contact_text
-                b.contact_for = f"{target.transport.value} {local_host} {local_port}"  # type: ignore[union-attr]
+                b.contact_for = (transport, local_host, local_port)
             items.append(("Contact", contact_text))
             for old in b.bound:
                 if old is not contact and not old.equivalent(contact):
@@ -1062,7 +1069,9 @@ class _Engine:
     def _contact(self, b: _Binding, host: str, port: int, target: Target) -> tuple[SipUri, str]:
         """Our Contact for a flow's local address and its ``<...>`` text, built again only when
         the address changes (the same object, so the bookkeeping compares by identity first)."""
-        if b.contact is not None and b.contact_for == f"{target.transport.value} {host} {port}":
+        key = b.contact_for
+        if (b.contact is not None and key is not None and key[0] is target.transport and key[1] == host
+                and key[2] == port):
             return b.contact, b.contact_text
         uri = self._contact_uri(host, port, target)
         return uri, f"<{uri}>"

@@ -671,9 +671,9 @@ def top_via_branch(headers: Headers) -> str | None:
     first = headers.get("Via")
     if first is None:
         return None
-    m = _TOP_BRANCH.match(first)
-    if m is not None:
-        return m.group(1)
+    branch = _branch_param(first)
+    if branch is not None:
+        return branch
     vias = headers.values("Via")  # unusual formatting: take the slow, exact path
     if not vias:
         return None
@@ -681,6 +681,43 @@ def top_via_branch(headers: Headers) -> str | None:
         return Via.parse(vias[0]).branch
     except ParseError:
         return None
+
+
+def _branch_param(first: str) -> str | None:
+    """``_TOP_BRANCH.match(first).group(1)``, or None when it does not match, with string
+    searches (the lazy regex tried every position; this runs for every response received).
+
+    The match cannot hold a comma (``[^,]*?`` before the ``;``, none of its other parts accepts
+    one), so only the text before the first comma is read; for every ``;`` in it, first to last,
+    the parameter must read ``[ \t]*branch[ \t]*=[ \t]*`` ("branch" in any case: no other
+    character lower-cases to one of its letters, as for the regex's IGNORECASE) and at least one
+    character of ``[^;, \t]``, which the value runs over.
+    """
+    comma = first.find(",")
+    seg = first if comma < 0 else first[:comma]
+    n = len(seg)
+    i = seg.find(";")
+    while i >= 0:
+        j = i + 1
+        while j < n and (seg[j] == " " or seg[j] == "\t"):
+            j += 1
+        if seg[j:j + 6].lower() == "branch":
+            j += 6
+            while j < n and (seg[j] == " " or seg[j] == "\t"):
+                j += 1
+            if j < n and seg[j] == "=":
+                j += 1
+                while j < n and (seg[j] == " " or seg[j] == "\t"):
+                    j += 1
+                k = n
+                for stop in (";", " ", "\t"):
+                    p = seg.find(stop, j, k)
+                    if p >= 0:
+                        k = p
+                if k > j:
+                    return seg[j:k]
+        i = seg.find(";", i + 1)
+    return None
 
 
 def _top_branch(response: Response) -> str | None:
