@@ -137,29 +137,17 @@ class DigestChallenge:
             qop = tuple(q.strip().lower() for q in qop_text.split(",") if q.strip())
         stale = params.get("stale")
         userhash = params.get("userhash")
-        if cls is DigestChallenge:   # a native call (``cls(...)`` goes through the generic one)
-            return DigestChallenge(
-                realm=realm, nonce=nonce,
-                algorithm=canonical_algorithm(params.get("algorithm")),
-                qop=qop,
-                opaque=params.get("opaque"),
-                stale=stale is not None and stale.strip().lower() == "true",
-                userhash=userhash is not None and userhash.strip().lower() == "true",
-                charset=params.get("charset"),
-                domain=params.get("domain"),
-                proxy=proxy,
-            )
-        return cls(
-            realm=realm, nonce=nonce,
-            algorithm=canonical_algorithm(params.get("algorithm")),
-            qop=qop,
-            opaque=params.get("opaque"),
-            stale=stale is not None and stale.strip().lower() == "true",
-            userhash=userhash is not None and userhash.strip().lower() == "true",
-            charset=params.get("charset"),
-            domain=params.get("domain"),
-            proxy=proxy,
-        )
+        algorithm = canonical_algorithm(params.get("algorithm"))
+        opaque, charset, domain = params.get("opaque"), params.get("charset"), params.get("domain")
+        is_stale = stale is not None and stale.strip().lower() == "true"
+        hashes_user = userhash is not None and userhash.strip().lower() == "true"
+        # A native call when the class is DigestChallenge itself (``cls(...)`` goes through the
+        # generic one); the same arguments either way.
+        if cls is DigestChallenge:
+            return DigestChallenge(realm=realm, nonce=nonce, algorithm=algorithm, qop=qop, opaque=opaque,
+                                   stale=is_stale, userhash=hashes_user, charset=charset, domain=domain, proxy=proxy)
+        return cls(realm=realm, nonce=nonce, algorithm=algorithm, qop=qop, opaque=opaque,
+                   stale=is_stale, userhash=hashes_user, charset=charset, domain=domain, proxy=proxy)
 
     @classmethod
     def parse(cls, value: str, *, proxy: bool = False) -> DigestChallenge:
