@@ -198,9 +198,9 @@ class SqliteRunner:
             for fn, sql, params, tally, done in queue:
                 if fn is None:  # one statement: atomic by itself
                     try:
-                        result = conn.execute(sql, params).rowcount
-                    except sqlite3.IntegrityError as e:  # undone by SQLite, the transaction goes on
-                        outcomes.append((done, False, DuplicateKey(str(e))))
+                        result = execute(sql, params)
+                    except DuplicateKey as e:  # a constraint: undone by SQLite, the transaction goes on
+                        outcomes.append((done, False, e))
                         continue
                     if tally is not None:
                         key = (tally.sql, tally.key)
