@@ -12,6 +12,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sipphones.storage.pragmas import DEFAULT_WAL_AUTOCHECKPOINT, SYNCHRONOUS_LEVELS, SqlitePragmas
+
 ENV_PREFIX = "SIPPHONES_"
 
 
@@ -29,6 +31,11 @@ class Settings:
     token_ttl: int = 3600            # seconds an access token lives (Zoom: 3600)
     page_token_ttl: int = 900        # seconds a next_page_token lives (Zoom: 15 minutes)
     sqlite_synchronous: str = "NORMAL"  # NORMAL (WAL: durable on checkpoint) or FULL
+    # WAL pages after which a committing connection checkpoints (SQLite's wal_autocheckpoint).
+    sqlite_wal_autocheckpoint: int = DEFAULT_WAL_AUTOCHECKPOINT
+    # ``serve``: milliseconds between the WAL checkpoints of its checkpoint process; 0: no such
+    # process, every connection checkpoints inside its COMMIT (SQLite's way).
+    sqlite_checkpoint_interval_ms: int = 250
     list_cache_items: int = 20_000   # list items kept rendered per process and API shape; 0: none
 
     def __post_init__(self) -> None:
@@ -48,10 +55,16 @@ class Settings:
         if self.list_cache_items < 0:
             raise ValueError(f"{ENV_PREFIX}LIST_CACHE_ITEMS must be 0 or more, not {self.list_cache_items}")
         self.sqlite_synchronous = self.sqlite_synchronous.strip().upper()
-        if self.sqlite_synchronous not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+        if self.sqlite_synchronous not in SYNCHRONOUS_LEVELS:
             # It ends up in a PRAGMA statement: only SQLite's own words are accepted.
             raise ValueError(f"{ENV_PREFIX}SQLITE_SYNCHRONOUS must be NORMAL, FULL, EXTRA or OFF, "
                              f"not {self.sqlite_synchronous!r}")
+        for name in ("sqlite_wal_autocheckpoint", "sqlite_checkpoint_interval_ms"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{ENV_PREFIX}{name.upper()} must be 0 or more, not {getattr(self, name)}")
+
+    def sqlite_pragmas(self) -> SqlitePragmas:
+        return SqlitePragmas(self.sqlite_synchronous, self.sqlite_wal_autocheckpoint)
 
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 
 from sipphones.cli import workers
+from sipphones.storage import checkpoints
 from tests.api.zoom import token_client
 from tests.servers import Admin, start_sqlite_server
 
@@ -29,9 +30,11 @@ def _children(pid: int) -> list[int]:
 
 
 def _workers(supervisor: int) -> list[int]:
-    """The uvicorn workers (multiprocessing spawn children; not the resource tracker)."""
+    """The uvicorn workers (multiprocessing spawn children; not the resource tracker, not the WAL
+    checkpoint process)."""
     return sorted(p for p in _children(supervisor)
-                  if b"resource_tracker" not in Path(f"/proc/{p}/cmdline").read_bytes())
+                  if b"resource_tracker" not in Path(f"/proc/{p}/cmdline").read_bytes()
+                  and Path(f"/proc/{p}/comm").read_bytes().strip() != checkpoints.PROCESS_NAME)
 
 
 def _threads(pid: int) -> int:

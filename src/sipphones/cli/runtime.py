@@ -54,7 +54,7 @@ async def open_store(settings: Settings) -> AsyncIterator["SqlRepository"]:
     except Exception as e:  # noqa: BLE001 - connection refused, permissions...
         raise CliError(f"cannot open the database {_safe_url(url)}: {_reason(e)}") from None
     keys = Keys.derive(load_master_key(settings.secret_key, settings.data_dir))
-    repo = SqlRepository.from_url(url, PasswordCipher(keys.sip_password), settings.sqlite_synchronous)
+    repo = SqlRepository.from_url(url, PasswordCipher(keys.sip_password), settings.sqlite_pragmas())
     try:
         yield repo
     finally:

@@ -118,6 +118,7 @@ def serve(
     os.environ["SIPPHONES_DATA_DIR"] = str(settings.data_dir)
     if settings.redis_url:
         os.environ["SIPPHONES_REDIS_URL"] = settings.redis_url
+    checkpoints = start_checkpoints(url, settings)
     print(f"sipphones listening on http://{_url_host(host)}:{port}", flush=True)
     extra = {}
     if workers > 1:
@@ -125,8 +126,31 @@ def serve(
 
         if worker_processes.install():  # single-threaded workers: see sipphones.cli.workers
             extra["timeout_worker_healthcheck"] = worker_processes.HEALTHCHECK_TIMEOUT_S
-    uvicorn.run("sipphones.api.app:app_from_env", factory=True, host=host, port=port, workers=workers,
-                log_level=log_level, access_log=False, lifespan="on", http=_http_protocol(http), **extra)
+    try:
+        uvicorn.run("sipphones.api.app:app_from_env", factory=True, host=host, port=port, workers=workers,
+                    log_level=log_level, access_log=False, lifespan="on", http=_http_protocol(http), **extra)
+    finally:
+        if checkpoints is not None:
+            checkpoints.stop()
+
+
+def start_checkpoints(url: str, settings: Settings):
+    """On a SQLite store, fork the process that runs the WAL checkpoints (``storage.checkpoints``)
+    and raise the workers' ``wal_autocheckpoint`` to its fallback; None otherwise (PostgreSQL, or
+    ``SIPPHONES_SQLITE_CHECKPOINT_INTERVAL_MS=0``: every commit may checkpoint, SQLite's way)."""
+    from sqlalchemy.engine import make_url
+
+    from sipphones.storage import checkpoints
+
+    u = make_url(url)
+    if u.get_backend_name() != "sqlite" or not u.database or u.database == ":memory:":
+        return None
+    if settings.sqlite_checkpoint_interval_ms == 0:
+        return None
+    process = checkpoints.CheckpointProcess.start(u.database, settings.sqlite_checkpoint_interval_ms / 1000)
+    # Workers read their settings from the environment; a value the operator set is kept.
+    os.environ.setdefault("SIPPHONES_SQLITE_WAL_AUTOCHECKPOINT", str(checkpoints.FALLBACK_PAGES))
+    return process
 
 
 HTTP_CHOICES = ("one-send", "httptools", "h11", "auto")

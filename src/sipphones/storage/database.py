@@ -10,6 +10,8 @@ from typing import Any, AsyncIterator
 from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import Connection, Engine, make_url
 
+from sipphones.storage.pragmas import SqlitePragmas
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 # The newest revision under migrations/versions (a test checks it against Alembic's own answer):
@@ -38,14 +40,14 @@ def is_sqlite(url: str) -> bool:
     return _url(url, asynchronous=False).get_backend_name() == "sqlite"
 
 
-def _sqlite_pragmas(engine, synchronous: str) -> None:
+def _sqlite_pragmas(engine, pragmas: SqlitePragmas) -> None:
+    statements = pragmas.statements(busy_timeout_ms=10000)
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record):  # noqa: ANN001
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute(f"PRAGMA synchronous={synchronous}")
-        cur.execute("PRAGMA busy_timeout=10000")
-        cur.execute("PRAGMA foreign_keys=ON")
+        for statement in statements:
+            cur.execute(statement)
         cur.close()
 
 
@@ -58,17 +60,17 @@ def _ensure_sqlite_dir(url) -> None:
 # client's data (e-mail addresses, encrypted passwords) into a log line.
 
 
-def sync_engine(url: str, synchronous: str = "NORMAL") -> Engine:
+def sync_engine(url: str, pragmas: SqlitePragmas = SqlitePragmas()) -> Engine:
     u = _url(url, asynchronous=False)
     if u.get_backend_name() == "sqlite":
         _ensure_sqlite_dir(u)
         engine = create_engine(u, hide_parameters=True)
-        _sqlite_pragmas(engine, synchronous)
+        _sqlite_pragmas(engine, pragmas)
         return engine
     return create_engine(u, pool_pre_ping=True, hide_parameters=True)
 
 
-def async_engine(url: str, synchronous: str = "NORMAL"):
+def async_engine(url: str, pragmas: SqlitePragmas = SqlitePragmas()):
     """The engine of the repository's SQLAlchemy paths (admin, CLI, monitor, search).
 
     SQLite: a blocking engine behind the async interface (``BlockingAsyncEngine``). A SQLite
@@ -80,7 +82,7 @@ def async_engine(url: str, synchronous: str = "NORMAL"):
     """
     u = _url(url, asynchronous=False)
     if u.get_backend_name() == "sqlite":
-        return BlockingAsyncEngine(sync_engine(url, synchronous))
+        return BlockingAsyncEngine(sync_engine(url, pragmas))
     from sqlalchemy.ext.asyncio import create_async_engine
 
     return create_async_engine(_url(url, asynchronous=True), pool_size=2, max_overflow=6, pool_pre_ping=True,

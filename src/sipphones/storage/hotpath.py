@@ -27,6 +27,7 @@ import time
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator, Callable, NamedTuple, Protocol, Sequence, TypeVar
 
+from sipphones.storage.pragmas import SqlitePragmas
 from sipphones.storage.repository import DuplicateKey
 
 T = TypeVar("T")
@@ -97,9 +98,9 @@ class SqliteRunner:
     dialect = "sqlite"
     RETRY_DELAY = 0.0005  # seconds between attempts at the write lock held by another process
 
-    def __init__(self, path: str, synchronous: str = "NORMAL", busy_timeout_ms: int = 10000):
+    def __init__(self, path: str, pragmas: SqlitePragmas = SqlitePragmas(), busy_timeout_ms: int = 10000):
         self.path = path
-        self.synchronous = synchronous
+        self.pragmas = pragmas
         self.busy_timeout_ms = busy_timeout_ms
         self._reader: sqlite3.Connection | None = None
         self._writer: sqlite3.Connection | None = None
@@ -112,10 +113,8 @@ class SqliteRunner:
     def _connect(self, busy_timeout_ms: int) -> sqlite3.Connection:
         # isolation_level=None: autocommit; writes open their own BEGIN IMMEDIATE.
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, cached_statements=64)
-        conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute(f"PRAGMA synchronous={self.synchronous}")
-        conn.execute("PRAGMA foreign_keys=ON")
+        for statement in self.pragmas.statements(busy_timeout_ms):
+            conn.execute(statement)
         return conn
 
     def _read_connection(self) -> sqlite3.Connection:
@@ -350,10 +349,10 @@ class PostgresRunner:
             self._pool = None
 
 
-def runner_for(url: str, synchronous: str = "NORMAL") -> Runner:
+def runner_for(url: str, pragmas: SqlitePragmas = SqlitePragmas()) -> Runner:
     from sqlalchemy.engine import make_url
 
     u = make_url(url)
     if u.get_backend_name() == "sqlite":
-        return SqliteRunner(u.database or ":memory:", synchronous)
+        return SqliteRunner(u.database or ":memory:", pragmas)
     return PostgresRunner(u.set(drivername="postgresql").render_as_string(hide_password=False))

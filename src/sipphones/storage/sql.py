@@ -14,8 +14,9 @@ from sipphones.accounts.models import Account, App, Plan, User
 from sipphones.phones.models import NO_SERVER, SLOTS, ServerSet, SipPhone, Transport, flat_name
 from sipphones.storage import schema as t
 from sipphones.storage.crypto import PasswordCipher
-from sipphones.storage.database import async_engine, is_sqlite
+from sipphones.storage.database import async_engine
 from sipphones.storage.hotpath import Runner, Tally, runner_for
+from sipphones.storage.pragmas import SqlitePragmas
 from sipphones.storage.repository import (
     CorruptRecord, DuplicateKey, PhoneRecord, PhoneStatus, RecordPage, SealPage,
 )
@@ -164,9 +165,9 @@ class SqlRepository:
         self.sqlite = engine.dialect.name == "sqlite"
 
     @classmethod
-    def from_url(cls, url: str, cipher: PasswordCipher, synchronous: str = "NORMAL") -> "SqlRepository":
-        synchronous = synchronous if is_sqlite(url) else "NORMAL"
-        engine, hot = async_engine(url, synchronous), runner_for(url, synchronous)
+    def from_url(cls, url: str, cipher: PasswordCipher, pragmas: SqlitePragmas = SqlitePragmas()) -> "SqlRepository":
+        """``pragmas``: the settings of SQLite connections (ignored for PostgreSQL)."""
+        engine, hot = async_engine(url, pragmas), runner_for(url, pragmas)
         if hasattr(hot, "flush"):  # SQLite: both paths share the file's one write lock
             engine.before_write = hot.flush
         return cls(engine, cipher, hot)
