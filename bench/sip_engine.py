@@ -33,7 +33,8 @@ of digest users for each SIPp scenario and one for the engine, then measures aga
     (bench/sip_monitor.py) and/or by ``RegistrationAgent`` alone in a worker; CPU share (utime +
     stime from /proc) and RSS sampled every 5 s. Targets: under 0.5 core and 300 MB.
 
-Steps (a) (both ramps) and (b) alternate for ``--rounds`` rounds so a busy machine slows both alike. CPU of
+Steps (a) (both ramps, in swapped order every round) and (b) alternate for ``--rounds`` rounds so
+a busy machine slows all alike. CPU of
 SIPp, the workers and kamailio comes from procfs / rusage of the finished children. Everything
 runs on loopback; every process is stopped by PID at the end (also on Ctrl-C); every wait is
 bounded. Writes bench/results/sip-<time>-<mode>.json and prints a summary; exits 1 when a check
@@ -862,7 +863,9 @@ def main(argv: list[str] | None = None) -> int:
         sharded_rounds: dict[int, list[dict]] = {w: [] for w in engine_workers if w > 1}
         for r in range(1, rounds + 1):
             if not args.skip_sipp:
-                for sc in scenarios:
+                # the two ramps swap places every round, so neither is always the one next to the
+                # engine's rounds
+                for sc in (scenarios if r % 2 else scenarios[::-1]):
                     sipp_steps[sc.kind] += [dict(d, round=r)
                                             for d in sipp_ramp(workdir, kam, sc, rates, step_seconds, r)]
             if 1 in engine_workers:
