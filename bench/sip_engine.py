@@ -313,7 +313,7 @@ class SippScenario:
     ``sipp-refresh``: the original scenario (no ``;rport``) on 10,000 users from one local port:
     after the first 10,000 calls of a run every registration refreshes an existing binding.
     ``sipp-like-engine``: the engine's SIP work, ``;rport`` in the Via and every registration a
-    new binding: a step registers users 0..N-1 of its own range (at most ``len(users)``), and
+    new binding: a step registers users 0..N-1 of its own range (N at most ``users``), and
     after the step (not timed) ``unregister`` removes their bindings, so the next step's users
     have none and kamailio's location table is back to what it held before the step."""
 
@@ -410,7 +410,8 @@ def run_sipp(workdir: Path, kam, scenario: Path, csv: Path, rate: int, seconds: 
     # start-up and exit (~20-40 ms), which matters for the short steps of "sipp-like-engine"; it
     # is kept as ``seconds_wall`` / ``rate_wall`` (the rate of runs before 2026-11-28 01:00 UTC).
     start, end = _stat_epoch(row.get("StartTime", "")), _stat_epoch(row.get("CurrentTime", ""))
-    elapsed = end - start if start is not None and end is not None and end > start and code == 0 else wall
+    # (exit code 0: every call succeeded, 1: some failed; anything else: SIPp did not end normally)
+    elapsed = end - start if start is not None and end is not None and end > start and code in (0, 1) else wall
     return SippStep(target=rate, calls=calls, successful=num("SuccessfulCall"), failed=num("FailedCall"),
                     retransmissions=num("Retransmissions"), elapsed=elapsed, cpu_seconds=cpu, exit_code=code,
                     wall=wall)
