@@ -7,9 +7,10 @@ under ``valgrind --tool=callgrind --trace-children=yes`` and drives it slowly (n
 with one kind of traffic per phase, zeroing and dumping callgrind's counters of every kamailio
 process around each phase:
 
-``sipp``           SIPp's ``uac_register.xml`` (the benchmark's scenario), new bindings (fresh users)
-``sipp-refresh``   the same users again from the same port: refreshes, as in SIPp's ceiling steps
+``sipp``           SIPp's ``uac_register.xml`` (the benchmark's "sipp-refresh" scenario), new bindings (fresh users)
+``sipp-refresh``   the same users again from the same port: refreshes, as in bench/sip_engine.py's "sipp-refresh" steps
 ``sipp-rport``     the scenario with ``;rport`` in the Via (as the engine and most phones send), new
+                   bindings: what bench/sip_engine.py's "sipp-like-engine" steps send
 ``sipp-rport-refresh``  the same again: refreshes
 ``engine``         ``RegistrationAgent`` (the benchmark's path), new bindings; its un-REGISTERs
                    come after the dump and are not counted
@@ -36,7 +37,7 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.sip_engine import DOMAIN, PREFIX, SIPP_PREFIX, UAC_REGISTER, start_registrar  # noqa: E402
+from bench.sip_engine import DOMAIN, PREFIX, SIPP_PREFIX, UAC_REGISTER, UAC_REGISTER_RPORT, start_registrar  # noqa: E402
 from bench.sip_worker import password, user_name  # noqa: E402
 
 PHASES = ("sipp", "sipp-refresh", "sipp-rport", "sipp-rport-refresh", "engine")
@@ -166,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     plain = workdir / "uac_register.xml"
     plain.write_text(UAC_REGISTER)
     rport = workdir / "uac_register_rport.xml"
-    rport.write_text(UAC_REGISTER.replace(";branch=[branch]", ";rport;branch=[branch]"))
+    rport.write_text(UAC_REGISTER_RPORT)
     from tests.peers.procs import free_port
     ports = {"sipp": free_port("127.0.0.1", tcp=False)}
     ports["sipp-rport"] = free_port("127.0.0.1", tcp=False, avoid={ports["sipp"]})
