@@ -121,62 +121,45 @@ UAC_REGISTER = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 </scenario>
 """
 
+def _edited(text: str, *edits: tuple[str, str]) -> str:
+    """``text`` with each (old, new) replaced; every ``old`` must occur (a changed template fails
+    here instead of yielding a scenario that silently differs)."""
+    for old, new in edits:
+        if old not in text:
+            raise ValueError(f"scenario template lacks {old!r}")
+        text = text.replace(old, new)
+    return text
+
+
 # The engine's SIP work done by SIPp ("sipp-like-engine"): the same scenario with ``;rport`` in
 # the Via (RFC 3581, as the engine and most phones send: kamailio then adds ``received`` and
 # ``rport`` to its responses). Its steps run on users without a binding (each step registers
 # users 0..N-1 of its own range, which the previous step's un-register left without one), so
 # every registration creates a binding, as the engine's rounds do.
-UAC_REGISTER_RPORT = UAC_REGISTER.replace(";branch=[branch]", ";rport;branch=[branch]").replace(
-    '<scenario name="register with digest auth">',
-    '<!-- like the engine: ;rport in the Via (RFC 3581); run on users without a binding -->\n'
-    '<scenario name="register with digest auth, rport">')
+UAC_REGISTER_RPORT = _edited(
+    UAC_REGISTER,
+    (";branch=[branch]", ";rport;branch=[branch]"),
+    ('<scenario name="register with digest auth">',
+     '<!-- like the engine: ;rport in the Via (RFC 3581); run on users without a binding -->\n'
+     '<scenario name="register with digest auth, rport">'),
+)
 
 # After each "sipp-like-engine" step (not timed): the step's bindings removed, so kamailio's
 # location table is as small during the next step and the engine's rounds as it is during the
 # engine's, whose rounds end with un-REGISTERs too. ``Contact: *`` with ``Expires: 0`` (RFC 3261
 # 10.2.2) removes every binding of the address of record, whichever port registered it (and is
 # answered 200 for an address of record without one, e.g. after a failed registration).
-UAC_UNREGISTER_ALL = """<?xml version="1.0" encoding="ISO-8859-1" ?>
-<!DOCTYPE scenario SYSTEM "sipp.dtd">
-<!-- REGISTER Contact: * Expires: 0 -> 401 -> the same with digest -> 200: every binding removed. -->
-<scenario name="un-register all bindings with digest auth">
-  <send retrans="500">
-    <![CDATA[
-      REGISTER sip:[field2] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];rport;branch=[branch]
-      Max-Forwards: 70
-      From: <sip:[field0]@[field2]>;tag=[pid]SIPpTag[call_number]
-      To: <sip:[field0]@[field2]>
-      Call-ID: [call_id]
-      CSeq: 1 REGISTER
-      Contact: *
-      Expires: 0
-      User-Agent: sipp-register-test
-      Content-Length: 0
-
-    ]]>
-  </send>
-  <recv response="401" auth="true" />
-  <send retrans="500">
-    <![CDATA[
-      REGISTER sip:[field2] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];rport;branch=[branch]
-      Max-Forwards: 70
-      From: <sip:[field0]@[field2]>;tag=[pid]SIPpTag[call_number]
-      To: <sip:[field0]@[field2]>
-      Call-ID: [call_id]
-      CSeq: 2 REGISTER
-      Contact: *
-      Expires: 0
-      [field3]
-      User-Agent: sipp-register-test
-      Content-Length: 0
-
-    ]]>
-  </send>
-  <recv response="200" />
-</scenario>
-"""
+UAC_UNREGISTER_ALL = _edited(
+    UAC_REGISTER_RPORT,
+    ('<!-- like the engine: ;rport in the Via (RFC 3581); run on users without a binding -->\n'
+     '<scenario name="register with digest auth, rport">',
+     '<!-- REGISTER Contact: * Expires: 0 -> 401 -> the same with digest -> 200: every binding removed. -->\n'
+     '<scenario name="un-register all bindings with digest auth">'),
+    ('<send retrans="500" start_rtd="1">', '<send retrans="500">'),
+    ('<recv response="200" rtd="1" />', '<recv response="200" />'),
+    ("Contact: <sip:[field0]@[local_ip]:[local_port];transport=[transport]>", "Contact: *"),
+    ("Expires: 3600", "Expires: 0"),
+)
 
 
 # --- processes ---------------------------------------------------------------------------------

@@ -24,6 +24,20 @@ from sipphones.storage.keys import Keys, load_master_key
 from sipphones.storage.sql import SqlRepository
 
 
+def child_processes(pid: int) -> dict[int, str]:
+    """The live children of ``pid``: their PIDs and names (``/proc/PID/comm``)."""
+    out = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                stat = Path(f"/proc/{name}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                out[int(name)] = stat[stat.index("(") + 1:stat.rindex(")")]
+    return out
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))

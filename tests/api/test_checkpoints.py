@@ -17,7 +17,7 @@ from sipphones.storage import checkpoints
 from sipphones.storage.hotpath import SqliteRunner
 from sipphones.storage.pragmas import SqlitePragmas
 from tests.api.zoom import token_client
-from tests.servers import Admin, start_sqlite_server
+from tests.servers import Admin, child_processes, start_sqlite_server
 
 ROW = b"x" * 3000   # about one 4 KiB page per row
 
@@ -212,21 +212,8 @@ def test_the_process_ends_on_sigint_like_the_rest_of_a_terminal_group(tmp_path):
 
 # --- serve ---------------------------------------------------------------------------------------
 
-def _children(pid: int) -> dict[int, str]:
-    out = {}
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                stat = Path(f"/proc/{name}/stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                out[int(name)] = stat[stat.index("(") + 1:stat.rindex(")")]
-    return out
-
-
 def _checkpointers(pid: int) -> list[int]:
-    return [p for p, comm in _children(pid).items() if comm == checkpoints.PROCESS_NAME.decode()]
+    return [p for p, comm in child_processes(pid).items() if comm == checkpoints.PROCESS_NAME.decode()]
 
 
 PHONE = {"user_email": "alice@example.com", "user_name": "1001", "authorization_name": "1001", "password": "s3cret",
@@ -238,7 +225,7 @@ def test_serve_runs_the_checkpoints_in_a_process_of_their_own(tmp_path):
     srv = start_sqlite_server(tmp_path, workers=2)
     try:
         [ckpt] = _checkpointers(srv.proc.pid)
-        workers = [p for p in _children(srv.proc.pid) if p != ckpt and
+        workers = [p for p in child_processes(srv.proc.pid) if p != ckpt and
                    b"resource_tracker" not in Path(f"/proc/{p}/cmdline").read_bytes()]
         assert workers
         for w in workers:   # the workers checkpoint only as a fallback

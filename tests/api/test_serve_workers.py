@@ -13,28 +13,15 @@ import httpx
 from sipphones.cli import workers
 from sipphones.storage import checkpoints
 from tests.api.zoom import token_client
-from tests.servers import Admin, start_sqlite_server
-
-
-def _children(pid: int) -> list[int]:
-    out = []
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                stat = Path(f"/proc/{name}/stat").read_bytes()
-            except OSError:
-                continue
-            if int(stat[stat.rindex(b")") + 2:].split()[1]) == pid:
-                out.append(int(name))
-    return out
+from tests.servers import Admin, child_processes, start_sqlite_server
 
 
 def _workers(supervisor: int) -> list[int]:
     """The uvicorn workers (multiprocessing spawn children; not the resource tracker, not the WAL
     checkpoint process)."""
-    return sorted(p for p in _children(supervisor)
+    return sorted(p for p, name in child_processes(supervisor).items()
                   if b"resource_tracker" not in Path(f"/proc/{p}/cmdline").read_bytes()
-                  and Path(f"/proc/{p}/comm").read_bytes().strip() != checkpoints.PROCESS_NAME)
+                  and name != checkpoints.PROCESS_NAME.decode())
 
 
 def _threads(pid: int) -> int:
