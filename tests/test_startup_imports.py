@@ -19,8 +19,9 @@ APP_ONLY = {"sqlalchemy", "alembic", "jwt", "cryptography", "limits", "starlette
 
 
 def _imported_tops(code: str, env: dict[str, str] | None = None) -> set[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("SIPPHONES_")}  # no Redis, no other store
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                       env={**os.environ, "PYTHONPATH": SRC, **(env or {})})
+                       env={**base, "PYTHONPATH": SRC, **(env or {})})
     assert p.returncode == 0, p.stderr
     return set(json.loads(p.stdout.strip().splitlines()[-1]))
 
@@ -45,3 +46,15 @@ def test_a_multi_worker_supervisor_imports_no_library_of_the_app(tmp_path):
     env = {"SIPPHONES_DATA_DIR": str(tmp_path), "SIPPHONES_DATABASE_URL": f"sqlite:///{tmp_path / 'new.db'}"}
     assert _imported_tops(code, env) & APP_ONLY == set()
     assert (tmp_path / "new.db").exists()  # the database was created (at the head) all the same
+
+
+def test_a_worker_without_redis_imports_neither_limits_nor_alembic(tmp_path):
+    # What a worker of ``serve`` does before it answers: the app and its state, on a database
+    # the supervisor has migrated. ``limits`` serves only Redis counters; Alembic only migrations.
+    code = ("from sipphones.storage.database import migrate; from sipphones.config import load_settings\n"
+            "s = load_settings(); migrate(s.resolved_database_url())\n"
+            "import sipphones.api.app\n"
+            "from sipphones.api.state import AppState\n"
+            "AppState.build(s, run_migrations=False)\n" + TOPS)
+    env = {"SIPPHONES_DATA_DIR": str(tmp_path), "SIPPHONES_DATABASE_URL": f"sqlite:///{tmp_path / 'new.db'}"}
+    assert _imported_tops(code, env) & {"limits", "alembic"} == set()
