@@ -117,6 +117,21 @@ def test_migrate_on_a_new_file_does_not_import_alembic_or_sqlalchemy(tmp_path):
     assert describe(tmp_path / "x.db")["alembic_version"] == [(HEAD_REVISION,)]
 
 
+def test_processes_creating_one_new_file_at_once_all_succeed(tmp_path):
+    # Several processes (two ``serve``s, a CLI command beside a starting server) may open the same
+    # new file together: the first takes the write lock and creates the schema, the others wait
+    # and find it at the head. (Through Alembic alone, some of them failed with "table exists".)
+    code = "import sys; from sipphones.storage.database import migrate; print(migrate(sys.argv[1]))"
+    env = {**os.environ, "PYTHONPATH": str(Path(database.__file__).parents[2])}
+    for n in range(3):
+        url = f"sqlite:///{tmp_path / str(n) / 'new.db'}"
+        procs = [subprocess.Popen([sys.executable, "-c", code, url], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True, env=env) for _ in range(4)]
+        results = [(p.wait(60), *p.communicate()) for p in procs]
+        assert all(rc == 0 and out.strip() == HEAD_REVISION for rc, out, _ in results), results
+        assert describe(tmp_path / str(n) / "new.db")["alembic_version"] == [(HEAD_REVISION,)]
+
+
 @pytest.mark.parametrize("url", [
     "sqlite:///rel/x.db", "sqlite:////abs/dir/x.db", "sqlite:////abs/a b/x@y#z.db", "sqlite:///./x.db",
     "sqlite:////abs/:memory:",

@@ -218,9 +218,9 @@ def create_sqlite_at_head(path: str) -> bool:
     try:
         # The settings of the engine Alembic's migrations run on (sync_engine): WAL is a
         # property of the file, kept by every later connection.
+        conn.execute("PRAGMA busy_timeout=10000")  # first: a concurrent creator's lock is waited for
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA busy_timeout=10000")
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("BEGIN IMMEDIATE")  # the write lock first: a concurrent creator waits, then sees the schema
         try:
