@@ -8,6 +8,7 @@ import sys
 
 import typer
 
+from sipphones import gc_pause
 from sipphones.cli.runtime import DatabaseOption, DataDirOption, fail, open_store, run, settings_from
 from sipphones.config import Settings
 
@@ -125,6 +126,7 @@ def serve(
 
         if worker_processes.install():  # single-threaded workers: see sipphones.cli.workers
             extra["timeout_worker_healthcheck"] = worker_processes.HEALTHCHECK_TIMEOUT_S
+        gc_pause.resume()  # the supervisor has started; each worker pauses its own collector
     uvicorn.run("sipphones.api.app:app_from_env", factory=True, host=host, port=port, workers=workers,
                 log_level=log_level, access_log=False, lifespan="on", http=_http_protocol(http), **extra)
 
