@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
+from sipphones import gc_pause
 from sipphones.api import check, meta, oauth, sip_phones, users
 from sipphones.api.dispatch import DirectDispatch, RouteTable
 from sipphones.api.responses import error_response
@@ -42,6 +43,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True,
         state = AppState.build(settings, run_migrations=run_migrations)
         app.state.sipphones = state
         app.sipphones = state          # the same object, for api.state.app_state
+        gc_pause.resume()              # started: the collector back on (see sipphones.gc_pause)
         try:
             yield
         finally:

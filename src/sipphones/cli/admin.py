@@ -7,7 +7,6 @@ import time
 import typer
 
 from sipphones.accounts.models import ALL_PERMISSIONS, Account, App, Plan, User
-from sipphones.accounts.service import AccountService
 from sipphones.auth.scopes import DEFAULT_APP_SCOPES, parse_scopes
 from sipphones.cli.runtime import (
     DatabaseOption, DataDirOption, JsonOption, emit, fail, open_store, run, settings_from,
@@ -16,6 +15,14 @@ from sipphones.cli.runtime import (
 accounts_app = typer.Typer(help="Manage accounts (each with a plan and the SIP phone integration switch).", no_args_is_help=True)
 apps_app = typer.Typer(help="Manage Server-to-Server OAuth apps of an account.", no_args_is_help=True)
 users_app = typer.Typer(help="Manage the users of an account.", no_args_is_help=True)
+
+
+def _accounts(repo):
+    # Imported here, not at the top: the account service brings PyJWT and cryptography, which
+    # every start of the CLI (``serve`` above all) would otherwise pay for.
+    from sipphones.accounts.service import AccountService
+
+    return AccountService(repo)
 
 
 def account_dict(a: Account) -> dict:
@@ -59,7 +66,7 @@ def accounts_create(
     """Create an account."""
     async def go():
         async with open_store(settings_from(database_url, data_dir)) as repo:
-            return await AccountService(repo).create_account(name, _plan(plan), sip_phone_integration=sip_phone_integration,
+            return await _accounts(repo).create_account(name, _plan(plan), sip_phone_integration=sip_phone_integration,
                                                              unlimited=unlimited)
     emit(account_dict(run(go)), as_json)
 
@@ -90,7 +97,7 @@ def accounts_update(
 
     async def go():
         async with open_store(settings_from(database_url, data_dir)) as repo:
-            return await AccountService(repo).update_account(account_id, **changes)
+            return await _accounts(repo).update_account(account_id, **changes)
     emit(account_dict(run(go)), as_json)
 
 
@@ -100,7 +107,7 @@ def accounts_delete(account_id: str = typer.Argument(...), database_url: str = D
     """Delete an account with its users, apps and SIP phones."""
     async def go():
         async with open_store(settings_from(database_url, data_dir)) as repo:
-            await AccountService(repo).delete_account(account_id)
+            await _accounts(repo).delete_account(account_id)
     run(go)
     emit({"deleted": account_id}, as_json)
 
@@ -129,7 +136,7 @@ def apps_create(
 
     async def go():
         async with open_store(settings_from(database_url, data_dir)) as repo:
-            return await AccountService(repo).create_app(account, name, scope_list, perms)
+            return await _accounts(repo).create_app(account, name, scope_list, perms)
     created = run(go)
     out = app_dict(created.app)
     out["client_secret"] = created.client_secret
@@ -152,7 +159,7 @@ def apps_delete(client_id: str = typer.Argument(...), database_url: str = Databa
     """Delete an app; its access tokens stop working at once."""
     async def go():
         async with open_store(settings_from(database_url, data_dir)) as repo:
-            await AccountService(repo).delete_app(client_id)
+            await _accounts(repo).delete_app(client_id)
     run(go)
     emit({"deleted": client_id}, as_json)
 
@@ -170,7 +177,7 @@ def users_create(
     """Add a user to an account."""
     async def go():
         async with open_store(settings_from(database_url, data_dir)) as repo:
-            return await AccountService(repo).create_user(account, email, first_name, last_name)
+            return await _accounts(repo).create_user(account, email, first_name, last_name)
     emit(user_dict(run(go)), as_json, columns=["id", "email", "first_name", "last_name", "account_id"])
 
 
@@ -180,7 +187,7 @@ def users_list(account: str = typer.Option(..., "--account"), database_url: str 
     """List an account's users."""
     async def go():
         async with open_store(settings_from(database_url, data_dir)) as repo:
-            await AccountService(repo).require_account(account)
+            await _accounts(repo).require_account(account)
             out, after = [], None
             while True:
                 batch, _ = await repo.list_users(account, after_id=after, limit=500)
@@ -198,8 +205,8 @@ def users_delete(user: str = typer.Argument(..., help="User id or email."),
     """Delete a user and the user's SIP phones."""
     async def go():
         async with open_store(settings_from(database_url, data_dir)) as repo:
-            await AccountService(repo).require_account(account)
-            await AccountService(repo).delete_user(account, user)
+            await _accounts(repo).require_account(account)
+            await _accounts(repo).delete_user(account, user)
     run(go)
     emit({"deleted": user}, as_json)
 

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 from sipphones.check.models import CheckReport, CheckResult
 from sipphones.cli.runtime import CliError, DatabaseOption, DataDirOption, JsonOption, open_store, run, settings_from
@@ -93,6 +93,8 @@ def _detail(s) -> str:
 def render_reports(reports: list[CheckReport], console: Console) -> None:
     """A table with one row per server set (a block per phone on narrow terminals and pipes),
     then a summary line."""
+    from rich.text import Text  # rich: imported by the commands that print with it, not by every start (serve)
+
     if console.width >= 110:
         _render_table(reports, console)
     else:
@@ -103,6 +105,9 @@ def render_reports(reports: list[CheckReport], console: Console) -> None:
 
 
 def _render_table(reports: list[CheckReport], console: Console) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table()
     for name, kw in (("Phone", {"no_wrap": True}), ("Set", {"justify": "right"}), ("Server", {"overflow": "fold"}),
                      ("Used", {"no_wrap": True}), ("Result", {"no_wrap": True}), ("SIP", {"justify": "right"}),
@@ -127,6 +132,8 @@ def _render_table(reports: list[CheckReport], console: Console) -> None:
 
 
 def _render_lines(reports: list[CheckReport], console: Console) -> None:
+    from rich.text import Text
+
     for report in reports:
         console.print(Text.assemble((report.phone_id, "bold"), f"  {report.user_name}@{report.domain}"), soft_wrap=True)
         if report.error and not report.servers:
@@ -183,6 +190,8 @@ def check(
             return await service.check_all(phones)
 
     reports = run(go)
+    from rich.console import Console
+
     if as_json:
         doc = reports_document(reports, {"timeout": timeout, "ca_file": options.ca_file,
                                          "concurrency": concurrency})

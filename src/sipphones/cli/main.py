@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
+
+from sipphones import gc_pause
 
 from sipphones.cli.admin import accounts_app, apps_app, users_app
 from sipphones.cli.serve import serve
@@ -20,4 +24,6 @@ app.command("monitor")(monitor)
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["serve"]:
+        gc_pause.pause()  # until the app has started: see sipphones.gc_pause
     app()

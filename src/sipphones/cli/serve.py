@@ -8,6 +8,7 @@ import sys
 
 import typer
 
+from sipphones import gc_pause
 from sipphones.cli.runtime import DatabaseOption, DataDirOption, fail, open_store, run, settings_from
 from sipphones.config import Settings
 
@@ -126,6 +127,7 @@ def serve(
 
         if worker_processes.install():  # single-threaded workers: see sipphones.cli.workers
             extra["timeout_worker_healthcheck"] = worker_processes.HEALTHCHECK_TIMEOUT_S
+        gc_pause.resume()  # the supervisor has started; each worker pauses its own collector
     try:
         uvicorn.run("sipphones.api.app:app_from_env", factory=True, host=host, port=port, workers=workers,
                     log_level=log_level, access_log=False, lifespan="on", http=_http_protocol(http), **extra)
@@ -138,16 +140,20 @@ def start_checkpoints(url: str, settings: Settings):
     """On a SQLite store, fork the process that runs the WAL checkpoints (``storage.checkpoints``)
     and raise the workers' ``wal_autocheckpoint`` to its fallback; None otherwise (PostgreSQL, or
     ``SIPPHONES_SQLITE_CHECKPOINT_INTERVAL_MS=0``: every commit may checkpoint, SQLite's way)."""
-    from sqlalchemy.engine import make_url
-
     from sipphones.storage import checkpoints
+    from sipphones.storage.database import plain_sqlite_path
 
-    u = make_url(url)
-    if u.get_backend_name() != "sqlite" or not u.database or u.database == ":memory:":
-        return None
     if settings.sqlite_checkpoint_interval_ms == 0:
         return None
-    process = checkpoints.CheckpointProcess.start(u.database, settings.sqlite_checkpoint_interval_ms / 1000)
+    path = plain_sqlite_path(url)
+    if path is None and url.startswith("sqlite"):  # a URL with a query or %-escapes: SQLAlchemy reads it
+        from sqlalchemy.engine import make_url
+
+        database = make_url(url).database
+        path = database if database and database != ":memory:" else None
+    if path is None:
+        return None
+    process = checkpoints.CheckpointProcess.start(path, settings.sqlite_checkpoint_interval_ms / 1000)
     # Workers read their settings from the environment; a value the operator set is kept.
     os.environ.setdefault("SIPPHONES_SQLITE_WAL_AUTOCHECKPOINT", str(checkpoints.FALLBACK_PAGES))
     return process

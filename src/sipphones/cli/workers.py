@@ -28,6 +28,8 @@ import uvicorn
 from uvicorn.server import Server
 from uvicorn.supervisors import multiprocess
 
+from sipphones import gc_pause
+
 HEALTHCHECK_TIMEOUT_S = 30
 
 
@@ -53,6 +55,7 @@ class LoopPongProcess(multiprocess.Process):
             await startup(sockets=sockets)
 
         server.startup = startup_answering_pings
+        gc_pause.pause()  # until the app has started (its lifespan resumes it): see sipphones.gc_pause
         server.run(sockets)
 
 

@@ -5,10 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator
+from typing import TYPE_CHECKING, Any, AsyncIterator
 
-from sqlalchemy import create_engine, event, inspect, text
-from sqlalchemy.engine import Connection, Engine, make_url
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection, Engine
+
+# SQLAlchemy is imported by the functions that use it: ``serve`` migrates a plain SQLite file
+# with the standard library alone (see ``migrate``), and with several workers its supervisor
+# process never needs SQLAlchemy at all.
 
 from sipphones.storage.pragmas import SqlitePragmas
 
@@ -24,6 +28,8 @@ class DatabaseUrlError(ValueError):
 
 
 def _url(url: str, *, asynchronous: bool):
+    from sqlalchemy.engine import make_url
+
     try:
         u = make_url(url)
     except Exception:
@@ -41,6 +47,8 @@ def is_sqlite(url: str) -> bool:
 
 
 def _sqlite_pragmas(engine, pragmas: SqlitePragmas) -> None:
+    from sqlalchemy import event
+
     statements = pragmas.statements(busy_timeout_ms=10000)
 
     @event.listens_for(engine, "connect")
@@ -61,6 +69,8 @@ def _ensure_sqlite_dir(url) -> None:
 
 
 def sync_engine(url: str, pragmas: SqlitePragmas = SqlitePragmas()) -> Engine:
+    from sqlalchemy import create_engine
+
     u = _url(url, asynchronous=False)
     if u.get_backend_name() == "sqlite":
         _ensure_sqlite_dir(u)
@@ -142,29 +152,50 @@ def head_revision() -> str:
 
 
 def current_revision(engine: Engine) -> str | None:
+    from sqlalchemy import inspect, text
+
     with engine.connect() as conn:
         if not inspect(conn).has_table("alembic_version"):
             return None
         return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
+def plain_sqlite_path(url: str) -> str | None:
+    """The file of a plain ``sqlite:///path`` URL, read without SQLAlchemy; None for any other
+    URL (another database, a query string, %-escapes, an in-memory database). SQLAlchemy's
+    ``make_url`` finds the same file in such a URL (a test checks it)."""
+    if not url.startswith("sqlite:///") or "?" in url or "%" in url:
+        return None
+    path = url[len("sqlite:///"):]
+    return path if path and path != ":memory:" else None
+
+
+def _sqlite_file_revision(path: str) -> str | None:
+    import sqlite3
+
+    if not Path(path).exists():
+        return None
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute("PRAGMA busy_timeout=10000")
+        row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+    except sqlite3.OperationalError:  # no such table
+        return None
+    finally:
+        conn.close()
+    return row[0] if row else None
+
+
 def stored_revision(url: str) -> str | None:
     """The revision recorded in the database (None: no schema yet), read through the plain driver."""
+    path = plain_sqlite_path(url)
+    if path is not None:
+        return _sqlite_file_revision(path)
     u = _url(url, asynchronous=False)
     if u.get_backend_name() == "sqlite":
-        import sqlite3
-
-        if not u.database or u.database == ":memory:" or not Path(u.database).exists():
+        if not u.database or u.database == ":memory:":
             return None
-        conn = sqlite3.connect(u.database)
-        try:
-            conn.execute("PRAGMA busy_timeout=10000")
-            row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
-        except sqlite3.OperationalError:  # no such table
-            return None
-        finally:
-            conn.close()
-        return row[0] if row else None
+        return _sqlite_file_revision(u.database)
     engine = sync_engine(url)
     try:
         return current_revision(engine)
@@ -172,10 +203,61 @@ def stored_revision(url: str) -> str | None:
         engine.dispose()
 
 
+def create_sqlite_at_head(path: str) -> bool:
+    """Give a SQLite file without any schema (a new file, or an empty one) the schema the
+    migrations produce, stamped at ``HEAD_REVISION``, in one transaction, with the standard
+    library alone (``storage.sqlite_schema``: Alembic's own statements, checked by a test against
+    a migrated file). False, and the file unchanged, when it has any schema already or the
+    snapshot is not of ``HEAD_REVISION``: ``migrate`` then runs Alembic as before."""
+    import sqlite3
+
+    from sipphones.storage import sqlite_schema
+
+    if sqlite_schema.REVISION != HEAD_REVISION:
+        return False
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, isolation_level=None)  # transactions as written below
+    try:
+        # The settings of the engine Alembic's migrations run on (sync_engine): WAL is a
+        # property of the file, kept by every later connection.
+        for statement in SqlitePragmas().statements(busy_timeout_ms=10000):  # busy_timeout first: a
+            conn.execute(statement)                                           # concurrent creator is waited for
+        conn.execute("BEGIN IMMEDIATE")  # the write lock first: a concurrent creator waits, then sees the schema
+        try:
+            if conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+                conn.execute("ROLLBACK")
+                return False
+            for statement in sqlite_schema.STATEMENTS:
+                conn.execute(statement)
+            conn.execute(sqlite_schema.STAMP)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return True
+    finally:
+        conn.close()
+
+
 def migrate(url: str) -> str:
-    """Bring the schema to the newest revision (a no-op when it is there). Returns the revision."""
-    if stored_revision(url) == HEAD_REVISION:
+    """Bring the schema to the newest revision (a no-op when it is there). Returns the revision.
+
+    A plain SQLite file without any schema is created at the head from the snapshot of the
+    migrated schema (``create_sqlite_at_head``), without importing Alembic and SQLAlchemy; any
+    other database, and a SQLite file that has a schema, is migrated by Alembic."""
+    path = plain_sqlite_path(url)
+    revision = _sqlite_file_revision(path) if path is not None else stored_revision(url)
+    if revision == HEAD_REVISION:
         return HEAD_REVISION
+    if path is not None and revision is None:
+        import sqlite3
+
+        try:
+            if create_sqlite_at_head(path):
+                return HEAD_REVISION
+        except sqlite3.Error:
+            pass  # rolled back: Alembic tries, and reports the problem as it always did
     from alembic import command
 
     engine = sync_engine(url)

@@ -13,9 +13,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
 
 @dataclass(frozen=True)
 class Keys:
@@ -25,6 +22,10 @@ class Keys:
 
     @classmethod
     def derive(cls, master: bytes) -> "Keys":
+        # Imported here: ``serve``'s supervisor only loads (or makes) the master key.
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
         def sub(label: bytes) -> bytes:
             return HKDF(algorithm=hashes.SHA256(), length=32, salt=b"sipphones", info=label).derive(master)
 
