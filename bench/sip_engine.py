@@ -34,7 +34,9 @@ of digest users for each SIPp scenario and one for the engine, then measures aga
     stime from /proc) and RSS sampled every 5 s. Targets: under 0.5 core and 300 MB.
 
 Steps (a) (both ramps, in swapped order every round) and (b) alternate for ``--rounds`` rounds so
-a busy machine slows all alike. CPU of
+a busy machine slows all alike, and before each SIPp step and engine round the run waits (up to
+10 s) for the machine to be idle (< 0.3 core busy): an overloaded SIPp step leaves kamailio
+working through its backlog for a while after SIPp exits. CPU of
 SIPp, the workers and kamailio comes from procfs / rusage of the finished children. Everything
 runs on loopback; every process is stopped by PID at the end (also on Ctrl-C); every wait is
 bounded. Writes bench/results/sip-<time>-<mode>.json and prints a summary; exits 1 when a check
@@ -67,7 +69,7 @@ if __package__ in (None, ""):
     sys.path[:] = [p for p in sys.path if p not in ("", _here)]
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.procs import CLOCK_TICKS, pids_cpu_ticks, process_tree, tree_cpu_ticks  # noqa: E402
+from bench.procs import CLOCK_TICKS, pids_cpu_ticks, process_tree, tree_cpu_ticks, wait_for_quiet  # noqa: E402
 from bench.sip_worker import password, user_name  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -430,6 +432,19 @@ def unregister_step(workdir: Path, kam, sc: SippScenario, calls: int, rate: int,
     return {"attempts": attempts, "ok": not left}
 
 
+SETTLE_MAX_S = 10.0      # at most this long before each measured step or round ...
+SETTLE_BUSY_CORES = 0.3  # ... for the machine to be this idle
+
+
+def settle() -> dict:
+    """Wait (bounded) until the machine is nearly idle before a measured SIPp step or engine
+    round: an overloaded step leaves kamailio working through its socket buffer's backlog (and
+    SIPp's retransmissions) for a while after SIPp has exited, which would otherwise be charged to
+    whatever comes next. Applied alike to both sides; what it found is kept in the results."""
+    waited, busy = wait_for_quiet(SETTLE_MAX_S, SETTLE_BUSY_CORES, window=0.25)
+    return {"settle_seconds": round(waited, 2), "busy_cores_before": round(busy, 2)}
+
+
 def run_step(workdir: Path, kam, sc: SippScenario, rate: int, seconds: float, step_no: int,
              best: float = 0.0) -> tuple[SippStep, dict]:
     """One ramp step: SIPp at ``rate`` for ``sc.calls(rate, seconds)`` calls, kamailio's CPU
@@ -441,11 +456,13 @@ def run_step(workdir: Path, kam, sc: SippScenario, rate: int, seconds: float, st
     calls = sc.calls(rate, seconds)
     sample = sample_users(sc, calls) if sc.unregister is not None else []
     before = kam.binding_counts(sample)
+    quiet = settle()
     k0 = tree_ticks(kam.process.pid)
     step = run_sipp(workdir, kam, sc.scenario, sc.csv, rate, seconds, step_no, sc.port, calls=calls, label=sc.kind)
     k1 = tree_ticks(kam.process.pid)
     d = step.as_dict()
     d["kind"] = sc.kind
+    d.update(quiet)
     d["kamailio_cpu_us_per_registration"] = (round(1e6 * (k1 - k0) / CLOCK_TICKS / step.successful, 1)
                                              if step.successful else None)
     if sc.unregister is not None:
@@ -585,6 +602,7 @@ def run_worker(job: str, args: list[str], bound: float, on_line=None,
 
 def engine_round(kam, count: int, concurrency: int, round_no: int, loop: str, source: Path | None = None,
                  label: str = "engine") -> dict:
+    quiet = settle()
     k0 = tree_ticks(kam.process.pid)
     with KamailioClock(kam.process.pid) as clock:
         result, cpu = run_worker("throughput", [
@@ -598,6 +616,7 @@ def engine_round(kam, count: int, concurrency: int, round_no: int, loop: str, so
     r["kamailio_cpu_us_per_registration"] = (round(1e6 * (k1 - k0) / CLOCK_TICKS / (r["registered"] + r["unregistered"]), 1)
                                              if r["registered"] else None)
     r["rss_mb"] = result.get("rss_mb")
+    r.update(quiet)
     print(f"  {label:8s} r{round_no} {count} phones, {concurrency} in flight: {r['rate']:8.1f}/s  "
           f"ok {r['registered']}/{count}  failed {r['failed']}  cpu {r['cpu_us_per_registration']} us/reg "
           f"(share {r['cpu_share']})  kamailio {r['kamailio_cpu_us_per_registration_window']} us/reg "
@@ -611,6 +630,7 @@ def engine_round_sharded(kam, count: int, concurrency: int, round_no: int, loop:
     --workers N`` does): every worker loads its shard, then all start their measured windows at
     once; rate = all registrations / (last 200 anywhere - first add anywhere); CPU = the sum of
     the workers' CPU in their windows."""
+    quiet = settle()
     k0 = tree_ticks(kam.process.pid)
     procs, errs = [], []
     clock = KamailioClock(kam.process.pid)
@@ -661,7 +681,7 @@ def engine_round_sharded(kam, count: int, concurrency: int, round_no: int, loop:
          "cpu_share": round(cpu / (end - start), 3) if end > start else None, "unregistered": unregistered,
          "kamailio_cpu_us_per_registration": (round(1e6 * (k1 - k0) / CLOCK_TICKS / (registered + unregistered), 1)
                                               if registered else None),
-         **clock.window(start, end, registered),
+         **clock.window(start, end, registered), **quiet,
          "shards": results}
     print(f"  {label:8s} r{round_no} {count} phones in {workers} processes, {concurrency} in flight each: "
           f"{r['rate']:8.1f}/s  ok {registered}/{count}  failed {r['failed']}  cpu {r['cpu_us_per_registration']} "
