@@ -143,7 +143,7 @@ def start_checkpoints(url: str, settings: Settings):
     from sipphones.storage import checkpoints
     from sipphones.storage.database import plain_sqlite_path
 
-    if settings.sqlite_checkpoint_interval_ms == 0:
+    if settings.sqlite_checkpoint_interval_ms == 0 or not hasattr(os, "fork"):  # no fork: SQLite's own way
         return None
     path = plain_sqlite_path(url)
     if path is None and url.startswith("sqlite"):  # a URL with a query or %-escapes: SQLAlchemy reads it
