@@ -37,6 +37,14 @@ def _write(conn: sqlite3.Connection, rows: int) -> None:
     conn.execute("COMMIT")
 
 
+def _snapshot(path: Path) -> sqlite3.Connection:
+    """A reader inside a read transaction: it holds its snapshot until its COMMIT."""
+    reader = sqlite3.connect(path, isolation_level=None)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM t").fetchone()
+    return reader
+
+
 def _wal_frames(path: Path) -> int:
     """Frames in the WAL file as its size says (header 32 bytes, each frame 24 + page size)."""
     size = os.path.getsize(f"{path}-wal")
@@ -61,9 +69,7 @@ def test_a_long_wal_is_rewound_so_that_it_stops_growing(tmp_path):
     _write(writer, 200)
     # A reader inside the WAL while the writer goes on (as under a steady load) keeps the writer
     # from rewinding it, however completely a PASSIVE checkpoint copied it.
-    reader = sqlite3.connect(db, isolation_level=None)
-    reader.execute("BEGIN")
-    reader.execute("SELECT count(*) FROM t").fetchone()
+    reader = _snapshot(db)
     first = checkpoints.checkpoint(ckpt, restart_frames=1000)
     assert not first.busy and first.checkpointed == first.wal_frames >= 200 and not first.restarted
     _write(writer, 200)
@@ -82,9 +88,7 @@ def test_a_reader_on_an_older_snapshot_keeps_its_pages_and_nothing_waits(tmp_pat
     db = tmp_path / "s.db"
     writer, ckpt = _store(db), checkpoints.connect(str(db))
     _write(writer, 50)
-    reader = sqlite3.connect(db, isolation_level=None)
-    reader.execute("BEGIN")
-    assert reader.execute("SELECT count(*) FROM t").fetchone() == (50,)
+    reader = _snapshot(db)
     _write(writer, 50)
     result = checkpoints.checkpoint(ckpt, restart_frames=10)
     assert result.checkpointed < result.wal_frames and not result.restarted   # copied what it could
