@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 
 from sipphones.storage import database, sqlite_schema
-from sipphones.storage.database import HEAD_REVISION, create_sqlite_at_head, migrate, plain_sqlite_path, stored_revision
+from sipphones.storage.database import (
+    HEAD_REVISION, create_sqlite_at_head, migrate, plain_sqlite_path, sqlite_file, stored_revision,
+)
 
 SNAPSHOT = Path(sqlite_schema.__file__)
 PRAGMAS = ("journal_mode", "user_version", "application_id", "page_size", "auto_vacuum", "encoding",
@@ -148,6 +150,17 @@ def test_plain_sqlite_path_is_the_file_sqlalchemy_opens(url):
 ])
 def test_other_urls_are_left_to_sqlalchemy(url):
     assert plain_sqlite_path(url) is None
+
+
+@pytest.mark.parametrize("url, path", [
+    ("sqlite:////abs/dir/x.db", "/abs/dir/x.db"),            # plain: read without SQLAlchemy
+    ("sqlite:///a%20b.db", "a b.db"),                        # the others: as SQLAlchemy reads them
+    ("sqlite:///x.db?mode=ro", "x.db"),
+    ("sqlite+pysqlite:////abs/x.db", "/abs/x.db"),
+    ("sqlite://", None), ("sqlite:///:memory:", None), ("postgresql://127.0.0.1/x", None),
+])
+def test_sqlite_file_of_a_url(url, path):
+    assert sqlite_file(url) == path
 
 
 if __name__ == "__main__":

@@ -205,8 +205,9 @@ def users_delete(user: str = typer.Argument(..., help="User id or email."),
     """Delete a user and the user's SIP phones."""
     async def go():
         async with open_store(settings_from(database_url, data_dir)) as repo:
-            await _accounts(repo).require_account(account)
-            await _accounts(repo).delete_user(account, user)
+            accounts = _accounts(repo)
+            await accounts.require_account(account)
+            await accounts.delete_user(account, user)
     run(go)
     emit({"deleted": user}, as_json)
 

@@ -141,16 +141,11 @@ def start_checkpoints(url: str, settings: Settings):
     and raise the workers' ``wal_autocheckpoint`` to its fallback; None otherwise (PostgreSQL, or
     ``SIPPHONES_SQLITE_CHECKPOINT_INTERVAL_MS=0``: every commit may checkpoint, SQLite's way)."""
     from sipphones.storage import checkpoints
-    from sipphones.storage.database import plain_sqlite_path
+    from sipphones.storage.database import sqlite_file
 
     if settings.sqlite_checkpoint_interval_ms == 0 or not hasattr(os, "fork"):  # no fork: SQLite's own way
         return None
-    path = plain_sqlite_path(url)
-    if path is None and url.startswith("sqlite"):  # a URL with a query or %-escapes: SQLAlchemy reads it
-        from sqlalchemy.engine import make_url
-
-        database = make_url(url).database
-        path = database if database and database != ":memory:" else None
+    path = sqlite_file(url)
     if path is None:
         return None
     process = checkpoints.CheckpointProcess.start(path, settings.sqlite_checkpoint_interval_ms / 1000)

@@ -60,17 +60,23 @@ class CheckpointResult(NamedTuple):
     restarted: bool = False
 
 
+def passive(conn: sqlite3.Connection) -> CheckpointResult:
+    """A PASSIVE checkpoint: copies what no reader still needs, waits for no one."""
+    busy, frames, done = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    return CheckpointResult(bool(busy), frames, done)
+
+
 def checkpoint(conn: sqlite3.Connection, restart_frames: int = RESTART_FRAMES,
                previous: CheckpointResult | None = None) -> CheckpointResult:
     """One round: a PASSIVE checkpoint, then, when the WAL is longer than ``restart_frames`` and
     was copied completely, a RESTART one that does not wait for the write lock. ``previous``: the
     last round's result; a WAL restarted then and not written since is not restarted again (its
     header keeps its old length until a writer rewinds it)."""
-    busy, frames, done = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-    if busy or frames < restart_frames or done != frames:
-        return CheckpointResult(bool(busy), frames, done)
-    if previous is not None and previous.restarted and previous.wal_frames == frames:
-        return CheckpointResult(False, frames, done, restarted=True)
+    first = passive(conn)
+    if first.busy or first.wal_frames < restart_frames or first.checkpointed != first.wal_frames:
+        return first
+    if previous is not None and previous.restarted and previous.wal_frames == first.wal_frames:
+        return first._replace(restarted=True)
     busy, frames_now, done_now = conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
     if busy:
         return CheckpointResult(True, frames_now, done_now)
@@ -144,10 +150,7 @@ def _checkpoint_reporting(conn: sqlite3.Connection, restart_frames: int | None, 
     distinct message) and the loop goes on: the workers' own fallback checkpoints keep the WAL
     bounded meanwhile."""
     try:
-        if restart_frames is None:
-            busy, frames, done = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-            return CheckpointResult(bool(busy), frames, done)
-        return checkpoint(conn, restart_frames, previous)
+        return passive(conn) if restart_frames is None else checkpoint(conn, restart_frames, previous)
     except sqlite3.Error as e:
         message = str(e)
         if message not in reported:
@@ -189,13 +192,6 @@ class CheckpointProcess:
             finally:
                 os._exit(code)
         return cls(pid, path)
-
-    def alive(self) -> bool:
-        try:
-            pid, _ = os.waitpid(self.pid, os.WNOHANG)
-        except ChildProcessError:
-            return False
-        return pid == 0
 
     def stop(self, timeout: float = 5.0) -> int | None:
         """SIGTERM, wait up to ``timeout`` (it runs a last checkpoint), then SIGKILL; reaps it.

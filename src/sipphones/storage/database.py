@@ -170,6 +170,18 @@ def plain_sqlite_path(url: str) -> str | None:
     return path if path and path != ":memory:" else None
 
 
+def sqlite_file(url: str) -> str | None:
+    """The database file of a SQLite URL; None for an in-memory database and for any other
+    database. A plain ``sqlite:///path`` is read without SQLAlchemy (``plain_sqlite_path``)."""
+    path = plain_sqlite_path(url)
+    if path is not None or not url.startswith("sqlite"):
+        return path
+    u = _url(url, asynchronous=False)
+    if u.get_backend_name() != "sqlite" or not u.database or u.database == ":memory:":
+        return None
+    return u.database
+
+
 def _sqlite_file_revision(path: str) -> str | None:
     import sqlite3
 
@@ -188,14 +200,11 @@ def _sqlite_file_revision(path: str) -> str | None:
 
 def stored_revision(url: str) -> str | None:
     """The revision recorded in the database (None: no schema yet), read through the plain driver."""
-    path = plain_sqlite_path(url)
+    path = sqlite_file(url)
     if path is not None:
         return _sqlite_file_revision(path)
-    u = _url(url, asynchronous=False)
-    if u.get_backend_name() == "sqlite":
-        if not u.database or u.database == ":memory:":
-            return None
-        return _sqlite_file_revision(u.database)
+    if is_sqlite(url):  # in memory: nothing stored yet
+        return None
     engine = sync_engine(url)
     try:
         return current_revision(engine)
@@ -247,7 +256,7 @@ def migrate(url: str) -> str:
     migrated schema (``create_sqlite_at_head``), without importing Alembic and SQLAlchemy; any
     other database, and a SQLite file that has a schema, is migrated by Alembic."""
     path = plain_sqlite_path(url)
-    revision = _sqlite_file_revision(path) if path is not None else stored_revision(url)
+    revision = stored_revision(url)
     if revision == HEAD_REVISION:
         return HEAD_REVISION
     if path is not None and revision is None:
