@@ -156,6 +156,10 @@ def test_bad_input_is_one_sentence_and_exit_code_1(server):
         (("accounts", "update", "NoSuchAccount", "--plan", "free"), url, "NoSuchAccount"),
         (("accounts", "create", "--name", "n" * 300), url, "255"),
         (("apps", "create", "--account", "NoSuchAccount"), url, "NoSuchAccount"),
+        (("apps", "list", "--account", "NoSuchAccount"), url, "NoSuchAccount"),
+        (("check", "--all", "--nameserver", "bad:port"), url, "bad:port"),
+        (("check", "--all", "--nameserver", "127.0.0.1:70000"), url, "70000"),
+        (("monitor", "--nameserver", "bad:port"), url, "bad:port"),
         (("apps", "create", "--account", acc["id"], "--scopes", "sip_phone:read:admin,bogus:scope"), url, "bogus:scope"),
         (("users", "create", "--account", "NoSuchAccount", "--email", "a@example.com"), url, "NoSuchAccount"),
         (("users", "create", "--account", acc["id"], "--email", "not-an-email"), url, "email"),
@@ -179,6 +183,21 @@ def test_bad_input_is_one_sentence_and_exit_code_1(server):
     # Nothing was half-done.
     users = cli(server, "users", "list", "--account", acc["id"], "--json").json()
     assert [u["email"] for u in users] == ["dup@example.com"]
+
+
+def test_a_command_on_a_missing_sqlite_file_names_it_and_creates_nothing(server, tmp_path):
+    missing = tmp_path / "typo.db"
+    url = f"sqlite:///{missing}"
+    for args in (("accounts", "list"), ("apps", "list"), ("users", "list", "--account", "A"),
+                 ("check", "--all"), ("monitor",)):
+        r = cli(server, *args, database_url=url)
+        assert r.code == 1 and r.out == "", (args, r.code, r.out, r.err)
+        assert r.err.strip().splitlines() == [r.err.strip()] and "no database at" in r.err and str(missing) in r.err, r.err
+        assert not missing.exists(), args
+    # The command that starts a store creates it.
+    created = cli(server, "accounts", "create", "--name", "New", "--json", database_url=url).json()
+    assert missing.exists()
+    assert [a["id"] for a in cli(server, "accounts", "list", "--json", database_url=url).json()] == [created["id"]]
 
 
 # --- serve --demo --------------------------------------------------------------------------------

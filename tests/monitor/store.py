@@ -60,7 +60,7 @@ class PhoneStore:
 
     def _run(self, fn):
         async def go():
-            async with open_store(self.settings) as repo:
+            async with open_store(self.settings, create=True) as repo:
                 return await fn(repo)
         return asyncio.run(go())
 

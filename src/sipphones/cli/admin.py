@@ -65,7 +65,7 @@ def accounts_create(
 ):
     """Create an account."""
     async def go():
-        async with open_store(settings_from(database_url, data_dir)) as repo:
+        async with open_store(settings_from(database_url, data_dir), create=True) as repo:
             return await _accounts(repo).create_account(name, _plan(plan), sip_phone_integration=sip_phone_integration,
                                                              unlimited=unlimited)
     emit(account_dict(run(go)), as_json)
@@ -149,6 +149,8 @@ def apps_list(account: str = typer.Option(None, "--account", help="Only this acc
     """List apps (never their secrets)."""
     async def go():
         async with open_store(settings_from(database_url, data_dir)) as repo:
+            if account is not None:
+                await _accounts(repo).require_account(account)
             return await repo.list_apps(account)
     emit([app_dict(a) for a in run(go)], as_json, columns=["client_id", "account_id", "name", "scopes", "active"])
 

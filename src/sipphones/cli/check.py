@@ -23,10 +23,12 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 from sipphones.check.models import CheckReport, CheckResult
-from sipphones.cli.runtime import CliError, DatabaseOption, DataDirOption, JsonOption, open_store, run, settings_from
+from sipphones.cli.runtime import (
+    CliError, DatabaseOption, DataDirOption, JsonOption, fail, open_store, run, settings_from,
+)
 from sipphones.phones.models import SipPhone
 
-__all__ = ["check", "parse_nameserver", "EXIT_PHONE_FAILED", "render_reports", "reports_document"]
+__all__ = ["check", "parse_nameserver", "nameservers_option", "EXIT_PHONE_FAILED", "render_reports", "reports_document"]
 
 EXIT_PHONE_FAILED = 3
 
@@ -43,9 +45,20 @@ def parse_nameserver(text: str) -> tuple[str, int]:
         host, port = text.split(":")
     else:
         host, port = text, ""
-    if not host or (port and not port.isdigit()):
-        raise CliError(f"invalid name server '{text}': use HOST or HOST:PORT")
+    if not host or (port and not (port.isdigit() and 1 <= int(port) <= 65535)):
+        raise CliError(f"invalid name server '{text}': use HOST or HOST:PORT (a port from 1 to 65535)")
     return host, int(port) if port else 53
+
+
+def nameservers_option(values: list[str] | None) -> tuple[tuple[str, int], ...] | None:
+    """The ``--nameserver`` values parsed; a bad one ends the command with one sentence."""
+    if not values:
+        return None
+    try:
+        return tuple(parse_nameserver(n) for n in values)
+    except CliError as e:
+        fail(str(e))
+        raise
 
 
 async def load_phones(repo, phone_ids: list[str], account: str | None, every: bool) -> list[SipPhone]:
@@ -180,7 +193,7 @@ def check(
                                  param_hint="--all")
     options = CheckOptions(
         server_budget=timeout, ca_file=str(ca_file) if ca_file else None, concurrency=concurrency,
-        nameservers=tuple(parse_nameserver(n) for n in nameserver) if nameserver else None,
+        nameservers=nameservers_option(nameserver),
     )
 
     async def go() -> list[CheckReport]:

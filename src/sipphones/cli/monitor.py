@@ -18,7 +18,7 @@ from pathlib import Path
 
 import typer
 
-from sipphones.cli.check import parse_nameserver
+from sipphones.cli.check import nameservers_option
 from sipphones.cli.runtime import CliError, DatabaseOption, DataDirOption, open_store, run, settings_from
 
 __all__ = ["monitor"]
@@ -97,7 +97,7 @@ def monitor(
         server_budget=timeout, jitter=jitter, probe_interval=probe_interval, retry_base=retry_interval,
         retry_max=retry_max, start_rate=start_rate, stop_timeout=stop_timeout, status_heartbeat=status_heartbeat,
         metrics_host=metrics_host, metrics_port=metrics_port, ca_file=str(ca_file) if ca_file else None,
-        nameservers=tuple(parse_nameserver(n) for n in nameserver) if nameserver else None, expires=expires,
+        nameservers=nameservers_option(nameserver), expires=expires,
         tune_gc=True,  # this process exists for the fleet: see sipphones.sipio.gc_policy
     )
     settings = settings_from(database_url, data_dir)

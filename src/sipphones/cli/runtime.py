@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, TypeVar
@@ -40,13 +41,25 @@ def settings_from(database_url: str | None, data_dir: str | None) -> Settings:
 
 
 @asynccontextmanager
-async def open_store(settings: Settings) -> AsyncIterator["SqlRepository"]:
+async def open_store(settings: Settings, *, create: bool = False) -> AsyncIterator["SqlRepository"]:
+    """The store of ``settings``, migrated. A SQLite file that does not exist yet is created only
+    with ``create`` (the commands that start a store: ``accounts create``, ``serve``); every other
+    command names the missing file instead, so a mistyped path or data directory is not met with
+    an empty new store."""
     from sipphones.storage.crypto import PasswordCipher
-    from sipphones.storage.database import DatabaseUrlError, migrate
+    from sipphones.storage.database import DatabaseUrlError, migrate, sqlite_file
     from sipphones.storage.keys import Keys, load_master_key
     from sipphones.storage.sql import SqlRepository
 
     url = settings.resolved_database_url()
+    if not create:
+        try:
+            path = sqlite_file(url)
+        except DatabaseUrlError as e:
+            raise CliError(str(e)) from None
+        if path is not None and not os.path.exists(path):
+            raise CliError(f"no database at {path}: nothing has been stored there yet (`sipphones accounts "
+                           "create` or `sipphones serve` creates it); check --database-url or --data-dir")
     try:
         await asyncio.to_thread(migrate, url)
     except DatabaseUrlError as e:

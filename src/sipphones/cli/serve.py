@@ -23,7 +23,7 @@ async def seed_demo(settings: Settings) -> dict:
     from sipphones.accounts.service import AccountService
     from sipphones.phones import rules
 
-    async with open_store(settings) as repo:
+    async with open_store(settings, create=True) as repo:
         svc = AccountService(repo)
         if await repo.get_account(DEMO_ACCOUNT_ID) is None:
             await svc.create_account("Demo account", Plan.BUSINESS, account_id=DEMO_ACCOUNT_ID)
