@@ -11,7 +11,7 @@ import pytest
 
 from sipphones.client import (
     AsyncSipPhonesClient, AuthenticationError, ConfigurationError, RateLimitError, RetryEvent, SipPhonesClient,
-    TransportError, ZoomAPIError,
+    SipPhonesError, TransportError, ZoomAPIError,
 )
 from tests.client.fixtures import EMAIL, legacy_fields
 from tests.servers import Credentials, free_port, start_server
@@ -65,7 +65,7 @@ def test_iterators_follow_next_page_token(account, base_url, api_admin):
         assert [p["id"] for p in zoom.legacy_iter_phones(page_size=2, search_key="user3@example.com")] == [ids[3]]
         emails = [u["email"] for u in zoom.iter_users(page_size=3)]
         assert len(emails) == 8 and "user5@example.com" in emails
-        with pytest.raises(ConfigurationError, match="max_pages=2"):
+        with pytest.raises(SipPhonesError, match="max_pages=2"):
             list(zoom.iter_phones(page_size=2, max_pages=2))
 
 

@@ -200,7 +200,7 @@ def phones_create(
         if password is None:
             fields["password"] = _ask_password()
         with api_errors("not created: "):
-            phone = dict(client.legacy_create_phone(fields))
+            phone: dict[str, Any] = dict(client.legacy_create_phone(fields))
         if display_number is not None:
             with api_errors(f"phone {phone['id']} created, but its display number was not set: "):
                 client.update_phone(phone["id"], {"display_number": display_number})

@@ -15,7 +15,7 @@ import httpx
 from sipphones.client._auth import TokenCache
 from sipphones.client._retry import RetryEvent, RetryPolicy, parse_retry_after
 from sipphones.client.errors import (
-    AuthenticationError, ConfigurationError, FieldError, RateLimitError, TransportError, ZoomAPIError,
+    AuthenticationError, ConfigurationError, FieldError, RateLimitError, SipPhonesError, TransportError, ZoomAPIError,
 )
 
 ZOOM_API_BASE_URL = "https://api.zoom.us/v2"
@@ -312,9 +312,9 @@ class Pages:
         if not token or not isinstance(token, str):
             return None
         if token in self._seen:
-            raise ZoomAPIError(200, None, "the service returned a next_page_token it had returned before")
+            raise SipPhonesError("the service returned a next_page_token it had returned before")
         if self._count >= self.max_pages:
-            raise ConfigurationError(f"more than max_pages={self.max_pages} pages; pass a larger max_pages")
+            raise SipPhonesError(f"more than max_pages={self.max_pages} pages; pass a larger max_pages")
         self._seen.add(token)
         params = dict(self.first.params or {})
         params["next_page_token"] = token

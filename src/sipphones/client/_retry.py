@@ -57,7 +57,7 @@ class RetryEvent:
     reason: str
     method: str
     path: str
-    error: Exception
+    error: BaseException
 
 
 def parse_retry_after(value: str | None, now: float) -> float | None:
@@ -114,7 +114,7 @@ class RetryPolicy:
             return error.status_code in RETRYABLE_STATUSES and safe_to_repeat
         return False
 
-    def wait_for(self, error: BaseException, attempt: int) -> float:
+    def wait_for(self, error: BaseException | None, attempt: int) -> float:
         """Seconds to sleep after failed attempt number ``attempt`` (1-based)."""
         retry_after = getattr(error, "retry_after", None)
         if retry_after is not None and retry_after > 0:
@@ -135,7 +135,7 @@ class RetryPolicy:
 
         def before_sleep(state: tenacity.RetryCallState) -> None:
             assert state.outcome is not None and state.next_action is not None
-            error = state.outcome.exception()
+            error = state.outcome.exception() or Exception("no error")  # retries follow errors only
             reason = "transport" if isinstance(error, TransportError) else str(getattr(error, "status_code", "?"))
             event = RetryEvent(state.attempt_number, state.next_action.sleep, reason, step(), path, error)
             log.info("retrying %s %s in %.2f s (attempt %d failed: %s)", event.method, path, event.wait,
