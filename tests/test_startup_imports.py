@@ -33,6 +33,11 @@ def test_the_cli_entry_point_imports_no_library_of_the_app():
     assert _imported_tops("import sipphones.cli.main; " + TOPS) & APP_ONLY == set()
 
 
+def test_the_cli_entry_point_imports_neither_the_api_client_nor_its_libraries():
+    # ``sipphones phones`` imports sipphones.client (httpx, tenacity) inside its commands.
+    assert _imported_tops("import sipphones.cli.main; " + TOPS) & {"httpx", "tenacity"} == set()
+
+
 def test_a_multi_worker_supervisor_imports_no_library_of_the_app(tmp_path):
     # serve runs as usual up to uvicorn.run, which here reports the modules instead of serving.
     code = ("import sys, uvicorn\n"
