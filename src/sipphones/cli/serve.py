@@ -89,7 +89,7 @@ def serve(
     """Run the Zoom-compatible API server."""
     import uvicorn
 
-    from sipphones.storage.database import DatabaseUrlError, migrate
+    from sipphones.storage.database import DatabaseUrlError, migrate, sqlite_file
     from sipphones.storage.keys import KeyError_, load_master_key
 
     if http not in HTTP_CHOICES:
@@ -111,6 +111,7 @@ def serve(
         load_master_key(settings.secret_key, settings.data_dir)  # create it once, before the workers
     except KeyError_ as e:
         fail(str(e))
+    _warn_of_open_directories(settings.data_dir, sqlite_file(url))
     if demo:
         info = run(lambda: seed_demo(settings))
         print(demo_instructions(f"http://{_url_host(host)}:{port}", info), flush=True)
@@ -152,6 +153,20 @@ def start_checkpoints(url: str, settings: Settings):
     # Workers read their settings from the environment; a value the operator set is kept.
     os.environ.setdefault("SIPPHONES_SQLITE_WAL_AUTOCHECKPOINT", str(checkpoints.FALLBACK_PAGES))
     return process
+
+
+def _warn_of_open_directories(data_dir, database_file: str | None) -> None:
+    """A warning for the data directory and the SQLite file's directory when other users may
+    enter them; never changed (see ``storage.files``: one may be shared on purpose)."""
+    from pathlib import Path
+
+    from sipphones.storage import files
+
+    dirs = dict.fromkeys([Path(data_dir).resolve()] + ([Path(database_file).resolve().parent] if database_file else []))
+    for directory in dirs:
+        warning = files.open_dir_warning(directory)
+        if warning:
+            print(f"warning: {warning}", file=sys.stderr, flush=True)
 
 
 HTTP_CHOICES = ("one-send", "httptools", "h11", "auto")
