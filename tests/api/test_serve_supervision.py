@@ -1,0 +1,80 @@
+"""``serve``'s processes watch each other (issue 10): workers end with their supervisor, a dead WAL
+checkpoint process is restarted, a worker that dies is reported."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import httpx
+
+from sipphones.storage import checkpoints
+from tests.servers import child_processes, start_server, start_sqlite_server
+
+CHECKPOINTER = checkpoints.PROCESS_NAME.decode()
+
+
+def _workers(supervisor: int) -> list[int]:
+    """uvicorn's workers: the supervisor's children but the resource tracker and the checkpoint
+    process (also a fresh interpreter while it starts: its command line names it)."""
+    out = []
+    for pid, name in child_processes(supervisor).items():
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if name != CHECKPOINTER and b"resource_tracker" not in cmdline and b"storage.checkpoints" not in cmdline:
+            out.append(pid)
+    return sorted(out)
+
+
+def _checkpointers(pid: int) -> list[int]:
+    return [p for p, name in child_processes(pid).items() if name == CHECKPOINTER]
+
+
+def _gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return True
+    return state in ("Z", "X")
+
+
+def _wait_for(what: str, check, timeout: float = 20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _kill_all(pids) -> None:
+    for pid in pids:
+        if not _gone(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_workers_and_the_checkpoint_process_end_when_the_supervisor_is_killed(tmp_path):
+    srv = start_sqlite_server(tmp_path, workers=2)
+    workers = _wait_for("two workers", lambda: len(w := _workers(srv.proc.pid)) == 2 and w)
+    [ckpt] = _checkpointers(srv.proc.pid)
+    try:
+        srv.proc.kill()
+        srv.proc.wait(10)
+        _wait_for("the workers and the checkpoint process to end",
+                  lambda: all(_gone(p) for p in [*workers, ckpt]), timeout=15)
+        log = srv.log()   # before the next serve on this port writes its own log there
+        # The port is free again: a new serve starts on it and serves.
+        again = start_server(srv.database_url, srv.data_dir, port=srv.port, workers=2)
+        try:
+            assert httpx.get(f"{again.base_url}/healthz").status_code == 200
+        finally:
+            again.stop()
+    finally:
+        _kill_all([*workers, ckpt])
+    for pid in workers:
+        assert f"worker process [{pid}]: its supervisor [{srv.proc.pid}] is gone; stopping" in log, log
