@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from sipphones.storage import checkpoints
 from tests.servers import child_processes, start_server, start_sqlite_server
@@ -78,3 +80,60 @@ def test_workers_and_the_checkpoint_process_end_when_the_supervisor_is_killed(tm
         _kill_all([*workers, ckpt])
     for pid in workers:
         assert f"worker process [{pid}]: its supervisor [{srv.proc.pid}] is gone; stopping" in log, log
+
+
+def _write_pages(db: Path, rows: int) -> None:
+    """Rows of ~one page each, committed by a connection that never checkpoints by itself."""
+    conn = sqlite3.connect(db, isolation_level=None)
+    try:
+        conn.execute("PRAGMA busy_timeout=10000")
+        conn.execute("PRAGMA wal_autocheckpoint=0")
+        conn.execute("CREATE TABLE IF NOT EXISTS scratch (v BLOB)")
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany("INSERT INTO scratch (v) VALUES (?)", [(b"x" * 3000,)] * rows)
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_killed_checkpoint_process_is_reaped_reported_and_restarted(tmp_path, workers):
+    srv = start_sqlite_server(tmp_path, workers=workers)
+    db = srv.data_dir / "sipphones.db"
+    try:
+        [first] = _checkpointers(srv.proc.pid)
+        os.kill(first, signal.SIGKILL)
+        [second] = _wait_for("a new checkpoint process",
+                             lambda: [p for p in _checkpointers(srv.proc.pid) if p != first])
+        assert not Path(f"/proc/{first}").exists()   # reaped: no zombie left
+        assert f"the WAL checkpoint process [{first}] killed by SIGKILL; restarted as [{second}]\n" in srv.log()
+        # The new one checkpoints: the WAL's pages reach the database file.
+        before = os.path.getsize(db)
+        _write_pages(db, 300)
+        _wait_for("a checkpoint", lambda: os.path.getsize(db) > before + 300 * 3000)
+
+        # One that dies again at once is replaced after a back-off.
+        os.kill(second, signal.SIGKILL)
+        [third] = _wait_for("a third checkpoint process",
+                            lambda: [p for p in _checkpointers(srv.proc.pid) if p not in (first, second)])
+        assert (f"the WAL checkpoint process [{second}] killed by SIGKILL; restarted as [{third}] "
+                f"(first checkpoint in {checkpoints.RESTART_DELAYS_S[1]:g} s)") in srv.log()
+        assert httpx.get(f"{srv.base_url}/healthz").status_code == 200
+    finally:
+        srv.stop()
+    _wait_for("the checkpoint process to end", lambda: _gone(third), timeout=10)
+    assert "Traceback" not in srv.log(), srv.log()
+
+
+def test_a_checkpoint_process_stopped_on_purpose_is_reaped_and_not_restarted(tmp_path):
+    srv = start_sqlite_server(tmp_path, workers=2)
+    try:
+        [ckpt] = _checkpointers(srv.proc.pid)
+        os.kill(ckpt, signal.SIGTERM)   # as an operator's kill: it runs its last checkpoint, exits 0
+        _wait_for("the checkpoint process to be reaped", lambda: not Path(f"/proc/{ckpt}").exists())
+        time.sleep(0.5)
+        assert _checkpointers(srv.proc.pid) == []
+    finally:
+        srv.stop()
+    assert srv.proc.returncode == 0, srv.log()
+    assert "checkpoint" not in srv.log().lower(), srv.log()

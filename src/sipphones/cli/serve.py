@@ -89,6 +89,7 @@ def serve(
     """Run the Zoom-compatible API server."""
     import uvicorn
 
+    from sipphones.cli import supervision
     from sipphones.storage.database import DatabaseUrlError, migrate, sqlite_file
     from sipphones.storage.keys import KeyError_, load_master_key
 
@@ -121,6 +122,7 @@ def serve(
     if settings.redis_url:
         os.environ["SIPPHONES_REDIS_URL"] = settings.redis_url
     checkpoints = start_checkpoints(url, settings)
+    supervision.watch_children(checkpoints, workers)
     print(f"sipphones listening on http://{_url_host(host)}:{port}", flush=True)
     extra = {}
     if workers > 1:
@@ -138,9 +140,10 @@ def serve(
 
 
 def start_checkpoints(url: str, settings: Settings):
-    """On a SQLite store, fork the process that runs the WAL checkpoints (``storage.checkpoints``)
-    and raise the workers' ``wal_autocheckpoint`` to its fallback; None otherwise (PostgreSQL, or
-    ``SIPPHONES_SQLITE_CHECKPOINT_INTERVAL_MS=0``: every commit may checkpoint, SQLite's way)."""
+    """On a SQLite store, fork the process that runs the WAL checkpoints (``storage.checkpoints``),
+    kept running by a ``CheckpointKeeper``, and raise the workers' ``wal_autocheckpoint`` to its
+    fallback; None otherwise (PostgreSQL, or ``SIPPHONES_SQLITE_CHECKPOINT_INTERVAL_MS=0``: every
+    commit may checkpoint, SQLite's way)."""
     from sipphones.storage import checkpoints
     from sipphones.storage.database import sqlite_file
 
@@ -149,7 +152,7 @@ def start_checkpoints(url: str, settings: Settings):
     path = sqlite_file(url)
     if path is None:
         return None
-    process = checkpoints.CheckpointProcess.start(path, settings.sqlite_checkpoint_interval_ms / 1000)
+    process = checkpoints.CheckpointKeeper(path, settings.sqlite_checkpoint_interval_ms / 1000)
     # Workers read their settings from the environment; a value the operator set is kept.
     os.environ.setdefault("SIPPHONES_SQLITE_WAL_AUTOCHECKPOINT", str(checkpoints.FALLBACK_PAGES))
     return process
