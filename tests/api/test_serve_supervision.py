@@ -137,3 +137,22 @@ def test_a_checkpoint_process_stopped_on_purpose_is_reaped_and_not_restarted(tmp
         srv.stop()
     assert srv.proc.returncode == 0, srv.log()
     assert "checkpoint" not in srv.log().lower(), srv.log()
+
+
+def test_a_killed_worker_is_reported_as_a_warning(tmp_path):
+    srv = start_sqlite_server(tmp_path, workers=2)
+    try:
+        workers = _wait_for("two workers", lambda: len(w := _workers(srv.proc.pid)) == 2 and w)
+        os.kill(workers[0], signal.SIGKILL)
+        # uvicorn notices it at its next health check; one in flight to the dead worker waits out
+        # its timeout (serve: 30 s) first.
+        _wait_for("a replacement worker",
+                  lambda: len(w := _workers(srv.proc.pid)) == 2 and workers[0] not in w and w, timeout=60)
+        assert f"worker process [{workers[0]}] killed by SIGKILL; the supervisor starts a new one\n" in srv.log()
+        # Workers that uvicorn itself replaces (SIGHUP) or stops are not reported.
+        srv.proc.send_signal(signal.SIGHUP)
+        _wait_for("replaced workers", lambda: len(w := _workers(srv.proc.pid)) == 2 and workers[1] not in w)
+    finally:
+        srv.stop()
+    assert srv.proc.returncode == 0, srv.log()
+    assert srv.log().count("worker process [") == 1, srv.log()
