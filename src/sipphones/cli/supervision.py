@@ -66,7 +66,7 @@ class ChildWatch:
                 self.checkpoints.reap()
             return
         reported: set[int] = set()
-        while len(reported) < 1000:  # bounded: each pass reaps one child or stops
+        for _ in range(1000):  # bounded: each pass reaps one child or stops
             try:
                 ended = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
             except ChildProcessError:  # no child at all
