@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 
@@ -11,7 +12,7 @@ from starlette.requests import Request
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
-from sipphones import gc_pause
+from sipphones import gc_pause, parent_watch
 from sipphones.api import check, meta, oauth, sip_phones, users
 from sipphones.api.dispatch import DirectDispatch, RouteTable
 from sipphones.api.responses import error_response
@@ -35,7 +36,10 @@ async def _unexpected(request: Request, exc: Exception):
     return error_response(InternalError())
 
 
-def create_app(settings: Settings | None = None, *, run_migrations: bool = True, extra_routes=()) -> Starlette:
+def create_app(settings: Settings | None = None, *, run_migrations: bool = True, extra_routes=(),
+               watch_parent: bool = False) -> Starlette:
+    """``watch_parent``: a worker of ``serve --workers N`` stops when its supervisor is gone
+    (``sipphones.parent_watch``; nothing to watch in a process that is not such a worker)."""
     settings = settings or load_settings()
 
     @contextlib.asynccontextmanager
@@ -43,10 +47,13 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True,
         state = AppState.build(settings, run_migrations=run_migrations)
         app.state.sipphones = state
         app.sipphones = state          # the same object, for api.state.app_state
+        unwatch = parent_watch.watch(asyncio.get_running_loop()) if watch_parent else None
         gc_pause.resume()              # started: the collector back on (see sipphones.gc_pause)
         try:
             yield
         finally:
+            if unwatch is not None:
+                unwatch()
             await state.close()
 
     import swagger_ui_bundle
@@ -87,8 +94,8 @@ async def _zoom_error(request: Request, exc: ZoomError):
 
 
 def app_from_env() -> Starlette:
-    """Factory for ``uvicorn --factory sipphones.api.app:app_from_env`` (used by multi-worker serve)."""
-    return create_app(run_migrations=False)
+    """Factory for ``uvicorn --factory sipphones.api.app:app_from_env`` (used by serve)."""
+    return create_app(run_migrations=False, watch_parent=True)
 
 
 __all__ = ["create_app", "app_from_env", "BadRequest"]

@@ -89,7 +89,8 @@ def serve(
     """Run the Zoom-compatible API server."""
     import uvicorn
 
-    from sipphones.storage.database import DatabaseUrlError, migrate
+    from sipphones.cli import supervision
+    from sipphones.storage.database import DatabaseUrlError, migrate, sqlite_file
     from sipphones.storage.keys import KeyError_, load_master_key
 
     if http not in HTTP_CHOICES:
@@ -111,6 +112,7 @@ def serve(
         load_master_key(settings.secret_key, settings.data_dir)  # create it once, before the workers
     except KeyError_ as e:
         fail(str(e))
+    _warn_of_open_directories(settings.data_dir, sqlite_file(url))
     if demo:
         info = run(lambda: seed_demo(settings))
         print(demo_instructions(f"http://{_url_host(host)}:{port}", info), flush=True)
@@ -120,6 +122,7 @@ def serve(
     if settings.redis_url:
         os.environ["SIPPHONES_REDIS_URL"] = settings.redis_url
     checkpoints = start_checkpoints(url, settings)
+    supervision.watch_children(checkpoints, workers)
     print(f"sipphones listening on http://{_url_host(host)}:{port}", flush=True)
     extra = {}
     if workers > 1:
@@ -137,9 +140,10 @@ def serve(
 
 
 def start_checkpoints(url: str, settings: Settings):
-    """On a SQLite store, fork the process that runs the WAL checkpoints (``storage.checkpoints``)
-    and raise the workers' ``wal_autocheckpoint`` to its fallback; None otherwise (PostgreSQL, or
-    ``SIPPHONES_SQLITE_CHECKPOINT_INTERVAL_MS=0``: every commit may checkpoint, SQLite's way)."""
+    """On a SQLite store, fork the process that runs the WAL checkpoints (``storage.checkpoints``),
+    kept running by a ``CheckpointKeeper``, and raise the workers' ``wal_autocheckpoint`` to its
+    fallback; None otherwise (PostgreSQL, or ``SIPPHONES_SQLITE_CHECKPOINT_INTERVAL_MS=0``: every
+    commit may checkpoint, SQLite's way)."""
     from sipphones.storage import checkpoints
     from sipphones.storage.database import sqlite_file
 
@@ -148,10 +152,24 @@ def start_checkpoints(url: str, settings: Settings):
     path = sqlite_file(url)
     if path is None:
         return None
-    process = checkpoints.CheckpointProcess.start(path, settings.sqlite_checkpoint_interval_ms / 1000)
+    process = checkpoints.CheckpointKeeper(path, settings.sqlite_checkpoint_interval_ms / 1000)
     # Workers read their settings from the environment; a value the operator set is kept.
     os.environ.setdefault("SIPPHONES_SQLITE_WAL_AUTOCHECKPOINT", str(checkpoints.FALLBACK_PAGES))
     return process
+
+
+def _warn_of_open_directories(data_dir, database_file: str | None) -> None:
+    """A warning for the data directory and the SQLite file's directory when other users may
+    enter them; never changed (see ``storage.files``: one may be shared on purpose)."""
+    from pathlib import Path
+
+    from sipphones.storage import files
+
+    dirs = dict.fromkeys([Path(data_dir).resolve()] + ([Path(database_file).resolve().parent] if database_file else []))
+    for directory in dirs:
+        warning = files.open_dir_warning(directory)
+        if warning:
+            print(f"warning: {warning}", file=sys.stderr, flush=True)
 
 
 HTTP_CHOICES = ("one-send", "httptools", "h11", "auto")

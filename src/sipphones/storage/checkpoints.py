@@ -30,16 +30,27 @@ of 100-270 ms on a busy machine, and their p99 was worse than with SQLite's own 
 The process exits when it is told to (SIGTERM, SIGINT: a Ctrl-C reaches the whole process group),
 when its parent exits (the kernel's parent-death signal where Linux offers it, and a check of the
 parent's PID at every tick elsewhere), and runs one last PASSIVE checkpoint before it goes.
+
+``CheckpointKeeper`` keeps it running: ``serve`` calls its ``reap`` when a child of its process
+has ended (SIGCHLD). A process that ended any other way than told to (killed by a signal,
+crashed) is reaped, reported as a warning and replaced; the replacement waits out a back-off
+(``RESTART_DELAYS_S``) before its first round, so one that keeps dying costs a start every minute
+at most. The replacement is a fresh interpreter (``python -m sipphones.storage.checkpoints``), not
+a fork: by then the server holds sockets, connections and its event loop's signal wake-up
+descriptor, none of which a checkpoint process may share. One that stopped because it was told to
+(status 0: a SIGTERM of the operator, the Ctrl-C of a terminal) is reaped and not replaced.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sqlite3
+import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 INTERVAL_S = 0.25        # seconds between checkpoints
@@ -47,6 +58,12 @@ RESTART_FRAMES = 16_384  # WAL pages (64 MiB of 4 KiB pages) above which the WAL
 FALLBACK_PAGES = 50_000  # the workers' wal_autocheckpoint while this process runs (~200 MB)
 PROCESS_NAME = b"sipphones-wal"  # as ps and /proc/PID/comm show it (at most 15 bytes)
 HANDLED_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
+# Seconds a replacement waits before its first round, by how many replaced processes in a row
+# died within STEADY_S of their first round; a process that ran longer starts the count again.
+RESTART_DELAYS_S = (0.0, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+STEADY_S = 60.0
+
+log = logging.getLogger("sipphones.storage")
 
 
 class CheckpointResult(NamedTuple):
@@ -115,9 +132,10 @@ def _linux_prctl(parent_death_signal: int) -> None:
 
 
 def run(path: str, parent_pid: int, interval: float = INTERVAL_S, restart_frames: int = RESTART_FRAMES,
-        unblock: set | None = None) -> None:
+        unblock: set | None = None, delay: float = 0.0) -> None:
     """The checkpoint loop (the body of the forked process); returns when told to stop or when
-    the parent is gone. ``unblock``: the signal mask to restore once the handlers are in place."""
+    the parent is gone. ``unblock``: the signal mask to restore once the handlers are in place;
+    ``delay``: seconds to wait before the first round (a replacement's back-off)."""
     signal.signal(signal.SIGTERM, _raise_stop)
     signal.signal(signal.SIGINT, _raise_stop)
     # uvicorn's supervisor takes SIGHUP as "replace the workers"; a terminal's hang-up, sent to the
@@ -127,6 +145,12 @@ def run(path: str, parent_pid: int, interval: float = INTERVAL_S, restart_frames
         signal.pthread_sigmask(signal.SIG_SETMASK, unblock)
     _linux_prctl(signal.SIGTERM)
     if os.getppid() != parent_pid:  # the parent died before the death signal was armed
+        return
+    try:
+        end = time.monotonic() + delay
+        while os.getppid() == parent_pid and (left := end - time.monotonic()) > 0:
+            time.sleep(min(left, max(interval, 0.01)))
+    except _Stop:
         return
     conn = connect(path)
     reported: set[str] = set()
@@ -162,10 +186,14 @@ def _checkpoint_reporting(conn: sqlite3.Connection, restart_frames: int | None, 
 
 @dataclass
 class CheckpointProcess:
-    """The forked checkpoint process of one SQLite database file."""
+    """The checkpoint process of one SQLite database file: forked (``start``) or, to replace one,
+    a fresh interpreter (``spawn``)."""
 
     pid: int
     path: str
+    popen: subprocess.Popen | None = field(default=None, repr=False)   # a spawned one
+    returncode: int | None = None   # once reaped (None also when something else reaped it)
+    reaped: bool = False
 
     @classmethod
     def start(cls, path: str, interval: float = INTERVAL_S, restart_frames: int = RESTART_FRAMES) -> "CheckpointProcess":
@@ -193,23 +221,137 @@ class CheckpointProcess:
                 os._exit(code)
         return cls(pid, path)
 
+    @classmethod
+    def spawn(cls, path: str, interval: float = INTERVAL_S, restart_frames: int = RESTART_FRAMES,
+              delay: float = 0.0) -> "CheckpointProcess":
+        """Start the process as a fresh interpreter that inherits no descriptor but stdin (none),
+        stdout and stderr; safe to call from a running server, threads and all."""
+        popen = subprocess.Popen(
+            [sys.executable, "-m", __name__, path, str(os.getpid()), repr(interval), str(restart_frames), repr(delay)],
+            stdin=subprocess.DEVNULL, close_fds=True)
+        return cls(popen.pid, path, popen)
+
+    def poll(self) -> int | None:
+        """Its exit code (negative: the signal that ended it) once it has ended, reaping it; None
+        while it runs, and when something else reaped it (its status is then lost)."""
+        if self.reaped:
+            return self.returncode
+        if self.popen is not None:
+            self.returncode = self.popen.poll()
+            self.reaped = self.returncode is not None
+            return self.returncode
+        try:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+        except ChildProcessError:
+            self.reaped = True
+            return None
+        if pid:
+            self.reaped, self.returncode = True, os.waitstatus_to_exitcode(status)
+        return self.returncode
+
     def stop(self, timeout: float = 5.0) -> int | None:
         """SIGTERM, wait up to ``timeout`` (it runs a last checkpoint), then SIGKILL; reaps it.
-        Its exit status, None when it had been reaped already."""
+        Its exit status, None when something else had reaped it."""
+        if self.poll() is not None or self.reaped:
+            return self.returncode
         try:
             os.kill(self.pid, signal.SIGTERM)
         except ProcessLookupError:
             pass
         deadline = time.monotonic() + timeout
         while True:
-            try:
-                pid, status = os.waitpid(self.pid, os.WNOHANG)
-            except ChildProcessError:
-                return None
-            if pid:
-                return os.waitstatus_to_exitcode(status)
+            code = self.poll()
+            if self.reaped:
+                return code
             if time.monotonic() > deadline:
-                os.kill(self.pid, signal.SIGKILL)
-                _, status = os.waitpid(self.pid, 0)
-                return os.waitstatus_to_exitcode(status)
+                os.kill(self.pid, signal.SIGKILL)   # not reaped: the PID is still its own
+                if self.popen is not None:
+                    self.returncode = self.popen.wait()
+                else:
+                    try:
+                        _, status = os.waitpid(self.pid, 0)
+                        self.returncode = os.waitstatus_to_exitcode(status)
+                    except ChildProcessError:
+                        pass
+                self.reaped = True
+                return self.returncode
             time.sleep(0.01)
+
+
+def describe_exit(code: int) -> str:
+    """``killed by SIGKILL`` or ``exited with status 1``, from an exit code as ``poll`` gives it."""
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exited with status {code}"
+
+
+class CheckpointKeeper:
+    """Keeps the checkpoint process of one database file running (see the module's text)."""
+
+    def __init__(self, path: str, interval: float = INTERVAL_S, restart_frames: int = RESTART_FRAMES,
+                 clock=time.monotonic):
+        self.path, self.interval, self.restart_frames, self.clock = path, interval, restart_frames, clock
+        self.process = CheckpointProcess.start(path, interval, restart_frames)
+        self.first_round_at = clock() + interval
+        self.quick_deaths = 0      # replaced processes in a row that died within STEADY_S
+        self.stopping = False
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def next_delay(self) -> float:
+        """The back-off of the next replacement, counting the process that just ended."""
+        if self.clock() - self.first_round_at >= STEADY_S:
+            self.quick_deaths = 0
+        delay = RESTART_DELAYS_S[min(self.quick_deaths, len(RESTART_DELAYS_S) - 1)]
+        self.quick_deaths += 1
+        return delay
+
+    def reap(self) -> int | None:
+        """Called when a child of this process has ended: when it was the checkpoint process, reap
+        it and, unless it stopped when told to (or the keeper is stopping), report it and start a
+        replacement. The ended process's exit code; None when it still runs, and while the keeper
+        stops it (``stop`` reaps it then)."""
+        if self.stopping:
+            return None
+        process = self.process
+        code = process.poll()
+        if code is None:
+            return None
+        if code == 0:
+            log.info("the WAL checkpoint process [%d] stopped when told to; not restarted", process.pid)
+            return code
+        delay = self.next_delay()
+        try:
+            self.process = CheckpointProcess.spawn(self.path, self.interval, self.restart_frames, delay)
+        except OSError as e:
+            log.warning("the WAL checkpoint process [%d] %s; it could not be restarted (%s): the workers "
+                        "checkpoint by themselves", process.pid, describe_exit(code), e)
+            return code
+        self.first_round_at = self.clock() + delay + self.interval
+        log.warning("the WAL checkpoint process [%d] %s; restarted as [%d]%s", process.pid, describe_exit(code),
+                    self.process.pid, f" (first checkpoint in {delay:g} s)" if delay else "")
+        return code
+
+    def stop(self, timeout: float = 5.0) -> int | None:
+        self.stopping = True
+        return self.process.stop(timeout)
+
+
+def main(argv: list[str]) -> int:
+    """``python -m sipphones.storage.checkpoints PATH PARENT_PID INTERVAL RESTART_FRAMES DELAY``:
+    a replacement started by ``CheckpointKeeper`` (``CheckpointProcess.spawn``)."""
+    path, parent, interval, restart_frames, delay = argv
+    try:
+        run(path, int(parent), float(interval), int(restart_frames), delay=float(delay))
+    except _Stop:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

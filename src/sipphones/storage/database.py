@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 # with the standard library alone (see ``migrate``), and with several workers its supervisor
 # process never needs SQLAlchemy at all.
 
+from sipphones.storage import files
 from sipphones.storage.pragmas import SqlitePragmas
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -61,7 +62,20 @@ def _sqlite_pragmas(engine, pragmas: SqlitePragmas) -> None:
 
 def _ensure_sqlite_dir(url) -> None:
     if url.database and url.database != ":memory:":
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        files.private_dir(Path(url.database).parent)
+
+
+def private_sqlite_file(path: str) -> None:
+    """Make the SQLite file ``path`` private before SQLite opens it: its directory is created 0700
+    when missing, the file itself is created empty with mode 0600 (an empty file is an empty
+    database; SQLite then gives its ``-wal`` and ``-shm`` files that mode too), and an existing
+    file, ``-wal`` or ``-shm`` that other users may read is made 0600 (``storage.files``)."""
+    file = Path(path)
+    files.private_dir(file.parent)
+    if files.create_private_file(file):
+        return
+    for name in (file.name, file.name + "-wal", file.name + "-shm"):
+        files.make_private(file.with_name(name))
 
 
 # Engines hide statement parameters in their errors and logs: a failed INSERT must never put a
@@ -224,7 +238,7 @@ def create_sqlite_at_head(path: str) -> bool:
 
     if sqlite_schema.REVISION != HEAD_REVISION:
         return False
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    private_sqlite_file(path)
     conn = sqlite3.connect(path, isolation_level=None)  # transactions as written below
     try:
         # The settings of the engine Alembic's migrations run on (sync_engine): WAL is a
@@ -254,7 +268,11 @@ def migrate(url: str) -> str:
 
     A plain SQLite file without any schema is created at the head from the snapshot of the
     migrated schema (``create_sqlite_at_head``), without importing Alembic and SQLAlchemy; any
-    other database, and a SQLite file that has a schema, is migrated by Alembic."""
+    other database, and a SQLite file that has a schema, is migrated by Alembic. A SQLite file is
+    made private first (``private_sqlite_file``)."""
+    file = sqlite_file(url)
+    if file is not None:
+        private_sqlite_file(file)
     path = plain_sqlite_path(url)
     revision = stored_revision(url)
     if revision == HEAD_REVISION:

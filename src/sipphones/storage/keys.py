@@ -1,9 +1,11 @@
 """The deployment's master key and the sub-keys derived from it.
 
 The master key is 32 random bytes, taken from ``SIPPHONES_SECRET_KEY`` (base64) or from
-``<data_dir>/secret.key``, which is created (mode 0600, atomically) on first use. Several server
-processes on one data directory therefore share it. Sub-keys are derived with HKDF so that the
-SIP-password cipher, the access-token signer and the page-token signer never share a key.
+``<data_dir>/secret.key``, which is created on first use: atomically, and private from its first
+byte (a temporary file created with mode 0600 in the data directory, made 0700 if missing, then
+linked into place; an existing one readable by others is made 0600). Several server processes on
+one data directory therefore share it. Sub-keys are derived with HKDF so that the SIP-password
+cipher, the access-token signer and the page-token signer never share a key.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import base64
 import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from sipphones.storage import files
 
 
 @dataclass(frozen=True)
@@ -47,17 +51,31 @@ def load_master_key(secret_key: str, data_dir: Path) -> bytes:
         return raw
     path = data_dir / "secret.key"
     if not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
-        tmp = data_dir / f".secret.key.{os.getpid()}"
-        tmp.write_text(base64.b64encode(os.urandom(32)).decode() + "\n")
-        os.chmod(tmp, 0o600)
-        try:
-            os.link(tmp, path)  # atomic: the first process to create it wins
-        except FileExistsError:
-            pass
-        finally:
-            tmp.unlink(missing_ok=True)
+        _create_key_file(path)
+    else:
+        files.make_private(path)
     raw = base64.b64decode(path.read_text().strip())
     if len(raw) != 32:
         raise KeyError_(f"{path} does not hold a 32-byte key")
     return raw
+
+
+def _create_key_file(path: Path) -> None:
+    """Write a new random key into ``path`` unless another process did it first. The temporary
+    file is created with mode 0600 (``mkstemp``: ``O_CREAT | O_EXCL``) before the key is written:
+    no other user can open it at any moment, whatever the umask."""
+    import tempfile  # only the first start makes a key
+
+    files.private_dir(path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=".secret.key.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(base64.b64encode(os.urandom(32)).decode() + "\n")
+            f.flush()
+            os.fsync(f.fileno())  # whole on disk before it becomes the key
+        try:
+            os.link(tmp, path)  # atomic: the first process to create it wins
+        except FileExistsError:
+            pass
+    finally:
+        os.unlink(tmp)
