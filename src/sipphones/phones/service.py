@@ -15,7 +15,7 @@ from sipphones.phones import rules
 from sipphones.phones.models import NO_SERVER, SLOTS, PhoneChanges, ServerSet, SipPhone, Transport, flat_name
 from sipphones.phones.pagination import PageTokens
 from sipphones.phones.rendered import RenderedItems
-from sipphones.storage.repository import DuplicateKey, Repository
+from sipphones.storage.repository import DuplicateKey, MissingReference, Repository
 
 MAX_PAGE_SIZE = 300
 DEFAULT_PAGE_SIZE = 30
@@ -58,6 +58,8 @@ class PhoneService:
             await self.repo.add_phone(phone, user.id)
         except DuplicateKey:
             raise DuplicatePhoneEmail(legacy) from None
+        except MissingReference:  # the user was deleted since it was looked up
+            raise UserNotFound(user_email) from None
         return phone
 
     async def update(self, account: Account, phone_id: str, changes: PhoneChanges, *, legacy: bool,

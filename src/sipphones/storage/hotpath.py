@@ -22,15 +22,59 @@ The SQLAlchemy paths (schema, migrations, admin and CLI operations, search) stay
 from __future__ import annotations
 
 import asyncio
+import random
 import sqlite3
 import time
-from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Callable, NamedTuple, Protocol, Sequence, TypeVar
+from typing import Any, Awaitable, Callable, NamedTuple, Protocol, Sequence, TypeVar
 
 from sipphones.storage.pragmas import SqlitePragmas
-from sipphones.storage.repository import DuplicateKey
+from sipphones.storage.repository import DuplicateKey, MissingReference
 
 T = TypeVar("T")
+
+# --- constraint violations and retries (both drivers, and SQLAlchemy's wrapped errors) -------
+
+# SQLite's extended result codes (``sqlite3.IntegrityError.sqlite_errorname``) and PostgreSQL's
+# SQLSTATEs (``psycopg.Error.sqlstate``) of the two constraint kinds a write can hit.
+_UNIQUE = frozenset(("SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY", "23505"))
+_FOREIGN_KEY = frozenset(("SQLITE_CONSTRAINT_FOREIGNKEY", "23503"))
+# PostgreSQL's "run the transaction again" (serialization_failure, deadlock_detected): nothing of
+# the failed attempt is stored.
+RETRY_SQLSTATES = frozenset(("40001", "40P01"))
+MAX_ATTEMPTS = 5        # attempts in all at a transaction PostgreSQL asks to run again
+RETRY_PAUSE = 0.005     # seconds: the n-th retry first waits a random 0 .. n x this
+
+
+def constraint_error(error: BaseException) -> Exception | None:
+    """What a driver's integrity error means to the domain: DuplicateKey for a unique key,
+    MissingReference for a foreign key (told apart by the driver's error code, never by its
+    text); None for any other error (a bug, not the client's doing: raised as it is)."""
+    code = getattr(error, "sqlite_errorname", None) or getattr(error, "sqlstate", None)
+    if code in _UNIQUE:
+        return DuplicateKey(str(error).splitlines()[0])
+    if code in _FOREIGN_KEY:
+        return MissingReference(str(error).splitlines()[0])
+    return None
+
+
+def asks_retry(error: BaseException) -> bool:
+    """True for PostgreSQL's deadlock / serialization failure, raw (psycopg) or wrapped by
+    SQLAlchemy (``.orig``)."""
+    return getattr(getattr(error, "orig", error), "sqlstate", None) in RETRY_SQLSTATES
+
+
+async def retrying(attempt: Callable[[], Awaitable[T]]) -> T:
+    """``attempt()``, run again (at most MAX_ATTEMPTS times in all, after a short random pause)
+    while it fails with an error PostgreSQL asks to retry; each attempt must be a whole
+    transaction (or one autocommit statement)."""
+    for n in range(1, MAX_ATTEMPTS + 1):
+        try:
+            return await attempt()
+        except Exception as e:
+            if n == MAX_ATTEMPTS or not asks_retry(e):
+                raise
+        await asyncio.sleep(random.uniform(0, RETRY_PAUSE * n))
+    raise AssertionError("unreachable")
 
 
 class Transaction(Protocol):
@@ -53,7 +97,7 @@ def _sqlite_execute(conn: sqlite3.Connection):
         try:
             return conn.execute(sql, params).rowcount
         except sqlite3.IntegrityError as e:
-            raise DuplicateKey(str(e)) from None
+            raise (constraint_error(e) or e) from None
     return execute
 
 
@@ -130,13 +174,14 @@ class SqliteRunner:
 
     async def write(self, sql: str, params: Sequence[Any], *, tally: Tally | None = None) -> int:
         """One statement, committed (in a group) before this returns; the row count. DuplicateKey
-        when it fails a constraint (nothing of it stored). ``tally`` is applied only when the
-        statement succeeded, in the same transaction."""
+        (unique key), MissingReference (foreign key) or sqlite3.IntegrityError (any other) when it
+        fails a constraint (nothing of it stored). ``tally`` is applied only when the statement
+        succeeded, in the same transaction."""
         return await self._submit(None, sql, params, tally)
 
     async def write_fn(self, fn: Callable[[Callable[[str, Sequence[Any]], int]], T]) -> T:
         """Run ``fn(execute)`` as one atomic write of the next group; its result once committed.
-        ``execute(sql, params)`` returns the row count and raises DuplicateKey on a constraint."""
+        ``execute(sql, params)`` returns the row count and raises as ``write`` on a constraint."""
         return await self._submit(fn, "", (), None)
 
     def _submit(self, fn: Callable | None, sql: str, params: Sequence[Any], tally: Tally | None) -> asyncio.Future:
@@ -198,7 +243,8 @@ class SqliteRunner:
                 if fn is None:  # one statement: atomic by itself
                     try:
                         result = execute(sql, params)
-                    except DuplicateKey as e:  # a constraint: undone by SQLite, the transaction goes on
+                    except (DuplicateKey, MissingReference, sqlite3.IntegrityError) as e:
+                        # a constraint: the statement undone by SQLite, the transaction goes on
                         outcomes.append((done, False, e))
                         continue
                     if tally is not None:
@@ -275,7 +321,7 @@ class _PostgresTransaction:
         try:
             cur = await self._conn.execute(self._runner.sql(sql), params)
         except errors.IntegrityError as e:
-            raise DuplicateKey(str(e).splitlines()[0]) from None
+            raise (constraint_error(e) or e) from None
         return cur.rowcount
 
 
@@ -325,23 +371,37 @@ class PostgresRunner:
             return await cur.fetchall()
 
     async def write(self, sql: str, params: Sequence[Any]) -> int:
-        """One statement on an autocommit connection: atomic, one round trip, no BEGIN/COMMIT."""
+        """One statement on an autocommit connection: atomic, one round trip, no BEGIN/COMMIT;
+        run again (bounded, see ``retrying``) when PostgreSQL reports a deadlock or a
+        serialization failure. DuplicateKey / MissingReference as ``constraint_error`` says."""
         from psycopg import errors
 
         pool = self._pool or await self.pool()
-        async with pool.connection() as conn:
-            try:
-                cur = await conn.execute(self.sql(sql), params)
-            except errors.IntegrityError as e:
-                raise DuplicateKey(str(e).splitlines()[0]) from None
-            return cur.rowcount
+        statement = self.sql(sql)
+        for n in range(1, MAX_ATTEMPTS + 1):  # ``retrying`` inlined: no closure per write
+            async with pool.connection() as conn:
+                try:
+                    return (await conn.execute(statement, params)).rowcount
+                except errors.IntegrityError as e:
+                    raise (constraint_error(e) or e) from None
+                except errors.OperationalError as e:  # deadlock_detected, serialization_failure among them
+                    if n == MAX_ATTEMPTS or not asks_retry(e):
+                        raise
+            await asyncio.sleep(random.uniform(0, RETRY_PAUSE * n))
+        raise AssertionError("unreachable")
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[_PostgresTransaction]:
+    async def transact(self, fn: Callable[[_PostgresTransaction], Awaitable[T]]) -> T:
+        """``await fn(tx)`` in one transaction, committed before this returns; the whole
+        transaction run again (bounded, see ``retrying``) when PostgreSQL reports a deadlock or a
+        serialization failure, so ``fn`` must do nothing but its statements."""
         pool = self._pool or await self.pool()
-        async with pool.connection() as conn:
-            async with conn.transaction():
-                yield _PostgresTransaction(conn, self)
+
+        async def attempt() -> T:
+            async with pool.connection() as conn:
+                async with conn.transaction():
+                    return await fn(_PostgresTransaction(conn, self))
+
+        return await retrying(attempt)
 
     async def close(self) -> None:
         if self._pool is not None:

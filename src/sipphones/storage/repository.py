@@ -13,6 +13,11 @@ class DuplicateKey(Exception):
     """A uniqueness rule of the store was hit (same user email, same phone email, ...)."""
 
 
+class MissingReference(Exception):
+    """A write refers to a row that does not exist (any more): e.g. a phone of a user deleted
+    while the phone was being created."""
+
+
 class CorruptRecord(Exception):
     """A stored row cannot be read back (e.g. a password that does not decrypt)."""
 

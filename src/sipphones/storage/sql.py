@@ -15,7 +15,7 @@ from sipphones.phones.models import NO_SERVER, SLOTS, ServerSet, SipPhone, Trans
 from sipphones.storage import schema as t
 from sipphones.storage.crypto import PasswordCipher
 from sipphones.storage.database import async_engine
-from sipphones.storage.hotpath import Runner, Tally, runner_for
+from sipphones.storage.hotpath import Runner, Tally, retrying, runner_for
 from sipphones.storage.pragmas import SqlitePragmas
 from sipphones.storage.repository import (
     CorruptRecord, DuplicateKey, PhoneRecord, PhoneStatus, RecordPage, SealPage,
@@ -51,6 +51,14 @@ SQL_COUNT_ADD = "UPDATE accounts SET phone_count = phone_count + ? WHERE id = ?"
 # connection; a duplicate fails the whole statement).
 SQL_INSERT_PHONE_COUNTED = (f"WITH added AS ({SQL_INSERT_PHONE} RETURNING account_id) "
                             "UPDATE accounts SET phone_count = phone_count + 1 WHERE id = (SELECT account_id FROM added)")
+# The lock order of every PostgreSQL write that changes which phones exist: the account row first
+# (``phone_count`` lives there), then rows of its users and phones. A create takes it with its
+# count update, before its foreign-key checks lock the user row (they run at the end of the
+# statement); a user, phone or account delete takes it with this, before anything else. So no
+# two of them wait on each other in a circle (no deadlock), and a user delete that holds it sees
+# every create that got the lock before it and makes every create after it fail its foreign key
+# (MissingReference): the phones it counts are the phones it deletes.
+SQL_LOCK_ACCOUNT = "SELECT 1 FROM accounts WHERE id = ? FOR NO KEY UPDATE"
 SQL_DELETE_STATUS = "DELETE FROM phone_status WHERE phone_id = ?"
 SQL_DELETE_PHONE = "DELETE FROM sip_phones WHERE account_id = ? AND id = ?"
 # List pages read only what a list item shows (PhoneRecord), in its order, the encrypted password
@@ -218,7 +226,12 @@ class SqlRepository:
     async def delete_account(self, account_id: str) -> bool:
         if not _matchable(account_id):
             return False
+        return await retrying(functools.partial(self._delete_account, account_id))
+
+    async def _delete_account(self, account_id: str) -> bool:
         async with self.engine.begin() as conn:
+            if not self.sqlite:  # the account row first (SQL_LOCK_ACCOUNT); SQLite has one writer
+                await conn.execute(select(t.accounts.c.id).where(t.accounts.c.id == account_id).with_for_update())
             # Explicit order: SQLite enforces ON DELETE CASCADE only with foreign_keys=ON.
             phone_ids = select(t.sip_phones.c.id).where(t.sip_phones.c.account_id == account_id)
             await conn.execute(delete(t.phone_status).where(t.phone_status.c.phone_id.in_(phone_ids)))
@@ -276,7 +289,13 @@ class SqlRepository:
     async def delete_user(self, account_id: str, user_id: str) -> bool:
         if not _matchable(account_id, user_id):
             return False
+        return await retrying(functools.partial(self._delete_user, account_id, user_id))
+
+    async def _delete_user(self, account_id: str, user_id: str) -> bool:
         async with self.engine.begin() as conn:
+            if not self.sqlite:  # the account row first (SQL_LOCK_ACCOUNT); SQLite has one writer
+                await conn.execute(select(t.accounts.c.id).where(t.accounts.c.id == account_id)
+                                   .with_for_update(key_share=True))
             phones = select(t.sip_phones.c.id).where(t.sip_phones.c.user_id == user_id)
             await conn.execute(delete(t.phone_status).where(t.phone_status.c.phone_id.in_(phones)))
             gone = (await conn.execute(delete(t.sip_phones).where(
@@ -408,12 +427,15 @@ class SqlRepository:
         if not _matchable(account_id, phone_id):
             return False
         if self.hot.dialect == "postgresql":
-            async with self.hot.transaction() as tx:
+            async def delete_locked(tx) -> int:
+                await tx.execute(SQL_LOCK_ACCOUNT, (account_id,))
                 await tx.execute(SQL_DELETE_STATUS, (phone_id,))
                 gone = await tx.execute(SQL_DELETE_PHONE, (account_id, phone_id))
                 if gone:
                     await tx.execute(SQL_COUNT_ADD, (-gone, account_id))
-            return gone > 0
+                return gone
+
+            return await self.hot.transact(delete_locked) > 0
 
         def delete_counted(execute) -> int:
             execute(SQL_DELETE_STATUS, (phone_id,))
