@@ -70,9 +70,9 @@ Decisions (RFC 3261 leaves them to the UA; a voice engineer's choices)
   answered; a second challenge of a kind (WWW or Proxy) already answered, under a realm we did
   not answer, is a rejection too (a registrar inventing realms, or alternating 401 and 407 with
   new realms, would otherwise be answered forever). So a sequence sends at most
-  ``2 + policy.max_stale_retries`` authenticated REGISTERs per target. The last challenge of each realm is reused on
-  refreshes (next ``nc``) when ``policy.reuse_credentials``, which saves a round trip; a
-  challenge to such reused credentials never counts as a rejection.
+  ``2 + policy.max_stale_retries`` authenticated REGISTERs per target. The last challenge of
+  each realm is reused on refreshes (next ``nc``) when ``policy.reuse_credentials``, which saves
+  a round trip; a challenge to such reused credentials never counts as a rejection.
 * **Granted expiry**: the ``expires`` of our Contact in the 200, else the ``Expires`` header,
   else the only Contact's ``expires`` (a registrar or SBC that rewrote our Contact), else what
   was asked. It is counted from when the REGISTER was sent. A grant of 0 means the registrar
