@@ -576,6 +576,14 @@ def test_unanswerable_challenge():
     assert h.m.state is RegistrationState.FAILED
 
 
+def test_unanswerable_challenge_with_an_enormous_algorithm_gives_a_short_detail():
+    h = Harness(machine()).start()
+    h.respond(401, headers=[("WWW-Authenticate", f'Digest realm="x", nonce="y", algorithm={"A" * 7000}')])
+    (failed,) = h.reports_of(RegistrationFailed)
+    assert failed.kind is ResultKind.AUTH_UNSUPPORTED
+    assert "unsupported algorithm AAA" in failed.detail and len(failed.detail) <= 203
+
+
 # --- 423 ---------------------------------------------------------------------------------------
 
 

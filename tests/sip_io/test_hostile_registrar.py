@@ -271,6 +271,8 @@ BEHAVIOURS: dict[str, Behaviour] = {
     "digest_enormous_nonce": lambda r, n: auth_then(r, ok, nonce=_big(7000)),
     "digest_enormous_realm": lambda r, n: auth_then(r, ok, realm=_big(7000)),
     "digest_too_long_nonce": lambda r, n: challenge(r, nonce=_big(70000)),
+    "digest_enormous_algorithm": lambda r, n: challenge(r, params=f'Digest realm="h", nonce="n", algorithm={_big(7000)}'),
+    "digest_enormous_qop": lambda r, n: challenge(r, params=f'Digest realm="h", nonce="n", qop="{_big(7000)}"'),
     "digest_qop_list": lambda r, n: auth_then(r, ok, params='Digest realm="h", nonce="n", qop="auth-int,auth,x"'),
     "digest_qop_unknown": lambda r, n: challenge(r, params='Digest realm="h", nonce="n", qop="x-private"'),
     "digest_not_digest": lambda r, n: challenge(r, params='Basic realm="h"'),

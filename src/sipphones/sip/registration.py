@@ -800,7 +800,7 @@ class _Attempt:
             result = self.binding.auth.handle_challenge(response)
         except DigestError as e:
             self.binding.auth.forget()
-            return ResultKind.AUTH_UNSUPPORTED, str(e)
+            return ResultKind.AUTH_UNSUPPORTED, _clip(str(e))
         answered = self.answered
         policy = self.engine.policy
         keys = [(c.proxy, c.realm) for c in result.challenges]
@@ -837,6 +837,14 @@ class _Attempt:
         self.result = result
         self.binding.last = result
         self.engine._attempt_finished(self, result, now)
+
+
+_DETAIL_MAX = 200
+
+
+def _clip(text: str) -> str:
+    """A detail quoting the server (an algorithm, a realm) short enough for a log line."""
+    return text if len(text) <= _DETAIL_MAX else text[:_DETAIL_MAX] + "..."
 
 
 def _granted_fast(response: Response, ours_text: str) -> int | None:
