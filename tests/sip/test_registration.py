@@ -506,12 +506,82 @@ def test_403_404_6xx_are_final(status, kind):
     assert {s for _, s, *_ in h.sent} == {1}
 
 
+def test_a_challenge_under_a_new_realm_after_an_answer_is_a_rejection():
+    """A registrar that answers every REGISTER with a 401 of a new realm: one answer, then rejected."""
+    h = Harness(machine(phone(*THREE))).start()
+    h.challenge(realm="r0", nonce="n0")
+    for i in range(1, 50):
+        if h.reports_of(RegistrationFailed):
+            break
+        h.challenge(realm=f"r{i}", nonce=f"n{i}")
+    (failed,) = h.reports_of(RegistrationFailed)
+    assert failed.kind is ResultKind.AUTH_REJECTED and failed.status == 401
+    assert "realm" in failed.detail
+    assert len(h.requests()) == 2                             # the first REGISTER and one answer
+    assert h.m.state is RegistrationState.FAILED and h.m.retry_at == pytest.approx(h.now + 1800)
+    assert {s for _, s, *_ in h.sent} == {1}
+
+
+def test_alternating_401_and_407_is_bounded():
+    """407 then 401 is proxy then registrar, both answered; a third challenge is a rejection."""
+    h = Harness(machine()).start()
+    for i in range(50):
+        if h.reports_of(RegistrationFailed):
+            break
+        h.challenge(realm=f"r{i}", nonce=f"n{i}", proxy=i % 2 == 1)
+    (failed,) = h.reports_of(RegistrationFailed)
+    assert failed.kind is ResultKind.AUTH_REJECTED
+    assert len(h.requests()) == 3                             # first, answer to 401, answer to 407
+
+
+def test_alternating_401_and_407_with_stale_is_bounded():
+    h = Harness(machine()).start()
+    for i in range(200):
+        if h.reports_of(RegistrationFailed):
+            break
+        h.challenge(realm="r", nonce=f"n{i}", proxy=i % 2 == 1, stale=i > 1)
+    (failed,) = h.reports_of(RegistrationFailed)
+    assert failed.kind is ResultKind.AUTH_REJECTED
+    assert len(h.requests()) <= 2 + RegistrationPolicy().max_stale_retries + 1
+
+
+def test_stale_for_a_realm_never_answered_is_a_rejection():
+    h = Harness(machine()).start()
+    h.challenge(realm="a", nonce="n1")
+    h.challenge(realm="b", nonce="n2", stale=True)
+    (failed,) = h.reports_of(RegistrationFailed)
+    assert failed.kind is ResultKind.AUTH_REJECTED
+
+
+def test_rechallenge_loop_on_refresh_is_bounded_too():
+    h = Harness(machine()).start()
+    h.challenge(realm="r0", nonce="n0")
+    h.ok(expires_param=120)
+    h.advance(h.m.refresh_at)
+    sent = len(h.requests())
+    for i in range(1, 50):
+        if h.reports_of(RegistrationFailed):
+            break
+        h.challenge(realm=f"r{i}", nonce=f"n{i}")
+    (failed,) = h.reports_of(RegistrationFailed)
+    assert failed.kind is ResultKind.AUTH_REJECTED
+    assert len(h.requests()) - sent <= 2
+
+
 def test_unanswerable_challenge():
     h = Harness(machine(phone(*THREE))).start()
     h.respond(401, headers=[("WWW-Authenticate", 'Digest realm="x", nonce="y", algorithm=FOO-1')])
     (failed,) = h.reports_of(RegistrationFailed)
     assert failed.kind is ResultKind.AUTH_UNSUPPORTED
     assert h.m.state is RegistrationState.FAILED
+
+
+def test_unanswerable_challenge_with_an_enormous_algorithm_gives_a_short_detail():
+    h = Harness(machine()).start()
+    h.respond(401, headers=[("WWW-Authenticate", f'Digest realm="x", nonce="y", algorithm={"A" * 7000}')])
+    (failed,) = h.reports_of(RegistrationFailed)
+    assert failed.kind is ResultKind.AUTH_UNSUPPORTED
+    assert "unsupported algorithm AAA" in failed.detail and len(failed.detail) <= 203
 
 
 # --- 423 ---------------------------------------------------------------------------------------
@@ -561,6 +631,40 @@ def test_503_with_retry_after_fails_over_and_avoids_the_server():
     h.ok(request=h.last(1))
     assert h.reports_of(FailedBack) == [FailedBack(2, 1)]
     assert h.m.active_slot == 1
+
+
+def test_absurd_retry_after_is_capped_and_reported():
+    from sipphones.sip.registration import RetryAfterCapped
+    h = Harness(machine(phone(*THREE), max_retry_after=3600)).start()
+    h.respond(503, "Service Unavailable", [("Retry-After", "99999999999999999")])
+    assert h.m.slot_status(1, h.now).avoid_until == pytest.approx(0.02 + 3600)
+    (capped,) = h.reports_of(RetryAfterCapped)
+    assert (capped.slot, capped.target, capped.asked, capped.used) == (1, udp("127.0.0.1"), 4294967295, 3600)
+    (failed,) = h.reports_of(RegistrationFailed)
+    assert failed.kind is ResultKind.SERVER_ERROR
+    h.respond(503, "Service Unavailable", [("Retry-After", "99999999999999999")])
+    h.respond(503, "Service Unavailable", [("Retry-After", "99999999999999999")])
+    assert h.m.state is RegistrationState.FAILED
+    h.advance(h.m.retry_at)                                   # a new round: every set is avoided
+    assert len(h.sent) == 3
+    assert h.m.retry_at == pytest.approx(0.02 + 3600)         # until the capped Retry-After of set 1
+    h.advance(h.m.retry_at)
+    assert len(h.sent) == 4 and h.sent[-1][1] == 1            # set 1 is tried again
+
+
+def test_retry_after_below_the_cap_is_not_reported():
+    from sipphones.sip.registration import RetryAfterCapped
+    h = Harness(machine(phone(*THREE))).start()
+    h.respond(503, "Service Unavailable", [("Retry-After", "3600")])
+    assert not h.reports_of(RetryAfterCapped)
+    assert h.m.slot_status(1, h.now).avoid_until == pytest.approx(0.02 + 3600)
+
+
+def test_max_retry_after_is_validated():
+    with pytest.raises(ConfigError):
+        RegistrationPolicy(max_retry_after=-1)
+    with pytest.raises(ConfigError):
+        RegistrationPolicy(sequence_budget=0)
 
 
 def test_timeout_fails_over_after_timer_f():
@@ -882,6 +986,42 @@ def test_check_first_success_only():
     assert [r.kind for r in done.results] == [ResultKind.SERVER_ERROR, ResultKind.REGISTERED,
                                               ResultKind.NOT_TRIED]
     assert done.results[0].status == 503
+
+
+def test_check_sequence_budget_bounds_a_slow_challenge_chain():
+    """A registrar that answers each REGISTER just inside the per-transaction budget cannot make
+    one server set take longer than the attempt budget."""
+    h = Harness(check(phone(*THREE), timers=TransactionTimers(budget=1.0), sequence_budget=2.0)).start()
+    h.challenge(proxy=True, realm="p", nonce="p1", after=0.9)
+    h.challenge(realm="r", nonce="r1", after=0.9)              # t = 1.8: answered
+    h.advance(2.0)
+    assert h.last_target() == udp("127.0.0.2")                # set 1 gave up at 2.0, not 2.8
+    assert h.sent[-1][0] == pytest.approx(2.0)
+    h.advance(h.now + 4.0)                                     # sets 2 and 3: silent, 1 s each
+    (done,) = h.reports_of(CheckFinished)
+    r1 = done.results[0]
+    assert r1.kind is ResultKind.TIMEOUT and "2 s allowed per server" in r1.detail
+    assert r1.elapsed == pytest.approx(2.0)
+
+
+def test_check_sequence_budget_bounds_the_unregister():
+    h = Harness(check(phone(), timers=TransactionTimers(budget=1.0), sequence_budget=1.5)).start()
+    h.ok(after=0.1)
+    h.challenge(realm="r", nonce="r1", after=0.9)              # the un-REGISTER challenged late
+    h.advance(h.now + 5.0)
+    (done,) = h.reports_of(CheckFinished)
+    assert done.results[0].kind is ResultKind.REGISTERED
+    assert done.results[0].unregister.kind is ResultKind.TIMEOUT
+    assert done.results[0].unregister.elapsed == pytest.approx(1.5)
+
+
+def test_check_abort_gives_every_set_a_typed_result():
+    h = Harness(check(phone(*THREE))).start()
+    h.feed(h.m.abort(h.now))
+    (done,) = h.reports_of(CheckFinished)
+    assert [r.kind for r in done.results] == [ResultKind.TIMEOUT, ResultKind.NOT_TRIED, ResultKind.NOT_TRIED]
+    assert h.m.finished and h.timer_at is None
+    assert Release(1, udp("127.0.0.1")) in h.releases
 
 
 def test_check_dns_error_names_the_server():

@@ -76,8 +76,7 @@ async def check_phone_endpoint(request: Request, caller: Caller) -> Response:
     phone = await app_state(request).repo.get_phone(caller.account.id, phone_id)
     if phone is None:
         raise PhoneNotFound(phone_id)
-    options = CheckOptions(server_budget=budget, ca_file=os.environ.get("SIPPHONES_SIP_CA_FILE") or None,
-                           timeout=3 * 4 * budget + 10.0)
+    options = CheckOptions(server_budget=budget, ca_file=os.environ.get("SIPPHONES_SIP_CA_FILE") or None)
     async with _limit():
         report = await check_phone(phone, options)
     return json_response(report.to_dict())

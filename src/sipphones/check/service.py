@@ -22,6 +22,7 @@ from sipphones.phones.models import SipPhone
 from sipphones.sip.config import (
     DEFAULT_USER_AGENT,
     ConfigError,
+    RegistrationConfig,
     RegistrationPolicy,
     TransactionTimers,
     registration_config,
@@ -38,18 +39,21 @@ __all__ = ["CheckOptions", "CheckService", "check_phone", "check_phones"]
 class CheckOptions:
     """How a check runs.
 
-    ``server_budget``: seconds one server may take to answer before the check moves on (instead
-    of RFC 3261's 32 s Timer F). ``expires``: seconds to ask for (None: the phone's
-    registration_expire_time). ``all_slots``: check every set (False: stop at the first that
-    registers). ``timeout``: bound of one phone's whole check. ``ca_file`` / ``verify_tls``: TLS
-    trust. ``nameservers``: DNS servers as (host, port) instead of the system's.
+    ``server_budget``: seconds one server may take, in all, to register us (every transaction
+    of the sequence: challenges, a 423 retry) before the check moves on (instead of RFC 3261's
+    32 s Timer F per transaction); the un-REGISTER after a success gets as long again.
+    ``expires``: seconds to ask for (None: the phone's registration_expire_time). ``all_slots``:
+    check every set (False: stop at the first that registers). ``timeout``: hard bound of one
+    phone's whole check (None: :meth:`deadline` derives it from the budget); the un-REGISTER of
+    what a cut check may have left bound gets ``server_budget`` more. ``ca_file`` /
+    ``verify_tls``: TLS trust. ``nameservers``: DNS servers as (host, port) instead of the system's.
     """
 
     server_budget: float = 5.0
     t1: float = 0.5
     expires: int | None = None
     all_slots: bool = True
-    timeout: float | None = 120.0
+    timeout: float | None = None
     ca_file: str | None = None
     verify_tls: bool = True
     nameservers: tuple[tuple[str, int], ...] | None = None
@@ -59,7 +63,20 @@ class CheckOptions:
 
     def policy(self) -> RegistrationPolicy:
         timers = TransactionTimers(t1=self.t1, t2=max(4.0, self.t1), budget=self.server_budget)
-        return RegistrationPolicy(timers=timers, resolve_timeout=self.dns_timeout * 3)
+        return RegistrationPolicy(timers=timers, resolve_timeout=self.dns_timeout * 3,
+                                  sequence_budget=self.server_budget)
+
+    def deadline(self, config: RegistrationConfig) -> float:
+        """The hard bound of one phone's check: ``timeout``, or per server set twice the budget
+        (register, un-register) plus the DNS bound for a set named by a host name."""
+        if self.timeout is not None:
+            return self.timeout
+        total = 0.0
+        for server in config.server_sets:
+            total += 2 * self.server_budget
+            if not server.next_hop.is_ip:
+                total += self.dns_timeout * 3
+        return total
 
     def stack(self) -> SipStack:
         return SipStack.create(ca_file=self.ca_file, verify_tls=self.verify_tls,
@@ -146,7 +163,8 @@ class CheckService:
                                checked_at=started_wall, duration_ms=0.0, servers=(),
                                error=f"config_error: {e}")
         run = await run_check(self.stack, config, policy=self.options.policy(),
-                              all_slots=self.options.all_slots, timeout=self.options.timeout)
+                              all_slots=self.options.all_slots, timeout=self.options.deadline(config),
+                              stop_grace=self.options.server_budget)
         servers = tuple(_server_set_check(r, run) for r in run.results)
         return CheckReport(phone_id=phone.id, user_name=phone.user_name, domain=phone.domain,
                            checked_at=started_wall,

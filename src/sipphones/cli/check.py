@@ -170,8 +170,10 @@ def check(
     every: bool = typer.Option(False, "--all", help="Check every phone of the store."),
     account: str = typer.Option(None, "--account", help="Check every phone of this account (or only the named "
                                                         "phones, which must belong to it)."),
-    timeout: float = typer.Option(5.0, "--timeout", min=0.1, help="Seconds each server may take to answer "
-                                                                  "before it counts as a timeout."),
+    timeout: float = typer.Option(5.0, "--timeout", min=0.1, help="Seconds each server may take to register us, "
+                                                                  "challenges and retries included, before it counts "
+                                                                  "as a timeout (a hard bound; the un-REGISTER gets as "
+                                                                  "long again)."),
     ca_file: Path = typer.Option(None, "--ca-file", exists=True, dir_okay=False, readable=True,
                                  help="CA bundle (PEM) to verify TLS registrars with, instead of the system's."),
     nameserver: list[str] = typer.Option(None, "--nameserver", help="DNS server HOST[:PORT] for SRV/NAPTR/A "

@@ -246,6 +246,13 @@ class RegistrationPolicy:
       transaction timers' response timeout (the budget, or 64·T1).
     * ``max_stale_retries``: how many ``stale=true`` challenges in a row are answered without
       counting as a rejection (a server that keeps saying stale is broken).
+    * ``max_retry_after``: the longest a ``Retry-After`` keeps a server out of use; a longer one
+      is cut to it (and reported: :class:`~sipphones.sip.registration.RetryAfterCapped`), so one
+      absurd header cannot retire a server for good.
+    * ``sequence_budget``: when set, the most one REGISTER sequence may take on one target of a
+      server set in all (connection, every transaction: challenges, a 423 retry); the check sets
+      it so that its timeout is a hard bound per server. ``None``: only the per-transaction
+      timers bound it (and the number of challenges and retries).
     """
 
     timers: TransactionTimers = TransactionTimers()
@@ -256,16 +263,22 @@ class RegistrationPolicy:
     rejected_retry: float = 1800.0
     probe_interval: float = 120.0
     resolve_timeout: float = 10.0
-    max_stale_retries: int = 3
+    max_stale_retries: int = 2
     reuse_credentials: bool = True
+    max_retry_after: float = 3600.0
+    sequence_budget: float | None = None
 
     def __post_init__(self) -> None:
         if not (0.0 <= self.jitter < 1.0):
             raise ConfigError("jitter must be a fraction in [0, 1)")
         for name in ("refresh_margin", "retry_base", "retry_max", "rejected_retry", "probe_interval",
-                     "resolve_timeout"):
+                     "resolve_timeout", "max_retry_after"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must not be negative")
+        if self.max_stale_retries < 0:
+            raise ConfigError("max_stale_retries must not be negative")
+        if self.sequence_budget is not None and not self.sequence_budget > 0:
+            raise ConfigError("sequence_budget must be positive")
 
     def refresh_delay(self, granted: float) -> float:
         """Delay from sending the REGISTER to sending its refresh, before jitter."""

@@ -47,6 +47,7 @@ value: pass back the ``Target`` the action named. A ``transport_error`` kind is 
 ``transport_error`` (reset, lost, unreachable...).
 
 Reports: :class:`Registered` after every 200 (first registration, each refresh, fail-back),
+:class:`RetryAfterCapped` when a ``Retry-After`` was longer than the policy allows,
 :class:`RegistrationFailed` for each failed sequence (``probe=True`` for a failed fail-back
 probe), :class:`FailedOver`, :class:`FailedBack`, :class:`Expired`, :class:`Unregistered` (stop
 or after a fail-back), :class:`Stopped`, and for the check :class:`CheckFinished`.
@@ -61,13 +62,17 @@ Decisions (RFC 3261 leaves them to the UA; a voice engineer's choices)
   transaction; **Contact** ``<sip:<user>@<local>;transport=<t>>``; Max-Forwards 70; User-Agent;
   Expires. When the local address of a set's flow changes (a new TCP connection, a new port),
   the REGISTER also lists the old Contact with ``;expires=0`` so no stale binding lingers.
-* **Authentication**: one authenticated retry per challenge. A 401/407 that answers credentials
-  we computed from a challenge of the *same* sequence is a rejection unless it says
-  ``stale=true`` (then the new nonce is used and it does not count, up to
-  ``policy.max_stale_retries`` in a row). A 407 followed by a 401 is two different challenges
-  (proxy, then registrar) and both are answered. The last challenge of each realm is reused on
-  refreshes (next ``nc``) when ``policy.reuse_credentials``, which saves a round trip; a
-  challenge to such reused credentials never counts as a rejection.
+* **Authentication**: one authenticated retry per challenge, and a bounded number of rounds
+  per sequence on one target. A 401/407 that answers credentials we computed from a challenge of
+  the *same* sequence is a rejection unless it says ``stale=true`` for a realm we answered (then
+  the new nonce is used and it does not count, up to ``policy.max_stale_retries`` in a row). A
+  407 followed by a 401 is two different challenges (proxy, then registrar) and both are
+  answered; a second challenge of a kind (WWW or Proxy) already answered, under a realm we did
+  not answer, is a rejection too (a registrar inventing realms, or alternating 401 and 407 with
+  new realms, would otherwise be answered forever). So a sequence sends at most
+  ``2 + policy.max_stale_retries`` authenticated REGISTERs per target. The last challenge of
+  each realm is reused on refreshes (next ``nc``) when ``policy.reuse_credentials``, which saves
+  a round trip; a challenge to such reused credentials never counts as a rejection.
 * **Granted expiry**: the ``expires`` of our Contact in the 200, else the ``Expires`` header,
   else the only Contact's ``expires`` (a registrar or SBC that rewrote our Contact), else what
   was asked. It is counted from when the REGISTER was sent. A grant of 0 means the registrar
@@ -79,7 +84,12 @@ Decisions (RFC 3261 leaves them to the UA; a voice engineer's choices)
   set's later refreshes); a second 423 is ``interval_too_brief``.
 * **Per-target retries** (RFC 3263 §4.3): a timeout, a transport error or a 5xx moves to the next
   target of the same set; when the set has none left, to the next set.
-* **503 (any 5xx) with Retry-After** marks that target as not to be used until it elapses.
+* **503 (any 5xx) with Retry-After** marks that target as not to be used until it elapses, at
+  most ``policy.max_retry_after`` (a longer value is cut to it and :class:`RetryAfterCapped` is
+  reported, for the driver to log).
+* **Sequence budget** (``policy.sequence_budget``, the check's): a REGISTER sequence that has
+  not ended on a target within it (connection, every transaction, challenges, a 423 retry) fails
+  there as a ``timeout``, whatever it was waiting for, and goes on to the next target.
 * **403, 404/604, a repeated challenge, other 6xx are final**: they say the credentials or the
   user are wrong, which another set of the same PBX will say too, and retrying bad credentials
   gets the phone's address banned by fail2ban-style protections. No other set is tried; the
@@ -146,7 +156,7 @@ __all__ = [
     "RandomSource", "RegistrationState", "ResultKind", "FINAL_KINDS",
     "Resolve", "Connect", "Send", "Release", "SetTimer", "Action",
     "Registered", "RegistrationFailed", "FailedOver", "FailedBack", "Expired", "Unregistered",
-    "Stopped", "CheckFinished", "Report", "Output",
+    "Stopped", "CheckFinished", "RetryAfterCapped", "Report", "Output",
     "AttemptResult", "SlotResult", "SlotStatus", "Registration", "RegistrationCheck",
 ]
 
@@ -373,6 +383,22 @@ class CheckFinished(Report):
     results: tuple["SlotResult", ...]
 
 
+@dataclass(frozen=True, slots=True)
+class RetryAfterCapped(Report):
+    """A server asked not to be used for ``asked`` seconds; ``used`` (the policy's cap) applies."""
+
+    slot: int
+    target: Target
+    asked: int
+    used: int
+
+    def __init__(self, slot: int, target: Target, asked: int, used: int) -> None:
+        object.__setattr__(self, "slot", slot)
+        object.__setattr__(self, "target", target)
+        object.__setattr__(self, "asked", asked)
+        object.__setattr__(self, "used", used)
+
+
 Output = Action | Report
 
 
@@ -520,6 +546,8 @@ class _Attempt:
         self.connected: set[Target] = set()
         self.answered: set[tuple[bool, str]] = set()   # (proxy?, realm) answered in this sequence
         self.stale_in_a_row = 0
+        self.auth_rounds = 0                           # challenges answered on the current target
+        self.budget_at: float | None = None            # policy.sequence_budget on the current target
         self.interval_retried = False
         self.last_failure: AttemptResult | None = None
         self.result: AttemptResult | None = None
@@ -591,6 +619,12 @@ class _Attempt:
                 self._on_final(event.response, event.rtt, now)
 
     def on_timer(self, now: float) -> None:
+        if self.budget_at is not None and now >= self.budget_at and self.phase is not _Phase.RESOLVING:
+            self.budget_at = None
+            budget = self.engine.policy.sequence_budget
+            self._target_failed(self._failure(ResultKind.TIMEOUT, now,
+                                              detail=f"no result within the {budget:g} s allowed per server"), now)
+            return
         if self.phase in (_Phase.RESOLVING, _Phase.CONNECTING):
             if self.deadline is not None and now >= self.deadline:
                 if self.phase is _Phase.RESOLVING:
@@ -610,6 +644,13 @@ class _Attempt:
 
     @property
     def next_deadline(self) -> float | None:
+        deadline = self._step_deadline()
+        budget_at = self.budget_at
+        if budget_at is None or self.phase is _Phase.DONE:
+            return deadline
+        return budget_at if deadline is None or budget_at < deadline else deadline
+
+    def _step_deadline(self) -> float | None:
         if self.phase in (_Phase.RESOLVING, _Phase.CONNECTING):
             return self.deadline
         if self.phase is _Phase.WAITING and self.tx is not None:
@@ -651,6 +692,9 @@ class _Attempt:
         self.local = None
         self.answered.clear()
         self.stale_in_a_row = 0
+        self.auth_rounds = 0
+        budget = self.engine.policy.sequence_budget
+        self.budget_at = None if budget is None else now + budget
         self.phase = _Phase.CONNECTING
         self.deadline = now + self.engine.policy.timers.response_timeout
         self.connected.add(target)
@@ -742,7 +786,11 @@ class _Attempt:
                 ra = None
             if ra is not None:
                 retry = ra.seconds
-                self.engine._avoid(self.target, now + ra.seconds)  # type: ignore[arg-type]
+                cap = int(self.engine.policy.max_retry_after)
+                if retry > cap:
+                    self.engine._emit(RetryAfterCapped(self.slot, self.target, retry, cap))  # type: ignore[arg-type]
+                    retry = cap
+                self.engine._avoid(self.target, now + retry)  # type: ignore[arg-type]
         failure = self._failure(kind, now, status=status, reason=response.reason, rtt=rtt, retry=retry)
         self._target_failed(failure, now)
 
@@ -752,20 +800,33 @@ class _Attempt:
             result = self.binding.auth.handle_challenge(response)
         except DigestError as e:
             self.binding.auth.forget()
-            return ResultKind.AUTH_UNSUPPORTED, str(e)
+            return ResultKind.AUTH_UNSUPPORTED, _clip(str(e))
+        answered = self.answered
+        policy = self.engine.policy
         keys = [(c.proxy, c.realm) for c in result.challenges]
-        again = [c for c, key in zip(result.challenges, keys) if key in self.answered]
-        if any(not c.stale for c in again):
-            self.binding.auth.forget()
-            return ResultKind.AUTH_REJECTED, "credentials rejected"
-        if again:  # every repeated realm says stale=true: the credentials were right
+        stale_again = False
+        for c, key in zip(result.challenges, keys):
+            if key in answered:
+                if not c.stale:
+                    self.binding.auth.forget()
+                    return ResultKind.AUTH_REJECTED, "credentials rejected"
+                stale_again = True
+            elif answered and any(kind == c.proxy for kind, _ in answered):
+                # this kind of challenge was answered already, under another realm
+                self.binding.auth.forget()
+                return ResultKind.AUTH_REJECTED, "challenged again under a new realm after our answer"
+        if stale_again:  # every repeated realm says stale=true: the credentials were right
             self.stale_in_a_row += 1
-            if self.stale_in_a_row > self.engine.policy.max_stale_retries:
+            if self.stale_in_a_row > policy.max_stale_retries:
                 self.binding.auth.forget()
                 return ResultKind.AUTH_REJECTED, "the server keeps calling our nonce stale"
         else:
             self.stale_in_a_row = 0
-        self.answered.update(keys)
+        self.auth_rounds += 1
+        if self.auth_rounds > 2 + policy.max_stale_retries:
+            self.binding.auth.forget()
+            return ResultKind.AUTH_REJECTED, "too many challenges for one registration"
+        answered.update(keys)
         return None
 
     def _finish(self, result: AttemptResult, now: float) -> None:
@@ -776,6 +837,14 @@ class _Attempt:
         self.result = result
         self.binding.last = result
         self.engine._attempt_finished(self, result, now)
+
+
+_DETAIL_MAX = 200
+
+
+def _clip(text: str) -> str:
+    """A detail quoting the server (an algorithm, a realm) short enough for a log line."""
+    return text if len(text) <= _DETAIL_MAX else text[:_DETAIL_MAX] + "..."
 
 
 def _granted_fast(response: Response, ours_text: str) -> int | None:
@@ -1454,6 +1523,29 @@ class RegistrationCheck(_Engine):
     def stop(self, now: float) -> list[Output]:
         """Abandon the check: un-register what may be bound, report the rest as not tried."""
         return self._call(now, lambda: self._stop(now))
+
+    def abort(self, now: float) -> list[Output]:
+        """End the check at once, without un-REGISTER (its deadline passed, a stop included):
+        the set in progress is a ``timeout``, the sets not reached are ``not_tried``."""
+        return self._call(now, lambda: self._abort(now))
+
+    def _abort(self, now: float) -> None:
+        if self.stopped:
+            return
+        self._pending = []
+        for slot, attempt in list(self._attempts.items()):
+            cut = attempt._failure(ResultKind.TIMEOUT, now, detail="the check's deadline passed")
+            attempt.abandon()
+            del self._attempts[slot]
+            b = attempt.binding
+            self._unbound(b)
+            self._release(slot, attempt.connected | ({b.target} if b.target else set()))
+            registered = self._register_results.pop(slot, None)
+            if registered is not None:   # cut during the un-REGISTER
+                self._record(slot, registered, cut)
+            else:
+                self._record(slot, cut, None)
+        self._finish()
 
     def _stop(self, now: float) -> None:
         if self.stopped or self.stopping:

@@ -59,6 +59,7 @@ from sipphones.sip.registration import (
     Report,
     Resolve,
     ResultKind,
+    RetryAfterCapped,
     Send,
     SetTimer,
     SlotResult,
@@ -86,6 +87,23 @@ _KIND_BY_TRANSPORT_ERROR = {
     "timeout": ResultKind.TIMEOUT,
     "tls_error": ResultKind.TLS_ERROR,
 }
+
+
+# Targets whose capped Retry-After was logged, and until when (loop time) not to log it again:
+# one line per server and cap period, not one per phone of a fleet. Bounded.
+_CAP_LOGGED: dict[Target, float] = {}
+_CAP_LOGGED_MAX = 1024
+
+
+def _log_capped(report: RetryAfterCapped, now: float) -> None:
+    until = _CAP_LOGGED.get(report.target)
+    if until is not None and until > now:
+        return
+    if len(_CAP_LOGGED) >= _CAP_LOGGED_MAX:
+        _CAP_LOGGED.clear()
+    _CAP_LOGGED[report.target] = now + report.used
+    log.warning("%s asked not to be used for %d s (Retry-After); capped to %d s", report.target,
+                report.asked, report.used)
 
 
 def result_kind_for(error: TransportError) -> ResultKind:
@@ -278,6 +296,8 @@ class MachineRunner:
         elif isinstance(out, Resolve):
             self._spawn(self._resolve(out))
         elif isinstance(out, Report):
+            if isinstance(out, RetryAfterCapped):
+                _log_capped(out, self._loop.time())
             if self.on_report is not None:
                 try:
                     self.on_report(out)
@@ -488,8 +508,10 @@ async def run_check(stack: SipStack, config: RegistrationConfig, *,
                     timeout: float | None = None, stop_grace: float = 5.0) -> CheckRun:
     """Register once per server set, un-register, and return the per-set results.
 
-    ``timeout`` bounds the whole check; when it passes, the check is stopped (what may be
-    registered is un-registered, within ``stop_grace``) and ``completed`` is False.
+    ``timeout`` is a hard deadline of the whole check: when it passes, the check is stopped
+    (what may be registered is un-registered, within ``stop_grace``), then ended at once: every
+    set still gets a result (the one in progress ``timeout``, those not reached ``not_tried``)
+    and ``completed`` is False. So it returns within ``timeout + stop_grace``.
     """
     loop = asyncio.get_running_loop()
     machine = RegistrationCheck(config, rng=stack.rng, policy=policy, all_slots=all_slots)
@@ -511,7 +533,7 @@ async def run_check(stack: SipStack, config: RegistrationConfig, *,
             try:
                 await asyncio.wait_for(asyncio.shield(finished), stop_grace)
             except asyncio.TimeoutError:
-                pass
+                runner._call(machine.abort)   # no more waiting: results for every set, now
         if runner.broken is not None:
             raise RuntimeError(f"registration machine failed: {runner.broken}") from runner.broken
     finally:
