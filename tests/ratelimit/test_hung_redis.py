@@ -14,13 +14,14 @@ import httpx
 import pytest
 
 from sipphones.accounts.models import Plan
-from tests.ratelimit.helpers import burst_in_one_second
+from tests.ratelimit.helpers import FROZEN_TEST_TIMEOUT, burst_in_one_second
 from tests.servers import Admin, get_token, start_sqlite_server
 
 pytestmark = pytest.mark.redis
 
 # The deadline each request gets from the client while Redis is frozen. Not a performance bound:
-# the server's Redis timeout is 50 ms; before the fix a request waited ~3 s for a frozen Redis.
+# the server's Redis timeout is FROZEN_TEST_TIMEOUT (0.2 s; 50 ms by default, which a busy CI
+# machine could exceed with Redis well); before the fix a request waited ~3 s for a frozen Redis.
 STALLED_DEADLINE = 1.0
 COOLDOWN_MS = 300
 OPENED = "requests are not limited"
@@ -30,7 +31,8 @@ CLOSED = "requests are limited again"
 @pytest.fixture
 def server_on_own_redis(own_redis, tmp_path):
     srv = start_sqlite_server(tmp_path / "data", extra_env={
-        "SIPPHONES_REDIS_URL": own_redis.url, "SIPPHONES_REDIS_BREAKER_COOLDOWN_MS": str(COOLDOWN_MS)})
+        "SIPPHONES_REDIS_URL": own_redis.url, "SIPPHONES_REDIS_BREAKER_COOLDOWN_MS": str(COOLDOWN_MS),
+        "SIPPHONES_REDIS_TIMEOUT_MS": str(int(FROZEN_TEST_TIMEOUT * 1000))})
     yield srv
     srv.stop()
 

@@ -13,6 +13,7 @@ from sipphones.accounts.models import Account, Plan
 from sipphones.errors import RateLimited
 from sipphones.ratelimit.limiter import RateLimiter
 from sipphones.ratelimit.policy import Label
+from tests.ratelimit.helpers import COUNTING_TIMEOUT, FROZEN_TEST_TIMEOUT
 
 # 2030-03-04 12:00:00 UTC: far from any day boundary.
 NOON = float(calendar.timegm((2030, 3, 4, 12, 0, 0)))
@@ -27,7 +28,7 @@ def account(plan: Plan = Plan.FREE, unlimited: bool = False) -> Account:
 def limiter(request) -> RateLimiter:
     if request.param == "memory":
         return RateLimiter()
-    lim = RateLimiter(request.getfixturevalue("redis_url"))
+    lim = RateLimiter(request.getfixturevalue("redis_url"), timeout=COUNTING_TIMEOUT)
     assert lim.backend == "redis"
     return lim
 
@@ -136,7 +137,7 @@ async def test_concurrent_hits_never_admit_more_than_the_limit(limiter, request)
     acc = account(Plan.PRO)
     others = [limiter]
     if limiter.backend == "redis":
-        others.append(RateLimiter(request.getfixturevalue("redis_url")))
+        others.append(RateLimiter(request.getfixturevalue("redis_url"), timeout=COUNTING_TIMEOUT))
     results = await asyncio.gather(*(
         admitted(others[i % len(others)], acc, Label.MEDIUM, NOON, 1) for i in range(60)))
     admitted_count = sum(not isinstance(r[0], RateLimited) for r in results)
@@ -161,7 +162,7 @@ async def test_a_frozen_redis_opens_the_breaker_and_one_probe_closes_it(own_redi
     cool-down; after it, one request probes: a failure reopens it, an answer closes it. One log
     line when it opens, one when it closes. The breaker's clock is driven by the test."""
     clock = [100.0]
-    lim = RateLimiter(own_redis.url, cooldown=5.0, clock=lambda: clock[0])
+    lim = RateLimiter(own_redis.url, timeout=FROZEN_TEST_TIMEOUT, cooldown=5.0, clock=lambda: clock[0])
     acc = account(Plan.PRO)
     opened = "requests are not limited"
     closed = "requests are limited again"
