@@ -16,8 +16,22 @@ def test_environment_values_are_typed(monkeypatch, tmp_path):
     assert s.resolved_database_url() == f"sqlite:///{(tmp_path / 'sipphones.db').resolve()}"
 
 
+def test_redis_timeout_and_breaker_cooldown(monkeypatch):
+    defaults = load_settings()
+    assert (defaults.redis_timeout_ms, defaults.redis_breaker_cooldown_ms) == (50, 2000)
+    monkeypatch.setenv("SIPPHONES_REDIS_TIMEOUT_MS", "250")
+    monkeypatch.setenv("SIPPHONES_REDIS_BREAKER_COOLDOWN_MS", "0")
+    s = load_settings()
+    assert (s.redis_timeout_ms, s.redis_breaker_cooldown_ms) == (250, 0)
+
+
 @pytest.mark.parametrize("name,value", [("SIPPHONES_TOKEN_TTL", "soon"),
-                                        ("SIPPHONES_SQLITE_SYNCHRONOUS", "NORMAL; DROP TABLE x")])
+                                        ("SIPPHONES_SQLITE_SYNCHRONOUS", "NORMAL; DROP TABLE x"),
+                                        ("SIPPHONES_REDIS_TIMEOUT_MS", "0"),
+                                        ("SIPPHONES_REDIS_TIMEOUT_MS", "60001"),
+                                        ("SIPPHONES_REDIS_TIMEOUT_MS", "fast"),
+                                        ("SIPPHONES_REDIS_BREAKER_COOLDOWN_MS", "-1"),
+                                        ("SIPPHONES_REDIS_BREAKER_COOLDOWN_MS", "3600001")])
 def test_bad_environment_values_are_refused(monkeypatch, name, value):
     monkeypatch.setenv(name, value)
     with pytest.raises(ValueError, match=name):

@@ -27,6 +27,10 @@ class Settings:
     data_dir: Path = field(default_factory=default_data_dir)
     database_url: str = ""           # empty: a SQLite file in data_dir
     redis_url: str = ""              # empty: rate-limit counters in memory
+    # Milliseconds Redis has to connect or answer a command; beyond that the request passes unlimited.
+    redis_timeout_ms: int = 50
+    # Milliseconds the limiter leaves Redis alone after a failure before one request probes it again.
+    redis_breaker_cooldown_ms: int = 2000
     secret_key: str = ""             # base64 of 32 bytes; empty: generated into data_dir on first run
     token_ttl: int = 3600            # seconds an access token lives (Zoom: 3600)
     page_token_ttl: int = 900        # seconds a next_page_token lives (Zoom: 15 minutes)
@@ -59,6 +63,10 @@ class Settings:
             # It ends up in a PRAGMA statement: only SQLite's own words are accepted.
             raise ValueError(f"{ENV_PREFIX}SQLITE_SYNCHRONOUS must be NORMAL, FULL, EXTRA or OFF, "
                              f"not {self.sqlite_synchronous!r}")
+        for name, low, high in (("redis_timeout_ms", 1, 60_000), ("redis_breaker_cooldown_ms", 0, 3_600_000)):
+            if not low <= getattr(self, name) <= high:
+                raise ValueError(f"{ENV_PREFIX}{name.upper()} must be from {low} to {high:,} milliseconds, "
+                                 f"not {getattr(self, name)}")
         for name in ("sqlite_wal_autocheckpoint", "sqlite_checkpoint_interval_ms"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{ENV_PREFIX}{name.upper()} must be 0 or more, not {getattr(self, name)}")

@@ -88,7 +88,8 @@ class MissingScopes(ZoomError):
 
 
 class NoPermission(ZoomError):
-    """HTTP 403: the app's role lacks the SipPhone permission (3306 read/create, 3336 update/delete)."""
+    """HTTP 403: the app's role lacks the operation's permission (3306 list/create and the users
+    endpoints, 3336 update/delete/check)."""
 
     status = 403
     message = "No permission."

@@ -259,6 +259,55 @@ def test_app_without_read_permission_cannot_list(admin, creds, clients):
     assert edit_only.post("/v2/sip_phones", json=legacy_body()).status_code == 201
 
 
+def test_users_endpoints_check_the_apps_role_permissions(admin, creds, api, clients):
+    """Like the phone endpoints: the scope is not enough, the app's role needs User:Read to list
+    users and User:Edit to create or delete them (403, code 3306, checked after the scope)."""
+    api.post("/v2/users", json={"action": "create", "user_info": {"email": "victim@example.com"}})
+    new_user = {"action": "create", "user_info": {"email": "intruder@example.com"}}
+    phones_read_only = clients(admin.app(creds.account_id, permissions=("SipPhone:Read",)))  # every scope
+    assert_error(phones_read_only.get("/v2/users"), 403, 3306, "No permission.")
+    assert_error(phones_read_only.post("/v2/users", json=new_user), 403, 3306, "No permission.")
+    assert_error(phones_read_only.delete("/v2/users/victim@example.com"), 403, 3306, "No permission.")
+
+    users_read = clients(admin.app(creds.account_id, permissions=("SipPhone:Read", "User:Read")))
+    assert users_read.get("/v2/users").status_code == 200
+    assert_error(users_read.post("/v2/users", json=new_user), 403, 3306, "No permission.")
+    assert_error(users_read.delete("/v2/users/victim@example.com"), 403, 3306, "No permission.")
+    emails = {u["email"] for u in api.get("/v2/users").json()["users"]}
+    assert "victim@example.com" in emails and "intruder@example.com" not in emails
+
+    users_edit = clients(admin.app(creds.account_id, permissions=("User:Edit",)))
+    assert_error(users_edit.get("/v2/users"), 403, 3306, "No permission.")
+    assert users_edit.post("/v2/users", json=new_user).status_code == 201
+    assert users_edit.delete("/v2/users/victim@example.com").status_code == 204
+    assert_error(users_edit.get("/v2/sip_phones/phones"), 403, 3306, "No permission.")  # no SipPhone role
+
+    no_scope = clients(admin.app(creds.account_id, scopes=("user:read:admin",), permissions=()))
+    assert_error(no_scope.post("/v2/users", json=new_user), 400, 4711)  # the scope is checked first
+
+
+CHECK_PATH = "/_sipphones/v1/sip_phones/{}/check"
+CHECK_SCOPES = "sip_phone:write:admin, sip_phone:update:sip_phone:admin"
+
+
+def test_the_sip_check_needs_the_write_scope_and_edit_permission(admin, creds, api, clients):
+    """The check REGISTERs with the phone's credentials: a read token may not start it (4711), nor
+    an app whose role only reads phones (403, 3336). Refused before any SIP is sent."""
+    phone_id = api.post("/v2/sip_phones", json=legacy_body()).json()["id"]
+    read_only = clients(admin.app(creds.account_id, scopes=("sip_phone:read:admin",
+                                                            "sip_phone:read:list_sip_phones:admin")))
+    body = assert_error(read_only.post(CHECK_PATH.format(phone_id)), 400, 4711)
+    assert body["message"] == f"Invalid access token, does not contain scopes:[{CHECK_SCOPES}]."
+    for scope in ("sip_phone:write:sip_phone:admin", "sip_phone:delete:sip_phone:admin"):  # create, delete
+        assert_error(clients(admin.app(creds.account_id, scopes=(scope,))).post(CHECK_PATH.format(phone_id)),
+                     400, 4711)
+    no_edit = clients(admin.app(creds.account_id, permissions=("SipPhone:Read",)))
+    assert_error(no_edit.post(CHECK_PATH.format(phone_id)), 403, 3336, "No permission.")
+    # With the update scope and SipPhone:Edit the check runs (the unknown phone: its 404 shows that).
+    update_only = clients(admin.app(creds.account_id, scopes=("sip_phone:update:sip_phone:admin",)))
+    assert_error(update_only.post(CHECK_PATH.format("NoSuchPhone0000000000")), 404, 2305)
+
+
 # --- account isolation -------------------------------------------------------------------------
 
 def test_another_account_never_sees_edits_or_deletes_the_phones(api, other):

@@ -95,6 +95,8 @@ def test_apps_and_users_work_against_the_running_server(server):
     )
     app, user, narrow, comma = app.json(), user.json(), narrow.json(), comma.json()
     assert set(app["scopes"]) >= SIP_SCOPES  # the default: every SIP phone scope
+    # ... and every role permission, the users endpoints' included
+    assert app["permissions"] == ["SipPhone:Read", "SipPhone:Edit", "User:Read", "User:Edit"]
     assert app["client_secret"] and app["account_id"] == acc["id"]
     assert set(narrow["scopes"]) == {"sip_phone:read:admin", "sip_phone:write:sip_phone:admin"}
     assert set(comma["scopes"]) == {"sip_phone:read:list_sip_phones:admin", "user:read:admin"}
@@ -161,6 +163,8 @@ def test_bad_input_is_one_sentence_and_exit_code_1(server):
         (("check", "--all", "--nameserver", "127.0.0.1:70000"), url, "70000"),
         (("monitor", "--nameserver", "bad:port"), url, "bad:port"),
         (("apps", "create", "--account", acc["id"], "--scopes", "sip_phone:read:admin,bogus:scope"), url, "bogus:scope"),
+        (("apps", "create", "--account", acc["id"], "--permissions", "SipPhone:Read,User:Admin"), url,
+         "User:Admin"),
         (("users", "create", "--account", "NoSuchAccount", "--email", "a@example.com"), url, "NoSuchAccount"),
         (("users", "create", "--account", acc["id"], "--email", "not-an-email"), url, "email"),
         (("users", "create", "--account", acc["id"], "--email", "DUP@example.com"), url, "dup@example.com"),

@@ -13,6 +13,7 @@ from sipphones.accounts.models import Account, Plan
 from sipphones.errors import RateLimited
 from sipphones.ratelimit.limiter import RateLimiter
 from sipphones.ratelimit.policy import Label
+from tests.ratelimit.helpers import COUNTING_TIMEOUT, FROZEN_TEST_TIMEOUT
 
 # 2030-03-04 12:00:00 UTC: far from any day boundary.
 NOON = float(calendar.timegm((2030, 3, 4, 12, 0, 0)))
@@ -27,7 +28,7 @@ def account(plan: Plan = Plan.FREE, unlimited: bool = False) -> Account:
 def limiter(request) -> RateLimiter:
     if request.param == "memory":
         return RateLimiter()
-    lim = RateLimiter(request.getfixturevalue("redis_url"))
+    lim = RateLimiter(request.getfixturevalue("redis_url"), timeout=COUNTING_TIMEOUT)
     assert lim.backend == "redis"
     return lim
 
@@ -136,7 +137,7 @@ async def test_concurrent_hits_never_admit_more_than_the_limit(limiter, request)
     acc = account(Plan.PRO)
     others = [limiter]
     if limiter.backend == "redis":
-        others.append(RateLimiter(request.getfixturevalue("redis_url")))
+        others.append(RateLimiter(request.getfixturevalue("redis_url"), timeout=COUNTING_TIMEOUT))
     results = await asyncio.gather(*(
         admitted(others[i % len(others)], acc, Label.MEDIUM, NOON, 1) for i in range(60)))
     admitted_count = sum(not isinstance(r[0], RateLimited) for r in results)
@@ -154,6 +155,48 @@ async def test_unreachable_redis_lets_requests_through_and_logs(caplog):
     warnings = [r for r in caplog.records if "not limited" in r.getMessage()]
     assert len(warnings) == 1  # once, not per request
     assert not await lim.healthy()
+
+
+async def test_a_frozen_redis_opens_the_breaker_and_one_probe_closes_it(own_redis, caplog):
+    """Redis frozen (SIGSTOP): one request waits the timeout, then the breaker skips Redis for the
+    cool-down; after it, one request probes: a failure reopens it, an answer closes it. One log
+    line when it opens, one when it closes. The breaker's clock is driven by the test."""
+    clock = [100.0]
+    lim = RateLimiter(own_redis.url, timeout=FROZEN_TEST_TIMEOUT, cooldown=5.0, clock=lambda: clock[0])
+    acc = account(Plan.PRO)
+    opened = "requests are not limited"
+    closed = "requests are limited again"
+
+    def logged(text: str) -> int:
+        return sum(text in r.getMessage() for r in caplog.records)
+
+    with caplog.at_level(logging.WARNING, logger="sipphones.ratelimit"):
+        assert (await lim.hit(acc, Label.MEDIUM, now=NOON)).headers["X-RateLimit-Remaining"] == "19"
+        own_redis.stop()
+        assert (await lim.hit(acc, Label.MEDIUM, now=NOON)).headers == {}  # timed out: passes unlimited
+        assert lim.breaker.open and logged(opened) == 1
+
+        own_redis.resume()
+        # Within the cool-down nobody asks Redis, though it answers again: no headers, no count.
+        assert [(await lim.hit(acc, Label.MEDIUM, now=NOON)).headers for _ in range(30)] == [{}] * 30
+        assert lim.breaker.open
+
+        own_redis.stop()
+        clock[0] += 5.0  # the cool-down is over: the next request probes, and fails
+        assert (await lim.hit(acc, Label.MEDIUM, now=NOON)).headers == {}
+        assert lim.breaker.open and logged(opened) == 1  # still the one warning
+        clock[0] += 4.9
+        own_redis.resume()
+        assert (await lim.hit(acc, Label.MEDIUM, now=NOON)).headers == {}  # not yet due: not asked
+        clock[0] += 0.1
+        probe = await lim.hit(acc, Label.MEDIUM, now=NOON + 1)  # due: asks Redis, which answers
+        assert probe.headers["X-RateLimit-Remaining"] == "19"
+        assert not lim.breaker.open and logged(closed) == 1
+        for _ in range(19):
+            await lim.hit(acc, Label.MEDIUM, now=NOON + 1)
+        with pytest.raises(RateLimited):  # counted in Redis again
+            await lim.hit(acc, Label.MEDIUM, now=NOON + 1)
+    assert logged(opened) == 1 and logged(closed) == 1
 
 
 async def test_memory_counters_forget_expired_windows():

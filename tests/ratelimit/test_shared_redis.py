@@ -11,7 +11,9 @@ from sipphones.accounts.models import Account, Plan
 from sipphones.errors import RateLimited
 from sipphones.ratelimit.limiter import RateLimiter
 from sipphones.ratelimit.policy import Label
-from tests.ratelimit.helpers import avoid_utc_midnight, burst_in_one_second, next_utc_midnight_iso, quiet_seconds_today
+from tests.ratelimit.helpers import (
+    COUNTING_TIMEOUT, avoid_utc_midnight, burst_in_one_second, next_utc_midnight_iso, quiet_seconds_today,
+)
 from tests.servers import Admin, ServerProcess, get_token, start_server
 
 
@@ -19,7 +21,7 @@ from tests.servers import Admin, ServerProcess, get_token, start_server
 def redis_pair(tmp_path_factory, redis_url) -> tuple[ServerProcess, ServerProcess]:
     data_dir = tmp_path_factory.mktemp("shared")  # one data dir: the same database and signing keys
     url = f"sqlite:///{data_dir / 'sipphones.db'}"
-    env = {"SIPPHONES_REDIS_URL": redis_url}
+    env = {"SIPPHONES_REDIS_URL": redis_url, "SIPPHONES_REDIS_TIMEOUT_MS": str(int(COUNTING_TIMEOUT * 1000))}
     first = start_server(url, data_dir, extra_env=env)
     try:
         second = start_server(url, data_dir, extra_env=env)
@@ -72,7 +74,7 @@ def test_the_daily_quota_is_shared_and_says_when_it_resets(free_account_on_both,
     async def spend_all_but_one():
         # The limiter class itself fills today's Medium counter in the shared Redis: 1,999 requests
         # at 2/s over fake seconds of today, an hour away from the real clock's current second.
-        limiter = RateLimiter(redis_url)
+        limiter = RateLimiter(redis_url, timeout=COUNTING_TIMEOUT)
         seconds = quiet_seconds_today(1000)
         for i in range(1999):
             await limiter.hit(account, Label.MEDIUM, now=seconds[i // 2] + 0.5)

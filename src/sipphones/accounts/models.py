@@ -12,10 +12,13 @@ class Plan(StrEnum):
     BUSINESS = "business"
 
 
-# Zoom's role permissions behind the SIP phone operations (the extract's x-permissions).
+# Zoom's role permissions behind the SIP phone operations (the extract's x-permissions), and behind
+# the users endpoints (Zoom's Users API: User:Read to list, User:Edit to create and delete).
 PERM_READ = "SipPhone:Read"
 PERM_EDIT = "SipPhone:Edit"
-ALL_PERMISSIONS = (PERM_READ, PERM_EDIT)
+PERM_USER_READ = "User:Read"
+PERM_USER_EDIT = "User:Edit"
+ALL_PERMISSIONS = (PERM_READ, PERM_EDIT, PERM_USER_READ, PERM_USER_EDIT)
 
 
 @dataclass(frozen=True)

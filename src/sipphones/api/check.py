@@ -5,10 +5,14 @@
 The ``/_sipphones/`` prefix marks it as this service's own: Zoom's namespace (``/v2/...``) is
 left exactly as Zoom defines it, so a client written against Zoom never meets a route Zoom does
 not have. Everything else behaves like the Zoom endpoints next to it: the same bearer token,
-the read scope and ``SipPhone:Read`` permission of the list operation, the account's rate limit
+the scopes and permission of updating the phone (``sip_phone:write:admin`` or the granular
+``sip_phone:update:sip_phone:admin``, and the role permission ``SipPhone:Edit``: 400 code 4711
+without the scope, 403 code 3336 without the permission), the account's rate limit
 (the *Heavy* label: a check holds sockets for up to a few seconds), Zoom-shaped errors
 (``{"code", "message"}``), and a phone of another account is indistinguishable from a
-missing one (404, code 2305).
+missing one (404, code 2305). Why a write scope: the check sends REGISTERs from this server with
+the phone's credentials to the servers stored with it; a read-only token may see a phone, not
+make the server act with its secrets.
 
 The answer is the check report of ``sipphones check --json`` for that phone (one element of
 its ``phones`` array, see ``sipphones.check.models.CheckReport.to_dict``), with HTTP 200 whether
@@ -66,7 +70,7 @@ def _timeout(request: Request) -> float:
     return value
 
 
-@zoom_endpoint(Operation.LIST, Label.HEAVY)
+@zoom_endpoint(Operation.CHECK, Label.HEAVY)
 async def check_phone_endpoint(request: Request, caller: Caller) -> Response:
     from sipphones.check.service import CheckOptions, check_phone
 

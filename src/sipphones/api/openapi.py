@@ -291,6 +291,7 @@ OWN_PATHS = {
                         "users": {"type": "array", "items": {"$ref": "#/components/schemas/User"}}}}),
                 "400": _error(USERS_BAD_REQUEST + "; an invalid or expired `next_page_token` (code 300)."),
                 "401": _error(UNAUTHORIZED, limited=False),
+                "403": _error("Forbidden: the app's role lacks User:Read (code 3306)."),
                 "429": _too_many(),
             },
         },
@@ -315,6 +316,7 @@ OWN_PATHS = {
                                                      "type": {"type": "integer"}}}),
                 "400": _error(USERS_BAD_REQUEST + "."),
                 "401": _error(UNAUTHORIZED, limited=False),
+                "403": _error("Forbidden: the app's role lacks User:Edit (code 3306)."),
                 "409": _error("Conflict: the user is already in the account (code 1005)."),
                 "429": _too_many(),
             },
@@ -330,6 +332,7 @@ OWN_PATHS = {
             "responses": {"204": _ok("Deleted."),
                           "400": _error(USERS_BAD_REQUEST + "."),
                           "401": _error(UNAUTHORIZED, limited=False),
+                          "403": _error("Forbidden: the app's role lacks User:Edit (code 3306)."),
                           "404": _error("Not Found: no such user on the account (code 1001)."),
                           "429": _too_many()},
         }
@@ -339,8 +342,10 @@ OWN_PATHS = {
             "tags": ["sipphones extensions"],
             "summary": "Check that a SIP phone registers with its PBX (sipphones extension, not Zoom's API)",
             "description": "Registers the phone once on each configured server set with its stored credentials, "
-                           "reports per set what happened, then un-registers. Same token and read scope as listing "
-                           "SIP phones; rate-limit label Heavy. HTTP 200 whether or not the phone registered: the "
+                           "reports per set what happened, then un-registers. Same token as the SIP phone endpoints, "
+                           "with the scope and permission of updating a phone (`sip_phone:write:admin` or "
+                           "`sip_phone:update:sip_phone:admin`, and `SipPhone:Edit`): it acts with the phone's "
+                           "credentials. Rate-limit label Heavy. HTTP 200 whether or not the phone registered: the "
                            "outcome is `ok` and `servers[].result`.",
             "operationId": "sipphonesCheckPhone",
             "security": [{"bearer": []}],
@@ -363,9 +368,10 @@ OWN_PATHS = {
                                     "sip_status": {"type": "integer", "nullable": True},
                                     "rtt_ms": {"type": "number", "nullable": True},
                                     "granted_expires": {"type": "integer", "nullable": True}}}}}}}}},
-                "400": _error("Validation failed (`timeout`), or SIP phone integration disabled (code 200)."),
+                "400": _error("Validation failed (`timeout`), SIP phone integration disabled (code 200), or the "
+                              "token has none of the scopes (code 4711)."),
                 "401": _error(UNAUTHORIZED, limited=False),
-                "403": _error("Forbidden: the app's role lacks SipPhone:Read (code 3306)."),
+                "403": _error("Forbidden: the app's role lacks SipPhone:Edit (code 3336)."),
                 "404": _error("Not Found: no such SIP phone on this account (code 2305)."),
                 "429": _too_many(),
             },

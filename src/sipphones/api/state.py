@@ -49,7 +49,8 @@ class AppState:
             phones=PhoneService(repo, page_tokens),
             tokens=TokenService(keys.access_token, settings.token_ttl),
             page_tokens=page_tokens,
-            limiter=RateLimiter(settings.redis_url),
+            limiter=RateLimiter(settings.redis_url, timeout=settings.redis_timeout_ms / 1000,
+                                cooldown=settings.redis_breaker_cooldown_ms / 1000),
             legacy_items=_rendered(legacy_record, settings.list_cache_items),
             current_items=_rendered(current_record, settings.list_cache_items),
         )

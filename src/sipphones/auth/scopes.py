@@ -1,11 +1,12 @@
-"""Which scopes and role permissions each SIP phone operation accepts (Zoom's extract)."""
+"""Which scopes and role permissions each operation accepts (Zoom's extract; the users endpoints as
+Zoom's Users API: ``User:Read``/``User:Edit``; the check as an update of the phone)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sipphones.accounts.models import PERM_EDIT, PERM_READ
+from sipphones.accounts.models import PERM_EDIT, PERM_READ, PERM_USER_EDIT, PERM_USER_READ
 
 
 class Operation(StrEnum):
@@ -15,6 +16,7 @@ class Operation(StrEnum):
     DELETE = "delete"
     USERS_READ = "users_read"
     USERS_WRITE = "users_write"
+    CHECK = "check"                  # this service's SIP check of one phone (api/check.py)
 
 
 @dataclass(frozen=True)
@@ -39,8 +41,11 @@ REQUIREMENTS: dict[Operation, Requirement] = {
     Operation.CREATE: Requirement(("sip_phone:write:admin", "sip_phone:write:sip_phone:admin"), PERM_EDIT, 3306),
     Operation.UPDATE: Requirement(("sip_phone:write:admin", "sip_phone:update:sip_phone:admin"), PERM_EDIT, 3336),
     Operation.DELETE: Requirement(("sip_phone:write:admin", "sip_phone:delete:sip_phone:admin"), PERM_EDIT, 3336),
-    Operation.USERS_READ: Requirement(("user:read:admin", "user:read:list_users:admin"), None, 3306),
-    Operation.USERS_WRITE: Requirement(("user:write:admin", "user:write:user:admin"), None, 3306),
+    Operation.USERS_READ: Requirement(("user:read:admin", "user:read:list_users:admin"), PERM_USER_READ, 3306),
+    Operation.USERS_WRITE: Requirement(("user:write:admin", "user:write:user:admin"), PERM_USER_EDIT, 3306),
+    # The check REGISTERs with the phone's stored credentials from this server: an action on the
+    # phone, so the scopes and permission of updating it (not the list's read scope).
+    Operation.CHECK: Requirement(("sip_phone:write:admin", "sip_phone:update:sip_phone:admin"), PERM_EDIT, 3336),
 }
 
 KNOWN_SCOPES = SIP_PHONE_SCOPES + USER_SCOPES

@@ -121,7 +121,8 @@ def apps_create(
     scopes: str = typer.Option(" ".join(DEFAULT_APP_SCOPES), "--scopes",
                                help="Space- or comma-separated scopes (default: every SIP phone and user scope)."),
     permissions: str = typer.Option(" ".join(ALL_PERMISSIONS), "--permissions",
-                                    help="Role permissions: SipPhone:Read SipPhone:Edit."),
+                                    help="Role permissions (default: all): SipPhone:Read SipPhone:Edit "
+                                         "User:Read User:Edit."),
     database_url: str = DatabaseOption, data_dir: str = DataDirOption, as_json: bool = JsonOption,
 ):
     """Create an app; prints client_id and client_secret (the secret only this once)."""
@@ -132,7 +133,7 @@ def apps_create(
     perms = tuple(p for p in permissions.replace(",", " ").split() if p)
     for p in perms:
         if p not in ALL_PERMISSIONS:
-            fail(f"unknown permission '{p}': use {' or '.join(ALL_PERMISSIONS)}")
+            fail(f"unknown permission '{p}': use {', '.join(ALL_PERMISSIONS[:-1])} or {ALL_PERMISSIONS[-1]}")
 
     async def go():
         async with open_store(settings_from(database_url, data_dir)) as repo:

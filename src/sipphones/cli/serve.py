@@ -78,6 +78,13 @@ def serve(
     demo: bool = typer.Option(False, "--demo", help="Seed a demo account, users and an app; print credentials."),
     redis_url: str = typer.Option(None, "--redis-url", envvar="SIPPHONES_REDIS_URL",
                                   help="Keep rate-limit counters in Redis (shared by several processes)."),
+    redis_timeout_ms: int = typer.Option(None, "--redis-timeout-ms", min=1, max=60_000,
+                                         help="Milliseconds Redis has to connect or answer before a request "
+                                              "passes unlimited [env SIPPHONES_REDIS_TIMEOUT_MS; default 50]."),
+    redis_breaker_cooldown_ms: int = typer.Option(
+        None, "--redis-breaker-cooldown-ms", min=0, max=3_600_000,
+        help="Milliseconds requests pass without asking a Redis that failed, before one asks it again "
+             "[env SIPPHONES_REDIS_BREAKER_COOLDOWN_MS; default 2000]."),
     log_level: str = typer.Option("warning", "--log-level"),
     http: str = typer.Option("one-send", "--http",
                              help="HTTP/1.1 implementation: one-send (uvicorn's httptools protocol sending a "
@@ -98,6 +105,10 @@ def serve(
     settings = settings_from(database_url, data_dir)
     if redis_url:
         settings.redis_url = redis_url
+    if redis_timeout_ms is not None:
+        settings.redis_timeout_ms = redis_timeout_ms
+    if redis_breaker_cooldown_ms is not None:
+        settings.redis_breaker_cooldown_ms = redis_breaker_cooldown_ms
     url = settings.resolved_database_url()
     if workers > 1 and not settings.redis_url:
         print(f"warning: {workers} workers without --redis-url count rate limits per worker process "
@@ -121,6 +132,8 @@ def serve(
     os.environ["SIPPHONES_DATA_DIR"] = str(settings.data_dir)
     if settings.redis_url:
         os.environ["SIPPHONES_REDIS_URL"] = settings.redis_url
+    os.environ["SIPPHONES_REDIS_TIMEOUT_MS"] = str(settings.redis_timeout_ms)
+    os.environ["SIPPHONES_REDIS_BREAKER_COOLDOWN_MS"] = str(settings.redis_breaker_cooldown_ms)
     checkpoints = start_checkpoints(url, settings)
     supervision.watch_children(checkpoints, workers)
     print(f"sipphones listening on http://{_url_host(host)}:{port}", flush=True)

@@ -29,8 +29,14 @@ Headers (on every response of a rate-limited endpoint, success or error):
                             (not an HTTP-date: Zoom clients parse Zoom's format).
 Unlimited accounts are not counted and get no ``X-RateLimit-*`` headers.
 
-Failure. If Redis does not answer, the request is let through without headers and a warning is
-logged (at most every 30 s): the API stays up and the operator sees why limits are off.
+Failure. If Redis does not answer within its timeout (``SIPPHONES_REDIS_TIMEOUT_MS``, 50 ms; see
+counters.py), the request is let through without headers, and a circuit breaker opens: for the
+cool-down (``SIPPHONES_REDIS_BREAKER_COOLDOWN_MS``, 2 s) every request passes without asking Redis
+(it costs nothing), then one request probes Redis (half-open; the others still pass unasked) and
+closes the breaker if Redis answers, or opens it for another cool-down. A frozen Redis thus costs
+one request the timeout per cool-down, not every request. One warning is logged when the breaker
+opens and one when it closes, never per request: the API stays up and the operator sees why, and
+for how long, limits were off.
 """
 
 from __future__ import annotations
@@ -39,17 +45,18 @@ import datetime as dt
 import logging
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 from sipphones.accounts.models import Account
 from sipphones.errors import RateLimited
-from sipphones.ratelimit.counters import Counters, MemoryCounters, counters_for
+from sipphones.ratelimit.counters import REDIS_TIMEOUT, Counters, MemoryCounters, counters_for
 from sipphones.ratelimit.policy import Label, limit_for
 
 log = logging.getLogger("sipphones.ratelimit")
 
 SECOND_KEY_TTL = 2          # seconds a per-second counter is kept (its window is 1 s)
 DAY_KEY_TTL = 25 * 3600     # seconds a daily counter is kept (its window ends at 00:00 UTC)
-STORAGE_ERROR_LOG_INTERVAL = 30.0
+BREAKER_COOLDOWN = 2.0      # seconds the storage is left alone after a failure, before one probe
 
 
 @dataclass(frozen=True)
@@ -77,13 +84,56 @@ def next_utc_midnight(now: float) -> str:
     return f"{day.isoformat()}T00:00:00Z"
 
 
+class Breaker:
+    """A circuit breaker around the counter storage, one per process (one event loop).
+
+    Closed: every request asks the storage. A failure opens it: no request asks the storage until
+    ``cooldown`` seconds have passed; then one request is let through as the probe (half-open),
+    and the next one only a cool-down later, whatever became of this one (a probe that never
+    reports back, e.g. cancelled, cannot keep the breaker open). An answer closes the breaker, a
+    failure opens it for another cool-down. ``failed``/``succeeded`` say whether the call
+    changed the state between closed and open, so that each change is logged once.
+    """
+
+    def __init__(self, cooldown: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.cooldown = cooldown
+        self._clock = clock
+        self.open = False
+        self._probe_at = 0.0       # while open: the clock time from which one request may probe
+
+    def allow(self) -> bool:
+        """May this request ask the storage? (Closed: yes. Open: only as the probe, when one is due.)"""
+        if not self.open:
+            return True
+        now = self._clock()
+        if now < self._probe_at:
+            return False
+        self._probe_at = now + self.cooldown
+        return True
+
+    def failed(self) -> bool:
+        """A storage call failed. True when this opened a closed breaker."""
+        opened = not self.open
+        self.open = True
+        self._probe_at = self._clock() + self.cooldown
+        return opened
+
+    def succeeded(self) -> bool:
+        """A storage call answered. True when this closed an open breaker."""
+        if not self.open:
+            return False
+        self.open = False
+        return True
+
+
 class RateLimiter:
     """Zoom's per-account, per-label, per-plan limits; one instance per server process."""
 
-    def __init__(self, redis_url: str = "", *, storage: Counters | None = None):
-        self.storage = storage if storage is not None else counters_for(redis_url)
+    def __init__(self, redis_url: str = "", *, storage: Counters | None = None, timeout: float = REDIS_TIMEOUT,
+                 cooldown: float = BREAKER_COOLDOWN, clock: Callable[[], float] = time.monotonic):
+        self.storage = storage if storage is not None else counters_for(redis_url, timeout)
         self.backend = "memory" if isinstance(self.storage, MemoryCounters) else "redis"
-        self._last_error_log = float("-inf")
+        self.breaker = Breaker(cooldown, clock)
 
     async def hit(self, account: Account, label: Label, now: float | None = None) -> Outcome:
         """Count one request of ``account`` on an endpoint labelled ``label``.
@@ -93,32 +143,31 @@ class RateLimiter:
         """
         if account.unlimited:
             return Outcome({})
+        breaker = self.breaker
+        if not breaker.allow():
+            return Outcome({})  # the storage failed recently: pass without asking it (see Failure)
         now = time.time() if now is None else now
         limit = limit_for(label, account.plan)
         try:
             used = await self.storage.incr(second_key(account.id, label, now), SECOND_KEY_TTL)
-            if used > limit.per_second:
-                raise RateLimited(daily=False, headers={
-                    **_headers(label, "QPS", limit.per_second, 0), "Retry-After": "1"})
-            if limit.per_day is None:
-                return Outcome(_headers(label, "QPS", limit.per_second, limit.per_second - used))
-            used_today = await self.storage.incr(day_key(account.id, label, now), DAY_KEY_TTL)
-        except RateLimited:
-            raise
+            if limit.per_day is not None and used <= limit.per_second:
+                used_today = await self.storage.incr(day_key(account.id, label, now), DAY_KEY_TTL)
         except Exception as e:  # noqa: BLE001 - storage down: let traffic through, say so in the log
-            self._storage_failed(e)
+            if breaker.failed():
+                log.warning("rate-limit storage (%s) failed, requests are not limited; asking it again every "
+                            "%g s: %s: %s", self.backend, breaker.cooldown, type(e).__name__, e)
             return Outcome({})
+        if breaker.succeeded():
+            log.warning("rate-limit storage (%s) answers again, requests are limited again", self.backend)
+        if used > limit.per_second:
+            raise RateLimited(daily=False, headers={
+                **_headers(label, "QPS", limit.per_second, 0), "Retry-After": "1"})
+        if limit.per_day is None:
+            return Outcome(_headers(label, "QPS", limit.per_second, limit.per_second - used))
         if used_today > limit.per_day:
             raise RateLimited(daily=True, headers={
                 **_headers(label, "Daily-limit", limit.per_day, 0), "Retry-After": next_utc_midnight(now)})
         return Outcome(_headers(label, "Daily-limit", limit.per_day, limit.per_day - used_today))
-
-    def _storage_failed(self, error: Exception) -> None:
-        mono = time.monotonic()
-        if mono - self._last_error_log >= STORAGE_ERROR_LOG_INTERVAL:
-            self._last_error_log = mono
-            log.warning("rate-limit storage (%s) failed, requests are not limited: %s: %s",
-                        self.backend, type(error).__name__, error)
 
     async def healthy(self) -> bool:
         try:

@@ -9,7 +9,7 @@ file is that output and that a file made from it is identical to a migrated one
 regenerate it with ``python -m tests.test_sqlite_snapshot`` (the test fails until then).
 PostgreSQL is always migrated by Alembic.
 """
-REVISION = '0002'
+REVISION = '0003'
 
 STATEMENTS = (
     'CREATE TABLE alembic_version (\n\tversion_num VARCHAR(32) NOT NULL, \n\tCONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)\n)',
