@@ -41,7 +41,7 @@ class Settings:
     api_url: str = ""                # the token answer's ``api_url``; empty: the address the client reached
     http_max_body_bytes: int = 65_536     # a Zoom JSON endpoint's request body
     http_max_form_bytes: int = 8_192      # the form body of POST /oauth/token
-    http_max_head_bytes: int = 16_384     # request line and headers together
+    http_max_head_bytes: int = 32_768     # request line and headers together
     http_keep_alive_s: int = 75           # an idle keep-alive connection is closed after this
     http_idle_timeout_s: int = 10         # a new connection must send its first byte within this
     http_header_timeout_s: int = 10       # a request head must be complete this long after its first byte
