@@ -41,6 +41,15 @@ class Settings:
     # process, every connection checkpoints inside its COMMIT (SQLite's way).
     sqlite_checkpoint_interval_ms: int = 250
     list_cache_items: int = 20_000   # list items kept rendered per process and API shape; 0: none
+    # The HTTP surface (``serve``; see sipphones.api.http_protocol and sipphones.api.body).
+    api_url: str = ""                # the token answer's ``api_url``; empty: the address the client reached
+    http_max_body_bytes: int = 65_536     # a Zoom JSON endpoint's request body
+    http_max_form_bytes: int = 8_192      # the form body of POST /oauth/token
+    http_max_head_bytes: int = 32_768     # request line and headers together
+    http_keep_alive_s: int = 75           # an idle keep-alive connection is closed after this
+    http_idle_timeout_s: int = 10         # a new connection must send its first byte within this
+    http_header_timeout_s: int = 10       # a request head must be complete this long after its first byte
+    http_max_connections: int = 4096      # open connections per worker process
 
     def __post_init__(self) -> None:
         # Values may come as text (environment, command line): convert to each field's type.
@@ -71,6 +80,11 @@ class Settings:
             if getattr(self, name) < 0:
                 raise ValueError(f"{ENV_PREFIX}{name.upper()} must be 0 or more, not {getattr(self, name)}")
 
+        for name in HTTP_LIMITS:
+            if getattr(self, name) < 1:
+                raise ValueError(f"{ENV_PREFIX}{name.upper()} must be 1 or more, not {getattr(self, name)}")
+        self.api_url = _api_url(self.api_url)
+
     def sqlite_pragmas(self) -> SqlitePragmas:
         return SqlitePragmas(self.sqlite_synchronous, self.sqlite_wal_autocheckpoint)
 
@@ -78,6 +92,29 @@ class Settings:
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'sipphones.db').resolve()}"
+
+
+HTTP_LIMITS = ("http_max_body_bytes", "http_max_form_bytes", "http_max_head_bytes", "http_keep_alive_s",
+               "http_idle_timeout_s", "http_header_timeout_s", "http_max_connections")
+
+
+def _api_url(value: str) -> str:
+    """``SIPPHONES_API_URL``: empty, or an http(s) URL without query or fragment (trailing ``/`` dropped)."""
+    from urllib.parse import urlsplit
+
+    value = value.strip()
+    if not value:
+        return ""
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or parts.query \
+            or parts.fragment or parts.username or parts.password:
+        raise ValueError(f"{ENV_PREFIX}API_URL must be an http:// or https:// URL without query, fragment or "
+                         f"credentials, such as https://api.example.com, not {value!r}")
+    return value.rstrip("/")
 
 
 def _from_environment() -> dict[str, str]:

@@ -198,6 +198,57 @@ class RateLimited(ZoomError):
         return dict(self._headers)
 
 
+# --- the HTTP surface: what the server refuses before a request reaches an endpoint ------------
+
+class PayloadTooLarge(ZoomError):
+    """A request body over its limit (Zoom documents no answer for it: 413 in its shape). The
+    connection is closed after the answer: the rest of the body is never read."""
+
+    status = 413
+    code = 413
+
+    def __init__(self, limit: int):
+        super().__init__(f"Request Entity Too Large: the body may have at most {limit} bytes.")
+
+    def headers(self) -> dict[str, str]:
+        return {"connection": "close"}
+
+
+class HeadTooLarge(ZoomError):
+    status = 431
+    code = 431
+
+    def __init__(self, limit: int):
+        super().__init__(f"Request Header Fields Too Large: the request line and headers may have at most "
+                         f"{limit} bytes.")
+
+
+class InvalidHttpRequest(ZoomError):
+    status = 400
+    code = 400
+    message = "Invalid HTTP request."
+
+
+class RequestTimeout(ZoomError):
+    status = 408
+    code = 408
+    message = "Request Timeout: the request head was not received in time."
+
+
+class ClientGone(ZoomError):
+    """The client closed its connection before its request was read: the answer goes nowhere."""
+
+    status = 400
+    code = 400
+    message = "The client closed the connection before the request was complete."
+
+
+class TooManyConnections(ZoomError):
+    status = 503
+    code = 503
+    message = "Service Unavailable: too many open connections. Try again later."
+
+
 class InternalError(ZoomError):
     status = 500
     code = 500

@@ -83,6 +83,9 @@ class ZoomApp(Starlette):
 
     def __init__(self, *, direct_routes, **kwargs):
         super().__init__(**kwargs)
+        # No redirect for a trailing slash: Starlette builds its Location from the Host header
+        # (``Host: evil.example`` -> ``http://evil.example/...``); a Zoom-shaped 404 instead.
+        self.router.redirect_slashes = False
         self._dispatch = DirectDispatch(self, RouteTable(direct_routes), super().__call__)
 
     async def __call__(self, scope, receive, send) -> None:

@@ -15,16 +15,17 @@ from dataclasses import dataclass
 from typing import Awaitable, Callable
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from sipphones.accounts.models import Account
+from sipphones.api.body import read_body
 from sipphones.api.responses import error_response
 from sipphones.api.state import app_state
 from sipphones.auth.scopes import REQUIREMENTS, Operation
 from sipphones.auth.tokens import TokenClaims
 from sipphones.errors import (
-    BadRequest, FieldError, InternalError, InvalidAccessToken, MissingScopes, NoPermission, ValidationFailed,
+    BadRequest, ClientGone, FieldError, InternalError, InvalidAccessToken, MissingScopes, NoPermission, ValidationFailed,
     ZoomError,
 )
 from sipphones.ratelimit.policy import Label
@@ -78,6 +79,9 @@ def zoom_endpoint(operation: Operation, label: Label) -> Callable[[Handler], Cal
                 return response
             except ZoomError as e:
                 return error_response(e, limit_headers)
+            except ClientDisconnect:  # the client went away mid-request: nothing to answer, nothing wrong here
+                log.debug("client disconnected during %s %s", request.method, request.url.path)
+                return error_response(ClientGone())
             except Exception:  # noqa: BLE001 - last line of defence: never a framework error body
                 log.exception("unexpected error in %s %s", request.method, request.url.path)
                 return error_response(InternalError(), limit_headers)
@@ -88,7 +92,7 @@ def zoom_endpoint(operation: Operation, label: Label) -> Callable[[Handler], Cal
 
 
 async def json_body(request: Request) -> dict:
-    raw = await request.body()
+    raw = await read_body(request, app_state(request).settings.http_max_body_bytes)
     try:
         body = orjson.loads(raw) if raw.strip() else None
     except orjson.JSONDecodeError:

@@ -7,13 +7,14 @@ import binascii
 import logging
 from urllib.parse import parse_qs
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from sipphones.api.body import read_body
 from sipphones.api.responses import error_response, json_response
 from sipphones.api.state import app_state
-from sipphones.errors import InternalError, OAuthError, ZoomError
+from sipphones.errors import ClientGone, InternalError, OAuthError, ZoomError
 
 log = logging.getLogger("sipphones.api")
 
@@ -32,13 +33,30 @@ def _client_credentials(request: Request) -> tuple[str, str]:
     return client_id, secret
 
 
+def _local_url(request: Request) -> str:
+    """The address the client reached (the listening socket's), never the client's ``Host`` header."""
+    server = request.scope.get("server")
+    if not server:
+        return ""
+    host, port = server[0], server[1]
+    if ":" in host:
+        host = f"[{host}]"
+    scheme = request.scope.get("scheme", "http")
+    if port is None or (scheme, port) in (("http", 80), ("https", 443)):
+        return f"{scheme}://{host}"
+    return f"{scheme}://{host}:{port}"
+
+
 async def token(request: Request) -> Response:
     try:
         client_id, secret = _client_credentials(request)
+        state = app_state(request)
         params = {k: v for k, v in request.query_params.items()}
         ctype = request.headers.get("content-type", "")
         if "application/x-www-form-urlencoded" in ctype:
-            form = parse_qs((await request.body()).decode("utf-8", "replace"), keep_blank_values=True)
+            # Read before the credentials are checked (account_id may be in it): within a small limit.
+            raw = await read_body(request, state.settings.http_max_form_bytes)
+            form = parse_qs(raw.decode("utf-8", "replace"), keep_blank_values=True)
             params.update({k: v[0] for k, v in form.items() if v})
         grant = params.get("grant_type", "")
         if not grant:
@@ -48,10 +66,9 @@ async def token(request: Request) -> Response:
         account_id = params.get("account_id", "")
         if not account_id:
             raise OAuthError(4700, "Missing account_id.")
-        state = app_state(request)
         access_token, claims = await state.accounts.grant_account_credentials(
             state.tokens, client_id=client_id, client_secret=secret, account_id=account_id)
-        base = str(request.base_url).rstrip("/")
+        base = state.settings.api_url or _local_url(request)
         return json_response({
             "access_token": access_token,
             "token_type": "bearer",
@@ -61,6 +78,9 @@ async def token(request: Request) -> Response:
         })
     except ZoomError as e:
         return error_response(e)
+    except ClientDisconnect:  # the client went away mid-body: nothing to answer, nothing wrong here
+        log.debug("client disconnected during POST /oauth/token")
+        return error_response(ClientGone())
     except Exception:  # noqa: BLE001
         log.exception("unexpected error in POST /oauth/token")
         return error_response(InternalError())

@@ -90,6 +90,16 @@ def serve(
                              help="HTTP/1.1 implementation: one-send (uvicorn's httptools protocol sending a "
                                   "response's head and body in one write; the default), httptools, h11 or auto "
                                   "(uvicorn's own)."),
+    api_url: str = typer.Option(None, "--api-url", show_default=False,
+                                help="The token answer's api_url (e.g. https://api.example.com); default: the "
+                                     "address the client connected to."),
+    keep_alive: int = typer.Option(None, "--keep-alive", show_default=False,
+                                   help="Seconds an idle keep-alive connection stays open (default 75)."),
+    max_connections: int = typer.Option(None, "--max-connections", show_default=False,
+                                        help="Open connections per worker; past it requests get a 503 "
+                                             "(default 4096)."),
+    max_body_bytes: int = typer.Option(None, "--max-body-bytes", show_default=False,
+                                       help="Largest request body of the JSON endpoints, bytes (default 65536)."),
     database_url: str = DatabaseOption,
     data_dir: str = DataDirOption,
 ):
@@ -102,6 +112,11 @@ def serve(
 
     if http not in HTTP_CHOICES:
         fail(f"--http must be one of {', '.join(HTTP_CHOICES)}, not {http!r}.")
+    # HTTP options go where the workers (and the settings below) read them: the environment.
+    for name, value in (("API_URL", api_url), ("HTTP_KEEP_ALIVE_S", keep_alive),
+                        ("HTTP_MAX_CONNECTIONS", max_connections), ("HTTP_MAX_BODY_BYTES", max_body_bytes)):
+        if value is not None:
+            os.environ["SIPPHONES_" + name] = str(value)
     settings = settings_from(database_url, data_dir)
     if redis_url:
         settings.redis_url = redis_url
@@ -146,7 +161,8 @@ def serve(
         gc_pause.resume()  # the supervisor has started; each worker pauses its own collector
     try:
         uvicorn.run("sipphones.api.app:app_from_env", factory=True, host=host, port=port, workers=workers,
-                    log_level=log_level, access_log=False, lifespan="on", http=_http_protocol(http), **extra)
+                    log_level=log_level, access_log=False, lifespan="on", http=_http_protocol(http),
+                    **http_limits(settings, http), **extra)
     finally:
         if checkpoints is not None:
             checkpoints.stop()
@@ -186,6 +202,21 @@ def _warn_of_open_directories(data_dir, database_file: str | None) -> None:
 
 
 HTTP_CHOICES = ("one-send", "httptools", "h11", "auto")
+
+
+def http_limits(settings: Settings, choice: str) -> dict:
+    """uvicorn's own settings for the HTTP limits. The one-send protocol enforces the head size,
+    the idle and head deadlines and the connection cap itself (``sipphones.api.http_protocol``);
+    for uvicorn's protocols the nearest uvicorn settings stand in: h11's head limit, and
+    ``limit_concurrency`` (a text/plain 503 past that many connections or running requests)."""
+    out: dict = {
+        "timeout_keep_alive": settings.http_keep_alive_s,
+        "h11_max_incomplete_event_size": settings.http_max_head_bytes,
+        "ws": "none",  # no WebSocket route: an Upgrade request is an ordinary request
+    }
+    if _http_protocol(choice) in ("httptools", "h11", "auto"):
+        out["limit_concurrency"] = settings.http_max_connections
+    return out
 
 
 def _http_protocol(choice: str = "one-send") -> str:
