@@ -29,6 +29,8 @@ def test_redis_timeout_and_breaker_cooldown(monkeypatch):
                                         ("SIPPHONES_SQLITE_SYNCHRONOUS", "NORMAL; DROP TABLE x"),
                                         ("SIPPHONES_REDIS_TIMEOUT_MS", "0"),
                                         ("SIPPHONES_REDIS_TIMEOUT_MS", "60001"),
+                                        ("SIPPHONES_WORKER_HEALTHCHECK_S", "0"),
+                                        ("SIPPHONES_WORKER_HEALTHCHECK_S", "3601"),
                                         ("SIPPHONES_REDIS_TIMEOUT_MS", "fast"),
                                         ("SIPPHONES_REDIS_BREAKER_COOLDOWN_MS", "-1"),
                                         ("SIPPHONES_REDIS_BREAKER_COOLDOWN_MS", "3600001")])

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.servers import free_port
+
 import sipphones
 from sipphones import gc_pause
 from sipphones.api.app import create_app
@@ -57,14 +59,16 @@ def test_the_app_turns_a_paused_collector_back_on_once_started(tmp_path):
 
 @pytest.mark.parametrize("workers, enabled", [(1, False), (2, True)])
 def test_serve_runs_uvicorn_with_the_collector_paused_only_where_the_app_starts(tmp_path, workers, enabled):
-    # One process: paused until the app's lifespan resumes it. Several: the supervisor runs with
-    # it on (each worker pauses its own, sipphones.cli.workers, and its app resumes it).
-    code = ("import gc, sys, uvicorn\n"
+    # serve runs as usual up to serving, which here reports instead. One process: paused until the
+    # app's lifespan resumes it. Several: the supervisor runs with
+    # it on (each worker pauses its own, sipphones.cli.serving, and its app resumes it).
+    code = ("import gc, sys\n"
+            "from sipphones.cli import serving\n"
             "def report(*a, **k):\n"
             "    print(gc.isenabled())\n"
             "    raise SystemExit(0)\n"
-            "uvicorn.run = report\n"
-            f"sys.argv = ['sipphones', 'serve', '--port', '1', '--workers', '{workers}']\n"
+            "serving.serve_one = serving.serve_workers = report\n"
+            f"sys.argv = ['sipphones', 'serve', '--port', '{free_port()}', '--workers', '{workers}']\n"
             "from sipphones.cli.main import main\n"
             "main()\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("SIPPHONES_")}

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import sipphones
+from tests.servers import free_port
 
 SRC = str(Path(sipphones.__file__).parents[1])
 # Libraries the API app needs but the CLI's entry point and the supervisor do not.
@@ -39,13 +40,14 @@ def test_the_cli_entry_point_imports_neither_the_api_client_nor_its_libraries():
 
 
 def test_a_multi_worker_supervisor_imports_no_library_of_the_app(tmp_path):
-    # serve runs as usual up to uvicorn.run, which here reports the modules instead of serving.
-    code = ("import sys, uvicorn\n"
+    # serve runs as usual up to starting its workers, which here reports the modules instead.
+    code = ("import sys\n"
+            "from sipphones.cli import serving\n"
             "def report(*a, **k):\n"
             "    " + TOPS + "\n"
             "    raise SystemExit(0)\n"
-            "uvicorn.run = report\n"
-            "sys.argv = ['sipphones', 'serve', '--port', '1', '--workers', '2']\n"
+            "serving.serve_workers = report\n"
+            f"sys.argv = ['sipphones', 'serve', '--port', '{free_port()}', '--workers', '2']\n"
             "from sipphones.cli.main import main\n"
             "main()\n")
     env = {"SIPPHONES_DATA_DIR": str(tmp_path), "SIPPHONES_DATABASE_URL": f"sqlite:///{tmp_path / 'new.db'}"}

@@ -50,6 +50,9 @@ class Settings:
     http_idle_timeout_s: int = 10         # a new connection must send its first byte within this
     http_header_timeout_s: int = 10       # a request head must be complete this long after its first byte
     http_max_connections: int = 4096      # open connections per worker process
+    # ``serve --workers N``: seconds a worker may leave the supervisor's ping unanswered before it
+    # is replaced as hung (its loop may block up to SQLite's 10 s busy timeout).
+    worker_healthcheck_s: int = 30
 
     def __post_init__(self) -> None:
         # Values may come as text (environment, command line): convert to each field's type.
@@ -80,6 +83,9 @@ class Settings:
             if getattr(self, name) < 0:
                 raise ValueError(f"{ENV_PREFIX}{name.upper()} must be 0 or more, not {getattr(self, name)}")
 
+        if not 1 <= self.worker_healthcheck_s <= 3600:
+            raise ValueError(f"{ENV_PREFIX}WORKER_HEALTHCHECK_S must be from 1 to 3,600 seconds, "
+                             f"not {self.worker_healthcheck_s}")
         for name in HTTP_LIMITS:
             if getattr(self, name) < 1:
                 raise ValueError(f"{ENV_PREFIX}{name.upper()} must be 1 or more, not {getattr(self, name)}")

@@ -4,7 +4,7 @@ uvicorn's workers are ``multiprocessing`` children of the supervisor process. Ki
 (or by the OOM killer), the supervisor could not tell them anything: they went on serving on the
 port they share, unsupervised and without the WAL checkpoint process, and a new ``serve`` could
 not bind it. So each worker watches its parent from its event loop, without a thread (see
-``cli.workers`` for why a worker stays single-threaded): ``multiprocessing.parent_process()``
+``cli.serving`` for why a worker stays single-threaded): ``multiprocessing.parent_process()``
 (public) gives the parent's ``sentinel``, the read end of a pipe whose write end only the
 supervisor holds, which becomes readable when the supervisor process has exited, however it
 ended. (The kernel's PR_SET_PDEATHSIG would fire when the supervisor's *thread* that started the

@@ -6,14 +6,16 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 from dataclasses import dataclass
 
+import httpx
 import pytest
 
 from tests.api.zoom import assert_error, legacy_body, legacy_phones, token_client
-from tests.servers import Credentials, ServerProcess, get_token, start_server
+from tests.servers import Credentials, ServerProcess, free_port, get_token, start_server
 
 SIP_SCOPES = {
     "sip_phone:read:admin", "sip_phone:write:admin", "sip_phone:read:list_sip_phones:admin",
@@ -212,6 +214,20 @@ def _demo_output(srv: ServerProcess) -> str:
     return text
 
 
+def _run_demo_example(text: str) -> dict:
+    """Run the printed example as printed (curl and python3 only); the created phone, after
+    checking the HTTP status line the example prints."""
+    commands = [line.strip() for line in text.splitlines() if line.strip().startswith(("TOKEN=", "curl "))]
+    assert len(commands) == 2 and "/v2/sip_phones/phones " in commands[1], text
+    env = {"PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", "/tmp")}
+    p = subprocess.run(["bash", "-c", "set -euo pipefail\n" + "\n".join(commands)], capture_output=True,
+                       text=True, timeout=60, env=env)
+    assert p.returncode == 0, (p.stdout, p.stderr)
+    body, status = p.stdout.rstrip("\n").rsplit("\n", 1)
+    assert status == "HTTP 201", p.stdout
+    return json.loads(body)
+
+
 def test_serve_demo_prints_credentials_and_a_curl_example_that_works(server):
     demo = start_server(server.database_url, server.data_dir, extra_args=["--demo"])
     try:
@@ -219,34 +235,70 @@ def test_serve_demo_prints_credentials_and_a_curl_example_that_works(server):
         account = re.search(r"account_id:\s+(\S+)", text).group(1)
         client_id = re.search(r"client_id:\s+(\S+)", text).group(1)
         secret = re.search(r"client_secret:\s+(\S+)", text).group(1)
-        commands = [line.strip() for line in text.splitlines()
-                    if line.strip().startswith(("TOKEN=", "curl "))]
-        assert len(commands) == 2 and f":{demo.port}/" in commands[1], text
-        env = {"PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", "/tmp")}  # curl and python3 only
-        p = subprocess.run(["bash", "-c", "set -euo pipefail\n" + "\n".join(commands)], capture_output=True,
-                           text=True, timeout=60, env=env)
-        assert p.returncode == 0, (p.stdout, p.stderr)
-        created = json.loads(p.stdout)
-        assert created["id"] and created["user_email"].endswith(tuple(["example.com", ".win", ".mac", ".android",
-                                                                      ".ipad", ".iphone", ".linux", ".pc",
-                                                                      ".mobile", ".pad"]))
+        assert f":{demo.port}/" in text
+        created = _run_demo_example(text)
+        assert created["phone_id"] and created["user_email"].endswith(("example.com", ".pc", ".mobile", ".pad"))
         with token_client(demo, Credentials(account, client_id, secret)) as api:
             phones = legacy_phones(api)
-            assert phones[created["id"]] == created
+            assert phones[created["phone_id"]]["user_email"] == created["user_email"]
             users = {u["email"] for u in api.get("/v2/users").json()["users"]}
             assert len(users) >= 3
     finally:
         demo.stop()
-    # A second start prints a fresh app and an address that is still free: the example works again.
+    # A second start prints a fresh app (replacing the first: still one demo app) and an address
+    # that is still free: the example works again.
     again = start_server(server.database_url, server.data_dir, extra_args=["--demo"])
     try:
         text = _demo_output(again)
-        commands = [line.strip() for line in text.splitlines() if line.strip().startswith(("TOKEN=", "curl "))]
-        p = subprocess.run(["bash", "-c", "set -euo pipefail\n" + "\n".join(commands)], capture_output=True,
-                           text=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
-        assert p.returncode == 0 and json.loads(p.stdout)["id"] != created["id"], (p.stdout, p.stderr)
+        assert _run_demo_example(text)["phone_id"] != created["phone_id"]
+        new_client = re.search(r"client_id:\s+(\S+)", text).group(1)
+        apps = cli(server, "apps", "list", "--account", account, "--json").json()
+        assert [a["client_id"] for a in apps if a["name"] == "Demo app"] == [new_client]
     finally:
         again.stop()
+
+
+def test_serve_refuses_a_port_out_of_range_and_a_busy_port_in_one_sentence(server, tmp_path):
+    for port in ("0", "74335", "-1"):
+        p = subprocess.run([sys.executable, "-m", "sipphones", "serve", "--port", port, "--data-dir", str(tmp_path)],
+                           capture_output=True, text=True, timeout=60, env=_env())
+        assert p.returncode != 0 and "Traceback" not in p.stderr, (port, p.stderr)
+        lines = p.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and "65535" in lines[0], (port, p.stderr)
+    p = subprocess.run([sys.executable, "-m", "sipphones", "serve", "--port", str(server.port),
+                        "--database-url", server.database_url, "--data-dir", str(server.data_dir)],
+                       capture_output=True, text=True, timeout=60, env=_env())
+    assert p.returncode == 1 and "listening" not in p.stdout, (p.stdout, p.stderr)
+    assert p.stderr.strip().splitlines() == [p.stderr.strip()], p.stderr
+    assert f"port {server.port} is already in use" in p.stderr, p.stderr
+
+
+def test_serve_says_listening_only_once_the_port_takes_connections(tmp_path):
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "sipphones", "serve", "--port", str(port), "--workers", "2",
+                             "--data-dir", str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=_env())
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("sipphones listening on "), line
+        # At once, before any worker has started: the connection is taken (it waits in the
+        # backlog) and answered once a worker serves.
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as conn:
+            conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            conn.settimeout(60)
+            answer = b""
+            while chunk := conn.recv(65536):
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=60)
+    assert proc.returncode == 0
+
+
+def test_get_root_leads_to_the_docs(server):
+    r = httpx.get(f"{server.base_url}/", headers={"Host": "evil.example"})
+    assert r.status_code == 302 and r.headers["location"] == "/docs"
 
 
 @pytest.mark.parametrize("url", ["foo://x/y", "postgresql://127.0.0.1:1/x"])

@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import signal
 import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -13,7 +15,7 @@ import httpx
 import pytest
 
 from sipphones.storage import checkpoints
-from tests.servers import child_processes, start_server, start_sqlite_server
+from tests.servers import child_processes, free_port, start_server, start_sqlite_server
 
 CHECKPOINTER = checkpoints.PROCESS_NAME.decode()
 
@@ -156,3 +158,33 @@ def test_a_killed_worker_is_reported_as_a_warning(tmp_path):
         srv.stop()
     assert srv.proc.returncode == 0, srv.log()
     assert srv.log().count("worker process [") == 1, srv.log()
+
+
+def test_a_hung_worker_is_replaced(tmp_path):
+    # A worker whose loop does not answer the supervisor's pings for SIPPHONES_WORKER_HEALTHCHECK_S
+    # (here: stopped with SIGSTOP) is killed and replaced, with a warning.
+    srv = start_sqlite_server(tmp_path, workers=2, extra_env={"SIPPHONES_WORKER_HEALTHCHECK_S": "2"})
+    try:
+        workers = _wait_for("two workers", lambda: len(w := _workers(srv.proc.pid)) == 2 and w)
+        os.kill(workers[0], signal.SIGSTOP)
+        fresh = _wait_for("a replacement worker",
+                          lambda: len(w := _workers(srv.proc.pid)) == 2 and workers[0] not in w and w, timeout=30)
+        assert _gone(workers[0])
+        assert f"worker process [{workers[0]}] has not answered for 2 s; replacing it" in srv.log()
+        for _ in range(10):   # new connections spread over both workers: every one is answered
+            assert httpx.get(f"{srv.base_url}/healthz", timeout=10).status_code == 200
+        assert workers[1] in fresh
+    finally:
+        srv.stop()
+    assert srv.proc.returncode == 0, srv.log()
+
+
+def test_a_worker_that_cannot_start_stops_serve(tmp_path):
+    # A worker failing at start (here: a Redis URL its rate limiter cannot use) would fail the same
+    # way in every replacement: the supervisor stops, with uvicorn's startup-failure status.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SIPPHONES_")}
+    p = subprocess.run([sys.executable, "-m", "sipphones", "serve", "--port", str(free_port()), "--workers", "2",
+                        "--data-dir", str(tmp_path), "--redis-url", "foo://x"],
+                       capture_output=True, text=True, timeout=120, env=env)
+    assert p.returncode == 3, p.stderr
+    assert "could not start; stopping" in p.stderr, p.stderr

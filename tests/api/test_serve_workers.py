@@ -1,5 +1,5 @@
 """``sipphones serve --workers 2``: worker processes that stay single-threaded (see
-sipphones.cli.workers) and still answer the supervisor's health checks."""
+sipphones.cli.serving) and still answer the supervisor's health checks."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from pathlib import Path
 
 import httpx
 
-from sipphones.cli import workers
 from sipphones.storage import checkpoints
 from tests.api.zoom import token_client
 from tests.servers import Admin, child_processes, start_sqlite_server
@@ -38,12 +37,6 @@ def _wait_for(what: str, check, timeout: float = 20.0):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def test_this_uvicorn_has_the_supervisor_shape_the_workers_rely_on():
-    # If an upgrade changes it, serve silently falls back to uvicorn's own (threaded) workers:
-    # this test says so.
-    assert workers.supported()
-
-
 def test_workers_serve_without_a_second_thread_and_answer_health_checks(tmp_path):
     srv = start_sqlite_server(tmp_path, workers=2)
     try:
@@ -64,7 +57,7 @@ def test_workers_serve_without_a_second_thread_and_answer_health_checks(tmp_path
                 assert r.status_code == 200 and len(r.json()["phones"]) == 1
         assert [_threads(p) for p in procs] == [1, 1]
 
-        # SIGHUP: uvicorn brings up each replacement and waits until it reports itself started
+        # SIGHUP: the supervisor brings up each replacement and waits until it reports itself started
         # (a health check answered with "started") before retiring the old worker.
         srv.proc.send_signal(signal.SIGHUP)
         fresh = _wait_for("two replaced workers",

@@ -121,7 +121,7 @@ class AccountService:
         if app is None:
             raise OAuthError(4702, "Invalid client_id or client_secret", status=401)
         # A fast hash is checked on the loop: a thread for it would cost more than the check, and
-        # a serve worker that never starts a thread keeps its locks cheap (see cli.workers).
+        # a serve worker that never starts a thread keeps its locks cheap (see cli.serving).
         if is_slow_hash(app.secret_hash):
             valid = await asyncio.to_thread(verify_secret, client_secret, app.secret_hash)
         else:

@@ -1,4 +1,5 @@
-"""Service endpoints outside Zoom's contract: health, the OpenAPI document, the docs page.
+"""Service endpoints outside Zoom's contract: health, the OpenAPI document, the docs page (where
+``GET /`` leads).
 
 ``/docs`` is Swagger UI from the ``swagger-ui-bundle`` package, served by this process from
 ``/docs/static`` (mounted in app.py): no CDN, and a Content-Security-Policy that lets the page load
@@ -10,7 +11,7 @@ from __future__ import annotations
 import asyncio
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from sipphones import __version__
@@ -67,7 +68,14 @@ async def docs_init(request: Request) -> Response:
     return Response(DOCS_INIT_JS, media_type="text/javascript")
 
 
+async def root(request: Request) -> Response:
+    """A browser opening the service lands on the docs page (a relative ``Location``: nothing is
+    built from the ``Host`` header)."""
+    return RedirectResponse("/docs", status_code=302)
+
+
 routes = [
+    Route("/", root, methods=["GET"]),
     Route("/healthz", healthz, methods=["GET"]),
     Route("/openapi.json", openapi, methods=["GET"]),
     Route("/docs", docs, methods=["GET"]),

@@ -17,8 +17,12 @@ DEMO_USERS = (("alice@example.com", "Alice", "Anders"), ("bob@example.com", "Bob
               ("carol@example.com", "Carol", "Chen"))
 
 
+DEMO_APP_NAME = "Demo app"
+
+
 async def seed_demo(settings: Settings) -> dict:
-    """Make sure the demo account and users exist; create a fresh app (its secret is shown once)."""
+    """Make sure the demo account and users exist, and give the demo account one app with a fresh
+    secret (shown once): the app of an earlier ``--demo`` start is replaced, not added to."""
     from sipphones.accounts.models import Plan
     from sipphones.accounts.service import AccountService
     from sipphones.phones import rules
@@ -30,10 +34,13 @@ async def seed_demo(settings: Settings) -> dict:
         for email, first, last in DEMO_USERS:
             if await repo.get_user_by_email(DEMO_ACCOUNT_ID, email) is None:
                 await svc.create_user(DEMO_ACCOUNT_ID, email, first, last)
-        created = await svc.create_app(DEMO_ACCOUNT_ID, "Demo app")
+        for app in await repo.list_apps(DEMO_ACCOUNT_ID):
+            if app.name == DEMO_APP_NAME:
+                await svc.delete_app(app.client_id)
+        created = await svc.create_app(DEMO_ACCOUNT_ID, DEMO_APP_NAME)
         taken = {p.user_email.lower() async for p in repo.iter_phones(DEMO_ACCOUNT_ID)}
         example_email = next(
-            (email + suffix for email, _, _ in DEMO_USERS for suffix in ("",) + rules.LEGACY_SUFFIXES
+            (email + suffix for email, _, _ in DEMO_USERS for suffix in ("",) + rules.CURRENT_SUFFIXES
              if (email + suffix) not in taken),
             None,
         )
@@ -53,8 +60,8 @@ def demo_instructions(base: str, demo: dict) -> str:
     )
     body = (
         '{"user_email": "%s", "user_name": "1001", "authorization_name": "1001", "password": "s3cret", '
-        '"domain": "sip.example.com", "register_server": "192.0.2.10", "proxy_server": "192.0.2.10", '
-        '"transport_protocol": "UDP", "voice_mail": "4000"}' % demo["example_email"]
+        '"domain": "sip.example.com", "server": {"register_server": "192.0.2.10", "proxy_server": "192.0.2.10", '
+        '"transport_protocol": "UDP"}, "voice_mail": "4000"}' % demo["example_email"]
     )
     return "\n".join([
         "Demo account ready.",
@@ -62,10 +69,10 @@ def demo_instructions(base: str, demo: dict) -> str:
         f"  client_id:     {demo['client_id']}",
         f"  client_secret: {demo['client_secret']}   (shown only now)",
         "",
-        "Create a SIP phone (curl and python3 only):",
+        "Create a SIP phone (curl and python3 only; the answer, then its HTTP status):",
         f"  TOKEN=$({token_cmd})",
-        f"  curl -s -X POST {base}/v2/sip_phones -H \"Authorization: Bearer $TOKEN\" "
-        f"-H 'Content-Type: application/json' -d '{body}'",
+        f"  curl -s -w '\\nHTTP %{{http_code}}\\n' -X POST {base}/v2/sip_phones/phones "
+        f"-H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' -d '{body}'",
         "",
         f"API docs: {base}/docs",
     ])
@@ -73,7 +80,7 @@ def demo_instructions(base: str, demo: dict) -> str:
 
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
-    port: int = typer.Option(8000, "--port", help="Port to listen on."),
+    port: int = typer.Option(8000, "--port", help="Port to listen on (1-65535)."),
     workers: int = typer.Option(1, "--workers", min=1, help="Worker processes (2 on a 2-core machine)."),
     demo: bool = typer.Option(False, "--demo", help="Seed a demo account, users and an app; print credentials."),
     redis_url: str = typer.Option(None, "--redis-url", envvar="SIPPHONES_REDIS_URL",
@@ -104,12 +111,12 @@ def serve(
     data_dir: str = DataDirOption,
 ):
     """Run the Zoom-compatible API server."""
-    import uvicorn
-
-    from sipphones.cli import supervision
+    from sipphones.cli import serving, supervision
     from sipphones.storage.database import DatabaseUrlError, migrate, sqlite_file
     from sipphones.storage.keys import KeyError_, load_master_key
 
+    if not 1 <= port <= 65535:
+        fail(f"--port must be from 1 to 65535, not {port}.")
     if http not in HTTP_CHOICES:
         fail(f"--http must be one of {', '.join(HTTP_CHOICES)}, not {http!r}.")
     # HTTP options go where the workers (and the settings below) read them: the environment.
@@ -150,22 +157,25 @@ def serve(
     os.environ["SIPPHONES_REDIS_TIMEOUT_MS"] = str(settings.redis_timeout_ms)
     os.environ["SIPPHONES_REDIS_BREAKER_COOLDOWN_MS"] = str(settings.redis_breaker_cooldown_ms)
     checkpoints = start_checkpoints(url, settings)
-    supervision.watch_children(checkpoints, workers)
-    print(f"sipphones listening on http://{_url_host(host)}:{port}", flush=True)
-    extra = {}
-    if workers > 1:
-        from sipphones.cli import workers as worker_processes
-
-        if worker_processes.install():  # single-threaded workers: see sipphones.cli.workers
-            extra["timeout_worker_healthcheck"] = worker_processes.HEALTHCHECK_TIMEOUT_S
-        gc_pause.resume()  # the supervisor has started; each worker pauses its own collector
+    supervision.watch_children(checkpoints)
+    config = {"app": "sipphones.api.app:app_from_env", "factory": True, "log_level": log_level,
+              "access_log": False, "lifespan": "on", "http": _http_protocol(http), **http_limits(settings, http)}
     try:
-        uvicorn.run("sipphones.api.app:app_from_env", factory=True, host=host, port=port, workers=workers,
-                    log_level=log_level, access_log=False, lifespan="on", http=_http_protocol(http),
-                    **http_limits(settings, http), **extra)
+        try:
+            sock = serving.listen(host, port)
+        except serving.ListenError as e:
+            fail(str(e))
+        print(f"sipphones listening on http://{_url_host(host)}:{port}", flush=True)
+        if workers > 1:
+            gc_pause.resume()  # the supervisor has started; each worker pauses its own collector
+            status = serving.serve_workers(config, sock, workers, settings.worker_healthcheck_s)
+        else:
+            status = serving.serve_one(config, sock)
     finally:
         if checkpoints is not None:
             checkpoints.stop()
+    if status:
+        raise typer.Exit(status)
 
 
 def start_checkpoints(url: str, settings: Settings):

@@ -1,42 +1,29 @@
-"""What ``serve``'s own process notices about its children: it handles SIGCHLD.
+"""What ``serve``'s own process notices about its checkpoint process: it handles SIGCHLD.
 
-- The WAL checkpoint process (``storage.checkpoints.CheckpointKeeper``): when it dies it is
-  reaped (no zombie), reported as a warning and restarted with a back-off. With one worker its
-  parent is the serving process itself, with several the supervisor: either way this process.
-- With several workers, a worker that dies (killed by a signal other than uvicorn's own SIGTERM
-  and SIGINT, or exiting with an error) is reported as a warning: uvicorn's supervisor replaces it
-  but says so only at the info level. Workers are ``multiprocessing`` children of the
-  supervisor: an ended child is looked at without reaping it (``waitid`` with ``WNOWAIT``), then
-  ``multiprocessing.active_children()`` (public: it joins the children that have ended, keeping
-  multiprocessing's and so uvicorn's bookkeeping right) reaps it when it was a worker; a child
-  that is not multiprocessing's is left to its owner.
+When the WAL checkpoint process (``storage.checkpoints.CheckpointKeeper``) dies it is reaped (no
+zombie), reported as a warning and restarted with a back-off. With one worker its parent is the
+serving process itself, with several the supervisor: either way this process. (Workers that die
+are the supervisor's business: ``cli.serving``.)
 
-No thread: the handler runs on the main thread between two of uvicorn's steps (the supervisor's
-loop, or the one-process server's event loop), and catches everything (an exception raised by a
-signal handler would surface in whatever uvicorn was doing). This process must therefore be the
-only user of SIGCHLD, which ``serve`` is (it starts no other subprocess).
+No thread: the handler runs on the main thread between two steps of the serving loop, and
+catches everything (an exception raised by a signal handler would surface in whatever uvicorn
+or the supervisor was doing). It reaps only the checkpoint process's own pid, so the workers'
+``multiprocessing`` bookkeeping is left alone.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import signal
-import sys
 
-from sipphones.storage.checkpoints import CheckpointKeeper, describe_exit
+from sipphones.storage.checkpoints import CheckpointKeeper
 
 log = logging.getLogger("sipphones.serve")
 
-# How uvicorn ends a worker on purpose (stop, SIGHUP's replacement, Ctrl-C): the worker re-raises
-# the signal after its graceful shutdown.
-PLANNED_EXITS = (0, -signal.SIGTERM, -signal.SIGINT)
-
 
 class ChildWatch:
-    def __init__(self, checkpoints: CheckpointKeeper | None, workers: bool):
+    def __init__(self, checkpoints: CheckpointKeeper | None):
         self.checkpoints = checkpoints
-        self.workers = workers
         self._busy = False
         self._again = False
 
@@ -49,57 +36,26 @@ class ChildWatch:
             return
         self._busy = True
         try:
-            again = True
-            while again:
+            for _ in range(100):    # bounded: each pass reaps at most the checkpoint process
                 self._again = False
                 self.check()
-                again = self._again
-        except Exception:  # noqa: BLE001 - never into uvicorn's code
+                if not self._again:
+                    break
+        except Exception:  # noqa: BLE001 - never into the serving loop
             log.exception("while looking at ended child processes")
         finally:
             self._busy = False
 
     def check(self) -> None:
-        """Reap and report what has ended among this process's children."""
-        if not self.workers:
-            if self.checkpoints is not None:
-                self.checkpoints.reap()
-            return
-        reported: set[int] = set()
-        for _ in range(1000):  # bounded: each pass reaps one child or stops
-            try:
-                ended = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-            except ChildProcessError:  # no child at all
-                return
-            if ended is None:
-                return
-            pid = ended.si_pid
-            if self.checkpoints is not None and pid == self.checkpoints.pid:
-                if self.checkpoints.reap() is None:   # being stopped: ``stop`` reaps it
-                    return
-                continue
-            if pid in reported:
-                return
-            reported.add(pid)
-            multiprocessing = sys.modules.get("multiprocessing")
-            if multiprocessing is not None:
-                multiprocessing.active_children()   # joins (reaps) the workers that have ended
-            if _still_there(pid):   # not a worker: not ours to reap
-                return
-            code = ended.si_status if ended.si_code == os.CLD_EXITED else -ended.si_status
-            if code not in PLANNED_EXITS:
-                log.warning("worker process [%d] %s%s", pid, describe_exit(code),
-                            "; the supervisor starts a new one" if code < 0 else "")
+        """Reap and report the checkpoint process if it has ended."""
+        if self.checkpoints is not None:
+            self.checkpoints.reap()
 
 
-def _still_there(pid: int) -> bool:
-    try:
-        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
-    except ChildProcessError:
-        return False
-
-
-def watch_children(checkpoints: CheckpointKeeper | None, workers: int) -> ChildWatch:
-    watch = ChildWatch(checkpoints, workers > 1)
+def watch_children(checkpoints: CheckpointKeeper | None) -> ChildWatch | None:
+    """Watch the checkpoint process (None: nothing to watch)."""
+    if checkpoints is None:
+        return None
+    watch = ChildWatch(checkpoints)
     watch.install()
     return watch
