@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 import sipphones
 from tests.servers import free_port
@@ -146,3 +147,17 @@ def test_serve_warns_of_a_data_directory_open_to_others_and_leaves_it(tmp_path):
     assert _mode(data_dir / "sipphones.db") == 0o600 and _mode(data_dir / "secret.key") == 0o600
     log = (tmp_path / "serve.log").read_text()
     assert f"warning: the directory {data_dir} is open to other users (mode 0755)" in log
+
+
+@pytest.mark.parametrize("content", [b"not base64 at all!\n", b"\xff\xfe\x00garbage", b"c2hvcnQ=\n"])
+def test_a_corrupt_key_file_is_named_in_one_sentence(tmp_path, content):
+    data = tmp_path / "data"
+    data.mkdir(mode=0o700)
+    (data / "secret.key").write_bytes(content)
+    os.chmod(data / "secret.key", 0o600)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SIPPHONES_")}
+    p = subprocess.run([sys.executable, "-m", "sipphones", "accounts", "create", "--name", "X", "--data-dir", str(data)],
+                       capture_output=True, text=True, timeout=60, env=env)
+    assert p.returncode == 1 and "Traceback" not in p.stderr, p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(data / "secret.key") in lines[0] and "corrupt" in lines[0], p.stderr

@@ -54,9 +54,17 @@ def load_master_key(secret_key: str, data_dir: Path) -> bytes:
         _create_key_file(path)
     else:
         files.make_private(path)
-    raw = base64.b64decode(path.read_text().strip())
+    try:
+        text = path.read_bytes()[:4096].decode("ascii").strip()
+        raw = base64.b64decode(text, validate=True)
+    except OSError as e:
+        raise KeyError_(f"cannot read the key file {path}: {e.strerror or e}") from None
+    except ValueError:  # not ASCII, not base64
+        raise KeyError_(f"the key file {path} is corrupt: it must hold 32 bytes in base64 "
+                        "(restore it from a backup; a new key cannot decrypt the stored SIP passwords)") from None
     if len(raw) != 32:
-        raise KeyError_(f"{path} does not hold a 32-byte key")
+        raise KeyError_(f"the key file {path} is corrupt: it holds {len(raw)} bytes instead of 32 "
+                        "(restore it from a backup; a new key cannot decrypt the stored SIP passwords)")
     return raw
 
 
