@@ -50,7 +50,7 @@ def test_document_is_valid_openapi_3(document):
     validate(document)  # raises with the offending location
 
 
-SERVICE_PAGES = {"/openapi.json", "/docs", "/docs/init.js"}  # the document and its viewer
+SERVICE_PAGES = {"/", "/openapi.json", "/docs", "/docs/init.js"}  # the document, its viewer and the way there
 
 
 def test_every_route_is_documented_and_every_documented_operation_is_served(document):
