@@ -16,7 +16,7 @@ from sipphones.storage.repository import PhoneStatus
 from tests.api.zoom import assert_error, assert_validation, create_users, current_body
 
 PATH = "/_sipphones/v1/sip_phones/status"
-T0 = 1_795_000_000.0  # 2026-11-17T08:26:40Z
+T0 = 1_795_000_000.0  # 2026-11-18T11:06:40Z
 FIELDS = {"phone_id", "user_email", "state", "registered", "server_slot", "server_address", "transport",
           "last_error", "last_status_code", "last_success_at", "last_attempt_at", "granted_expires", "updated_at"}
 

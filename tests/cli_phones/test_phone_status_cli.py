@@ -32,7 +32,8 @@ def phones(account, api_admin, base_url):
     """alice registered, bob failed, carol never seen by a monitor."""
     api_admin.add_user(account.account_id, "carol@example.com")
     with SipPhonesClient(account.account_id, account.client_id, account.client_secret, base_url=base_url) as c:
-        ids = {who: c.legacy_create_phone(legacy_fields(f"{who}@example.com"))["id"] for who in ("alice", "bob", "carol")}
+        ids = {who: c.legacy_create_phone(legacy_fields(f"{who}@example.com"))["id"]
+               for who in ("alice", "bob", "carol")}
     acc = account.account_id
     api_admin.run(lambda svc, repo: save_statuses(repo, [_status(ids["alice"], acc, "registered", True),
                                                         _status(ids["bob"], acc, "failed", False, ERROR)]))
