@@ -132,12 +132,44 @@ def test_human_output_is_a_table_with_a_summary(store, kamailio):
                             capture_output=True, text=True, timeout=60)
     assert narrow.returncode == 3
     lines = narrow.stdout.splitlines()
-    assert lines[0] == f"{ok.id}  alice@sip.test"
+    assert lines[0] == f"{ok.id}  alice@sip.test  ({ok.user_email})"
     assert lines[1].startswith(f"  set 1  {kamailio.server('UDP')}  -> {kamailio.server('UDP')}/UDP  registered  SIP 200  ")
     assert lines[1].endswith("expires 60 s")
-    assert lines[2] == f"{bad.id}  bob@sip.test"
+    assert lines[2] == f"{bad.id}  bob@sip.test  ({bad.user_email})"
     assert lines[3].startswith(f"  set 1  {kamailio.server('TCP')}  -> {kamailio.server('TCP')}/TCP  auth_rejected  SIP 401")
     assert lines[4] == "2 phone(s) checked: 1 ok, 1 failed"
+
+
+def test_failed_only_shows_the_failed_phones_and_every_report_names_its_user(store, kamailio):
+    ok = store.phone(store.account_id, "alice", "alicepw", [Server(kamailio.server("UDP"))])
+    bad = store.phone(store.account_id, "bob", "wrong", [Server(kamailio.server("TCP"), "TCP")])
+    # --json: user_email in every report; with --failed-only only the failed ones, the counts whole
+    code, doc = check_json(store, ok.id, bad.id)
+    assert code == 3
+    assert [(p["phone_id"], p["user_email"]) for p in doc["phones"]] == [(ok.id, ok.user_email),
+                                                                         (bad.id, bad.user_email)]
+    code, doc = check_json(store, ok.id, bad.id, "--failed-only")
+    assert code == 3  # the exit code is the check's, not the output's
+    assert (doc["checked"], doc["failed"], doc["ok"]) == (2, 1, False)
+    assert doc["options"]["failed_only"] is True
+    assert [(p["phone_id"], p["user_email"], p["servers"][0]["result"]) for p in doc["phones"]] == \
+        [(bad.id, bad.user_email, "auth_rejected")]
+    # text, wide (a table) and narrow (blocks): only the failed phone, with its user; the summary whole
+    for columns in ("200", "80"):
+        result = subprocess.run([*CLI, "check", ok.id, bad.id, "--failed-only"],
+                                env={**store.env, "COLUMNS": columns}, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 3, result.stderr
+        assert bad.id in result.stdout and bad.user_email in result.stdout and "auth_rejected" in result.stdout
+        assert ok.id not in result.stdout and ok.user_email not in result.stdout
+        assert "2 phone(s) checked: 1 ok, 1 failed" in result.stdout
+    wide = check(store, ok.id, bad.id)
+    assert ok.user_email in wide.stdout and bad.user_email in wide.stdout
+    # nothing failed: no table, the summary, exit 0
+    result = check(store, ok.id, "--failed-only")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "1 phone(s) checked: 1 ok, 0 failed"
+    code, doc = check_json(store, ok.id, "--failed-only")
+    assert code == 0 and doc["phones"] == [] and doc["checked"] == 1
 
 
 def test_all_and_account_check_many_phones_concurrently(store, kamailio):

@@ -37,6 +37,7 @@ def test_check_over_http(env, kamailio):
         assert r.status_code == 200, r.text
         report = r.json()
         assert report["phone_id"] == good.id and report["ok"] is True
+        assert report["user_email"] == good.user_email
         s1, s2 = report["servers"]
         assert (s1["result"], s1["address"], s1["transport"], s1["sip_status"]) == \
             ("registered", kamailio.server("UDP"), "UDP", 200)

@@ -13,7 +13,7 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 from sipphones import gc_pause, parent_watch
-from sipphones.api import check, meta, oauth, sip_phones, users
+from sipphones.api import check, meta, oauth, sip_phones, status, users
 from sipphones.api.dispatch import DirectDispatch, RouteTable
 from sipphones.api.responses import error_response
 from sipphones.api.state import AppState
@@ -64,6 +64,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True,
         *users.routes,
         *meta.routes,
         *check.routes,
+        *status.routes,
         *extra_routes,
         Mount("/docs/static", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-static"),
     ]

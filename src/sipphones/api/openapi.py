@@ -360,7 +360,8 @@ OWN_PATHS = {
                         "content": {"application/json": {"schema": {
                             "type": "object", "required": ["phone_id", "ok", "servers"],
                             "properties": {
-                                "phone_id": {"type": "string"}, "ok": {"type": "boolean"},
+                                "phone_id": {"type": "string"}, "user_email": {"type": "string"},
+                                "ok": {"type": "boolean"},
                                 "servers": {"type": "array", "items": {"type": "object", "properties": {
                                     "slot": {"type": "integer"}, "result": {"type": "string"},
                                     "address": {"type": "string", "nullable": True},
@@ -377,6 +378,47 @@ OWN_PATHS = {
             },
         }
     },
+    "/_sipphones/v1/sip_phones/status": {
+        "get": {
+            "tags": ["sipphones extensions"],
+            "summary": "List each SIP phone's registration status (sipphones extension, not Zoom's API)",
+            "description": "The account's phones in id order, each with what `sipphones monitor` last recorded for "
+                           "it: `state` (`unknown` when no monitor has recorded the phone), the server set, address "
+                           "and transport in use, the last error and SIP status, the last success and attempt. "
+                           "Same token as the SIP phone endpoints, with the scope and permission of listing phones "
+                           "(`sip_phone:read:admin` or `sip_phone:read:list_sip_phones:admin`, and "
+                           "`SipPhone:Read`). Rate-limit label Medium.",
+            "operationId": "sipphonesListPhoneStatuses",
+            "security": [{"bearer": []}],
+            "parameters": [
+                {"name": "state", "in": "query", "required": False,
+                 "description": "Only phones in these states, separated by commas (e.g. `failed,invalid`): "
+                                "registered, failed, invalid, idle, resolving, connecting, registering, stopping, "
+                                "stopped, unknown. At most 200 characters.",
+                 "schema": {"type": "string", "maxLength": 200, "example": "failed"}},
+                {"name": "page_size", "in": "query", "required": False,
+                 "description": "Default 30, at most 300: larger values are served as 300.",
+                 "schema": {"type": "integer", "minimum": 1, "default": 30}},
+                {"name": "next_page_token", "in": "query", "required": False,
+                 "description": "The previous page's `next_page_token` (same `state`; valid 15 minutes).",
+                 "schema": {"type": "string"}},
+            ],
+            "responses": {
+                "200": _ok("One page of phones with their registration status.", {
+                    "type": "object", "required": ["next_page_token", "page_size", "phones"],
+                    "properties": {
+                        "next_page_token": {"type": "string", "description": "Empty on the last page."},
+                        "page_size": {"type": "integer"},
+                        "phones": {"type": "array", "items": {"$ref": "#/components/schemas/PhoneStatus"}}}}),
+                "400": _error("SIP phone integration disabled (code 200), the token has none of the scopes (code "
+                              "4711), invalid `state` or `page_size` (code 300 with `errors`), an invalid, "
+                              "tampered or expired `next_page_token` (code 300)."),
+                "401": _error(UNAUTHORIZED, limited=False),
+                "403": _error("Forbidden: the app's role lacks SipPhone:Read (code 3306)."),
+                "429": _too_many(),
+            },
+        }
+    },
     "/healthz": {
         "get": {
             "tags": ["Service"], "summary": "Liveness and database check", "operationId": "healthz",
@@ -387,6 +429,32 @@ OWN_PATHS = {
                                "database": {"type": "string"}, "rate_limit_storage": {"type": "string"}}}}}},
                           "503": _error("The database does not answer (code 503).", limited=False)},
         }
+    },
+}
+
+_TIME = {"type": "string", "format": "date-time", "nullable": True,
+         "description": "ISO-8601 UTC, e.g. `2026-11-28T00:00:00Z`; null when never."}
+PHONE_STATUS_SCHEMA = {
+    "type": "object",
+    "required": ["phone_id", "user_email", "state", "registered", "server_slot", "server_address", "transport",
+                 "last_error", "last_status_code", "last_success_at", "last_attempt_at", "granted_expires",
+                 "updated_at"],
+    "properties": {
+        "phone_id": {"type": "string"},
+        "user_email": {"type": "string"},
+        "state": {"type": "string", "enum": ["registered", "failed", "invalid", "idle", "resolving", "connecting",
+                                             "registering", "stopping", "stopped", "unknown"]},
+        "registered": {"type": "boolean"},
+        "server_slot": {"type": "integer", "nullable": True, "description": "The server set in use (1-3)."},
+        "server_address": {"type": "string", "description": "host:port registered with; empty when none."},
+        "transport": {"type": "string", "description": "UDP, TCP or TLS; empty when none."},
+        "last_error": {"type": "string", "description": "Why the phone is not registered on its first server set; "
+                                                        "empty while it is."},
+        "last_status_code": {"type": "integer", "nullable": True, "description": "The last final SIP status."},
+        "last_success_at": _TIME,
+        "last_attempt_at": _TIME,
+        "granted_expires": {"type": "integer", "nullable": True, "description": "Seconds the registrar granted."},
+        "updated_at": _TIME,
     },
 }
 
@@ -424,7 +492,8 @@ def build_document(extra_paths_json: str = "{}") -> dict:
                            "description": "An access token from POST /oauth/token."},
                 "basic": {"type": "http", "scheme": "basic", "description": "client_id:client_secret of an app."},
             },
-            "schemas": {"ZoomError": ERROR_SCHEMA, "OAuthError": OAUTH_ERROR_SCHEMA, "User": USER_SCHEMA},
+            "schemas": {"ZoomError": ERROR_SCHEMA, "OAuthError": OAUTH_ERROR_SCHEMA, "User": USER_SCHEMA,
+                        "PhoneStatus": PHONE_STATUS_SCHEMA},
             "headers": copy.deepcopy(HEADERS),
         },
     }

@@ -89,6 +89,7 @@ class CheckReport:
     duration_ms: float
     servers: tuple[ServerSetCheck, ...]
     error: str | None = None          # a config error that prevented any attempt
+    user_email: str = ""              # the phone's user (owner), as stored
 
     @property
     def ok(self) -> bool:
@@ -108,6 +109,7 @@ class CheckReport:
     def to_dict(self) -> dict:
         return {
             "phone_id": self.phone_id,
+            "user_email": self.user_email,
             "user_name": self.user_name,
             "domain": self.domain,
             "checked_at": self.checked_at,

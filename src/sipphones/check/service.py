@@ -161,7 +161,7 @@ class CheckService:
         except ConfigError as e:
             return CheckReport(phone_id=phone.id, user_name=phone.user_name, domain=phone.domain,
                                checked_at=started_wall, duration_ms=0.0, servers=(),
-                               error=f"config_error: {e}")
+                               error=f"config_error: {e}", user_email=phone.user_email)
         run = await run_check(self.stack, config, policy=self.options.policy(),
                               all_slots=self.options.all_slots, timeout=self.options.deadline(config),
                               stop_grace=self.options.server_budget)
@@ -170,7 +170,8 @@ class CheckService:
                            checked_at=started_wall,
                            duration_ms=round((time.perf_counter() - started) * 1000.0, 3),
                            servers=servers,
-                           error=None if run.completed else "the check did not finish within its timeout")
+                           error=None if run.completed else "the check did not finish within its timeout",
+                           user_email=phone.user_email)
 
     async def check_all(self, phones: Iterable[SipPhone] | AsyncIterable[SipPhone]) -> list[CheckReport]:
         """Check every phone (``concurrency`` at a time); reports come back in input order."""

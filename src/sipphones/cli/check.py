@@ -7,8 +7,11 @@ not run (unknown phone or account, database error); 2 wrong usage.
 ``--json`` prints one stable document::
 
     {"ok": bool, "checked": int, "failed": int,
-     "options": {"timeout": float, "ca_file": str|null, "concurrency": int},
+     "options": {"timeout": float, "ca_file": str|null, "concurrency": int, "failed_only": bool},
      "phones": [CheckReport.to_dict(), ...]}   # see sipphones.check.models
+
+``--failed-only`` leaves the phones that registered everywhere out of the output (the table and
+``phones``); the counts, the summary line and the exit code still cover every phone checked.
 """
 
 from __future__ import annotations
@@ -77,10 +80,13 @@ async def load_phones(repo, phone_ids: list[str], account: str | None, every: bo
     return [p async for p in repo.iter_phones(account if not every else None)]
 
 
-def reports_document(reports: list[CheckReport], options: dict[str, Any]) -> dict[str, Any]:
+def reports_document(reports: list[CheckReport], options: dict[str, Any], *,
+                     failed_only: bool = False) -> dict[str, Any]:
+    """The ``--json`` document; ``failed_only``: ``phones`` lists only the failed ones (the
+    counts stay those of every phone checked)."""
     failed = sum(1 for r in reports if not r.ok)
     return {"ok": failed == 0, "checked": len(reports), "failed": failed, "options": options,
-            "phones": [r.to_dict() for r in reports]}
+            "phones": [r.to_dict() for r in reports if not (failed_only and r.ok)]}
 
 
 def _ms(value: float | None) -> str:
@@ -103,15 +109,17 @@ def _detail(s) -> str:
     return detail
 
 
-def render_reports(reports: list[CheckReport], console: Console) -> None:
+def render_reports(reports: list[CheckReport], console: Console, *, failed_only: bool = False) -> None:
     """A table with one row per server set (a block per phone on narrow terminals and pipes),
-    then a summary line."""
+    then a summary line. ``failed_only``: the phones that registered everywhere are left out of
+    the table, not of the summary."""
     from rich.text import Text  # rich: imported by the commands that print with it, not by every start (serve)
 
-    if console.width >= 110:
-        _render_table(reports, console)
-    else:
-        _render_lines(reports, console)
+    shown = [r for r in reports if not r.ok] if failed_only else reports
+    if shown and console.width >= 110:
+        _render_table(shown, console)
+    elif shown:
+        _render_lines(shown, console)
     failed = [r for r in reports if not r.ok]
     summary = f"{len(reports)} phone(s) checked: {len(reports) - len(failed)} ok, {len(failed)} failed"
     console.print(Text(summary, style="red" if failed else "green"))
@@ -129,6 +137,8 @@ def _render_table(reports: list[CheckReport], console: Console) -> None:
         table.add_column(name, **kw)
     for report in reports:
         who = f"{report.phone_id}\n{report.user_name}@{report.domain}"
+        if report.user_email:
+            who += f"\n{report.user_email}"
         if report.error and not report.servers:
             table.add_row(who, "", "", "", Text("config_error", style="red"), "", "", "", report.error,
                           end_section=True)
@@ -148,7 +158,9 @@ def _render_lines(reports: list[CheckReport], console: Console) -> None:
     from rich.text import Text
 
     for report in reports:
-        console.print(Text.assemble((report.phone_id, "bold"), f"  {report.user_name}@{report.domain}"), soft_wrap=True)
+        owner = f"  ({report.user_email})" if report.user_email else ""
+        console.print(Text.assemble((report.phone_id, "bold"), f"  {report.user_name}@{report.domain}{owner}"),
+                      soft_wrap=True)
         if report.error and not report.servers:
             console.print(Text.assemble("  ", ("config_error", "red"), f"  {report.error}"))
         for s in report.servers:
@@ -179,6 +191,8 @@ def check(
     nameserver: list[str] = typer.Option(None, "--nameserver", help="DNS server HOST[:PORT] for SRV/NAPTR/A "
                                                                     "lookups (repeatable; default: the system's)."),
     concurrency: int = typer.Option(20, "--concurrency", min=1, max=1000, help="Phones checked at once."),
+    failed_only: bool = typer.Option(False, "--failed-only", help="Show only the phones that failed (the summary "
+                                                                  "and the exit code still cover every phone)."),
     database_url: str = DatabaseOption, data_dir: str = DataDirOption, as_json: bool = JsonOption,
 ):
     """Register each phone with each of its server sets, report the outcome, then un-register.
@@ -209,11 +223,12 @@ def check(
 
     if as_json:
         doc = reports_document(reports, {"timeout": timeout, "ca_file": options.ca_file,
-                                         "concurrency": concurrency})
+                                         "concurrency": concurrency, "failed_only": failed_only},
+                               failed_only=failed_only)
         import json
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
     elif reports:
-        render_reports(reports, Console())
+        render_reports(reports, Console(), failed_only=failed_only)
     else:
         Console().print("no SIP phones to check")
     if any(not r.ok for r in reports):

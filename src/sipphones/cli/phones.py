@@ -301,3 +301,68 @@ def phones_delete(
     with open_client(options) as client, api_errors("not deleted: "):
         client.legacy_delete_phone(phone_id)
     emit({"deleted": phone_id}, as_json)
+
+
+# --- status ---------------------------------------------------------------------------------
+
+FAILED_STATES = ("failed", "invalid")  # as sipphones.phones.status.FAILED_STATES (not imported: no store here)
+STATUS_COLUMNS = [("id", "phone_id"), ("user email", "user_email"), ("state", "state"), ("server", "server"),
+                  ("last error", "last_error"), ("last success", "last_success_at")]
+
+
+@phones_app.command("status")
+def phones_status(
+    failed: bool = typer.Option(False, "--failed", help="Only phones that failed to register (states failed and "
+                                                        "invalid)."),
+    state: list[str] = typer.Option(None, "--state", help="Only phones in this state (repeatable): registered, "
+                                                          "failed, invalid, stopped, unknown, ..."),
+    limit: int = typer.Option(None, "--limit", min=1, help="At most this many phones."),
+    base_url: str = BaseUrlOption, account_id: str = AccountIdOption, client_id: str = ClientIdOption,
+    client_secret: str = ClientSecretOption, timeout: float = TimeoutOption, max_retries: int = MaxRetriesOption,
+    as_json: bool = JsonOption,
+):
+    """Each phone's registration status as `sipphones monitor` records it (state, server and
+    transport in use, last error, last success): a sipphones extension, not Zoom's API."""
+    if failed and state:
+        fail("use --failed or --state, not both")
+    states = list(FAILED_STATES) if failed else [s.strip() for v in state or [] for s in v.split(",") if s.strip()]
+    options = _api_options(base_url, account_id, client_id, client_secret, timeout, max_retries)
+    phones: list[dict[str, Any]] = []
+    with open_client(options) as client, api_errors("cannot list the phone statuses: "):
+        for item in client.iter_phone_statuses(state=states or None):
+            phones.append(dict(item))
+            if limit is not None and len(phones) >= limit:
+                break
+    if as_json:
+        emit(phones, True)
+    elif not phones:
+        typer.echo("no phones" + (" in these states" if states else ""))
+    else:
+        _print_status_table(phones)
+
+
+def _server_cell(phone: dict[str, Any]) -> str:
+    """``set 1 127.0.0.1:5060/UDP``, or empty while the phone is registered nowhere."""
+    address, transport, slot = phone.get("server_address") or "", phone.get("transport") or "", phone.get("server_slot")
+    if not address and slot is None:
+        return ""
+    where = f"{address}/{transport}" if address and transport else address
+    return f"set {slot} {where}".strip() if slot is not None else where
+
+
+def _print_status_table(phones: list[dict[str, Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table()
+    for header, name in STATUS_COLUMNS:
+        table.add_column(header, no_wrap=name in ("phone_id", "state"), overflow="fold")
+    for phone in phones:
+        cells = {name: str(phone.get(name) or "") for _, name in STATUS_COLUMNS}
+        cells["server"] = _server_cell(phone)
+        st = cells["state"]
+        style = "green" if st == "registered" else "red" if st in FAILED_STATES else ""
+        table.add_row(*[Text(cells[name], style=style) if name == "state" else cells[name]
+                        for _, name in STATUS_COLUMNS])
+    Console().print(table)

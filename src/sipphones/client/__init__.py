@@ -25,12 +25,12 @@ from sipphones.client.errors import (
 )
 from sipphones.client.models import (
     CreatedUser, CurrentPhone, CurrentPhoneFields, CurrentPhonePage, LegacyPhone, LegacyPhoneFields, LegacyPhonePage,
-    ServerSet, User, UserPage,
+    PhoneStatus, PhoneStatusPage, ServerSet, User, UserPage,
 )
 
 __all__ = [
     "AsyncSipPhonesClient", "AuthenticationError", "ConfigurationError", "CreatedUser", "CurrentPhone",
     "CurrentPhoneFields", "CurrentPhonePage", "FieldError", "LegacyPhone", "LegacyPhoneFields", "LegacyPhonePage",
-    "RateLimitError", "RetryEvent", "ServerSet", "SipPhonesClient", "SipPhonesError", "TransportError", "User",
-    "UserPage", "ZOOM_API_BASE_URL", "ZOOM_TOKEN_URL", "ZoomAPIError",
+    "PhoneStatus", "PhoneStatusPage", "RateLimitError", "RetryEvent", "ServerSet", "SipPhonesClient", "SipPhonesError",
+    "TransportError", "User", "UserPage", "ZOOM_API_BASE_URL", "ZOOM_TOKEN_URL", "ZoomAPIError",
 ]

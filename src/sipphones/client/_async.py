@@ -5,7 +5,7 @@ for line; what they share (calls, answers, retry rules, token cache) lives in ``
 from __future__ import annotations
 
 import asyncio
-from typing import Any, AsyncIterator, Callable, Mapping
+from typing import Any, AsyncIterator, Callable, Mapping, Sequence
 
 import httpx
 import tenacity
@@ -15,7 +15,7 @@ from sipphones.client._core import Call, CallState, Core, Pages
 from sipphones.client._retry import TOKEN_METHOD, RetryEvent
 from sipphones.client.models import (
     CreatedUser, CurrentPhone, CurrentPhoneFields, CurrentPhonePage, LegacyPhone, LegacyPhoneFields, LegacyPhonePage,
-    User, UserPage,
+    PhoneStatus, PhoneStatusPage, User, UserPage,
 )
 
 
@@ -124,6 +124,25 @@ class AsyncSipPhonesClient:
     async def delete_user(self, user_id: str) -> None:
         """``DELETE /users/{user_id}`` (an id or an email)."""
         await self._call(_core.users_delete(user_id))
+
+    # --- sipphones extensions (not Zoom's API) --------------------------------------------
+
+    async def list_phone_statuses(self, *, state: str | Sequence[str] | None = None,
+                                  page_size: int | None = None,
+                                  next_page_token: str | None = None) -> PhoneStatusPage:
+        """One page of ``GET /_sipphones/v1/sip_phones/status`` (on the base URL's host root): the
+        account's phones with the registration status the monitor recorded; ``state``: only
+        these states (``"failed"``, ``["failed", "invalid"]``)."""
+        call = _core.status_list(state, page_size, next_page_token)
+        self._core.url(call)  # Zoom's API has no such endpoint: say so before fetching a token
+        return await self._call(call)
+
+    def iter_phone_statuses(self, *, state: str | Sequence[str] | None = None, page_size: int = _core.MAX_PAGE_SIZE,
+                            max_pages: int = _core.DEFAULT_MAX_PAGES) -> AsyncIterator[PhoneStatus]:
+        """Every phone of ``GET /_sipphones/v1/sip_phones/status``, page after page."""
+        call = _core.status_list(state, page_size, None)
+        self._core.url(call)
+        return self._iterate(Pages(call, "phones", max_pages))
 
     # --- machinery ------------------------------------------------------------------------
 

@@ -3,11 +3,12 @@ answers into results or typed errors, and the page loop's rules. No I/O here."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import httpx
@@ -36,6 +37,7 @@ class Call:
     path: str                           # below the base URL, e.g. "/sip_phones"
     params: Mapping[str, Any] | None = None
     body: Any = None
+    extension: bool = False             # a sipphones extension: ``path`` is below the service root
 
 
 @dataclass
@@ -59,6 +61,13 @@ def token_url_for(base_url: str) -> str:
     if parts.hostname == "api.zoom.us":
         return ZOOM_TOKEN_URL
     return urlunsplit((parts.scheme, parts.netloc, "/oauth/token", "", ""))
+
+
+def service_root_for(base_url: str) -> str:
+    """Where this service's own extensions (``/_sipphones/v1/...``) live: the root of the base
+    URL's host, as the token URL (``http://127.0.0.1:8000/v2`` -> ``http://127.0.0.1:8000``)."""
+    parts = urlsplit(base_url)
+    return urlunsplit((parts.scheme, parts.netloc, "", "", ""))
 
 
 def _check_url(name: str, url: str) -> str:
@@ -133,7 +142,15 @@ class Core:
         kw: dict[str, Any] = {"params": params, "headers": headers}
         if call.body is not None:
             kw["json"] = call.body
-        return http.build_request(call.method, self.base_url + call.path, **kw)
+        return http.build_request(call.method, self.url(call), **kw)
+
+    def url(self, call: Call) -> str:
+        if not call.extension:
+            return self.base_url + call.path
+        if urlsplit(self.base_url).hostname == "api.zoom.us":
+            raise ConfigurationError(f"{call.path} is an extension of sipphones, not part of Zoom's API: "
+                                     "point base_url at a sipphones service")
+        return service_root_for(self.base_url) + call.path
 
     def token_request(self, http: httpx.Client | httpx.AsyncClient) -> httpx.Request:
         url, headers, form = self.tokens.request_parts()
@@ -273,6 +290,30 @@ def current_delete(phone_id: str) -> Call:
     return Call("DELETE", f"/sip_phones/phones/{_id(phone_id, 'phone_id')}")
 
 
+STATUS_PATH = "/_sipphones/v1/sip_phones/status"
+MAX_STATE_TEXT = 200
+
+
+def _states(state: str | Sequence[str] | None) -> str | None:
+    if state is None:
+        return None
+    if isinstance(state, str):
+        text = state
+    elif isinstance(state, Sequence) and all(isinstance(s, str) for s in state):
+        text = ",".join(state)
+    else:
+        raise ConfigurationError("state must be a string or a sequence of strings")
+    if len(text) > MAX_STATE_TEXT:
+        raise ConfigurationError(f"state must be at most {MAX_STATE_TEXT} characters")
+    return text or None
+
+
+def status_list(state: str | Sequence[str] | None, page_size: int | None, next_page_token: str | None) -> Call:
+    """``GET /_sipphones/v1/sip_phones/status`` (a sipphones extension, on the service root)."""
+    return Call("GET", STATUS_PATH, {"state": _states(state), "page_size": _page_size(page_size),
+                                     "next_page_token": next_page_token or None}, extension=True)
+
+
 def users_list(page_size: int | None, next_page_token: str | None, status: str | None = None) -> Call:
     return Call("GET", "/users", {"page_size": _page_size(page_size), "next_page_token": next_page_token or None,
                                   "status": status})
@@ -319,4 +360,4 @@ class Pages:
         params = dict(self.first.params or {})
         params["next_page_token"] = token
         params.pop("page_number", None)
-        return Call(self.first.method, self.first.path, params, self.first.body)
+        return dataclasses.replace(self.first, params=params)

@@ -11,7 +11,7 @@ from typing import Literal, TypedDict
 
 __all__ = [
     "CreatedUser", "CurrentPhone", "CurrentPhoneFields", "CurrentPhonePage", "LegacyPhone", "LegacyPhoneFields",
-    "LegacyPhonePage", "ServerSet", "Transport", "User", "UserPage",
+    "LegacyPhonePage", "PhoneStatus", "PhoneStatusPage", "ServerSet", "Transport", "User", "UserPage",
 ]
 
 Transport = Literal["UDP", "TCP", "TLS", "AUTO"]
@@ -120,3 +120,30 @@ class CreatedUser(TypedDict):
     last_name: str
     email: str
     type: int
+
+
+class PhoneStatus(TypedDict):
+    """A phone's registration status as ``sipphones monitor`` recorded it (a sipphones extension,
+    ``GET /_sipphones/v1/sip_phones/status``). ``state``: ``registered``, ``failed``, ``invalid``,
+    ``idle``, ``resolving``, ``connecting``, ``registering``, ``stopping``, ``stopped``, or
+    ``unknown`` (no monitor recorded the phone). Times are ISO-8601 UTC strings or None."""
+
+    phone_id: str
+    user_email: str
+    state: str
+    registered: bool
+    server_slot: int | None
+    server_address: str
+    transport: str
+    last_error: str
+    last_status_code: int | None
+    last_success_at: str | None
+    last_attempt_at: str | None
+    granted_expires: int | None
+    updated_at: str | None
+
+
+class PhoneStatusPage(TypedDict):
+    next_page_token: str  # "" on the last page
+    page_size: int
+    phones: list[PhoneStatus]

@@ -138,3 +138,28 @@ class Repository(Protocol):
     async def list_status(self, account_id: str | None = None) -> list[PhoneStatus]: ...
 
     async def close(self) -> None: ...
+
+    # registration health, listed with the phones (``phones.status``)
+    async def list_phone_statuses(
+        self, account_id: str, *, states: tuple[str, ...] | None, after_id: str | None, limit: int,
+    ) -> "StatusPage": ...
+
+
+UNKNOWN_STATE = "unknown"  # the state of a phone without a status row (the monitor never saw it)
+
+
+@dataclass(frozen=True)
+class PhoneStatusEntry:
+    """A phone of a status listing: its id and user email, and its status row (None: no row)."""
+
+    phone_id: str
+    user_email: str
+    status: PhoneStatus | None
+
+
+@dataclass(frozen=True)
+class StatusPage:
+    """One page of ``list_phone_statuses``: phones in id order (keyset-paginated)."""
+
+    items: list[PhoneStatusEntry]
+    next_cursor: str | None  # id of the last item when more remain, else None

@@ -595,3 +595,37 @@ class SqlRepository:
             q = q.where(t.phone_status.c.account_id == account_id)
         async with self.engine.connect() as conn:
             return [PhoneStatus(**r._mapping) for r in (await conn.execute(q)).all()]
+
+    async def list_phone_statuses(
+        self, account_id: str, *, states: tuple[str, ...] | None, after_id: str | None, limit: int,
+    ):
+        """One page of the account's phones, in id order after ``after_id``, each with its status
+        row (an outer join: a phone the monitor never wrote has none, its state is ``unknown``),
+        only those in ``states`` when given (the filter is in the query, so a page holds ``limit``
+        matching phones however few match)."""
+        from sipphones.storage.repository import UNKNOWN_STATE, PhoneStatusEntry, StatusPage
+
+        if not _matchable(account_id, after_id, *(states or ())):
+            return StatusPage(items=[], next_cursor=None)
+        p, s = t.sip_phones, t.phone_status
+        q = (select(p.c.id, p.c.user_email, s.c.phone_id.label("status_phone_id"),
+                    *[c for c in s.c if c.name != "phone_id"])
+             .select_from(p.outerjoin(s, s.c.phone_id == p.c.id))
+             .where(p.c.account_id == account_id, p.c.id > (after_id if after_id is not None else "")))
+        if states:
+            wanted = or_(s.c.state.in_(states))
+            if UNKNOWN_STATE in states:
+                wanted = or_(wanted, s.c.phone_id.is_(None))
+            q = q.where(wanted)
+        q = q.order_by(p.c.id).limit(limit + 1)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(q)).all()
+        more = len(rows) > limit
+        items = []
+        for r in rows[:limit]:
+            m = r._mapping
+            status = None
+            if m["status_phone_id"] is not None:
+                status = PhoneStatus(phone_id=r.id, **{c.name: m[c.name] for c in s.c if c.name != "phone_id"})
+            items.append(PhoneStatusEntry(phone_id=r.id, user_email=r.user_email, status=status))
+        return StatusPage(items=items, next_cursor=items[-1].phone_id if more and items else None)
