@@ -1037,7 +1037,10 @@ def test_property_equivalent_encodings_parse_the_same(msg, data):
         name = "".join(c.upper() if data.draw(st.booleans()) else c.lower() for c in name)
         sep = data.draw(st.sampled_from([":", " :", "\t: ", ":   "]))
         words = value.split(" ")
-        if len(words) > 1 and data.draw(st.booleans()) and all(words):
+        # Fold only at a single space between words that do not themselves begin or end with white
+        # space: a fold next to a tab would join the two into one run of LWS, which the parser
+        # rightly reads as one SP (RFC 3261 7.3.1), so it would not be an equivalent encoding.
+        if len(words) > 1 and data.draw(st.booleans()) and all(w and w.strip() == w for w in words):
             k = data.draw(st.integers(1, len(words) - 1))
             value = " ".join(words[:k]) + "\r\n " + " ".join(words[k:])
         lines.append(f"{name}{sep}{value}")
