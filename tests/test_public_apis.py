@@ -109,3 +109,18 @@ def test_an_incompatible_uvicorn_is_refused_with_a_sentence(monkeypatch):
         http_protocol.check_uvicorn()
     monkeypatch.setattr("uvicorn.server.ServerState", ServerState)
 
+
+def test_every_dependency_is_bounded_to_the_major_version_tested():
+    import tomllib
+    from importlib.metadata import version
+
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((SRC.parent.parent / "pyproject.toml").read_text())["project"]
+    requirements = [*project["dependencies"], *project["optional-dependencies"]["test"]]
+    for text in requirements:
+        req = Requirement(text)
+        uppers = [s for s in req.specifier if s.operator == "<"]
+        assert uppers and any(s.operator == ">=" for s in req.specifier), f"{text}: no upper and lower bound"
+        installed = version(req.name)
+        assert req.specifier.contains(installed, prereleases=True), f"{req.name} {installed} is outside {text}"
