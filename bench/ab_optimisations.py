@@ -1,7 +1,6 @@
 """With and without: does an optimisation still earn its place (>= 5 % on the figure it targets)?
 
     .venv/bin/python bench/ab_optimisations.py gc --rounds 15        # cold start of serve, GC pause on/off
-    .venv/bin/python bench/ab_optimisations.py entropy --rounds 9    # buffered nonce source on/off
     .venv/bin/python bench/ab_optimisations.py coalesce --rounds 6   # UDP send coalescing on/off (kamailio)
     .venv/bin/python bench/ab_optimisations.py one-send --rounds 7   # the one-send HTTP protocol vs uvicorn's
 
@@ -10,15 +9,14 @@ Every case measures A (the optimisation on, as shipped) and B (off) in the same 
 side's median with [min-max] and the gain of A over B in per cent of B. On a shared machine a gain
 whose size is within the spread of either side is noise: the report says so rather than a verdict.
 
+(The buffered nonce source was measured here too, and removed for it: its case, ``entropy``, is in
+this file at commit a484015.)
+
 - ``gc``: ``sipphones serve`` launch to its first ``/healthz`` 200 on a fresh SQLite file
   (``bench/coldstart.py``), 1 and 2 workers, and the CPU time its process tree spent until then
   (steadier than wall time when other jobs compete for the cores). B replaces ``sipphones.gc_pause.pause`` with a no-op
   in every process of the tree (a ``sitecustomize`` on ``PYTHONPATH``; A gets one that only
   imports the module, so both pay the same import).
-- ``entropy``: CPU per create in-process (``bench/micro.py``'s harness, SQLite) and CPU per
-  complete digest registration (``bench/sip_micro.py``), in one process: B points the phone-id and
-  AES-GCM nonce draws at ``os.urandom`` and gives the SIP stack ``random.SystemRandom()`` (one
-  ``getrandom`` per value, what the code did before the buffer).
 - ``one-send``: the bare ASGI endpoint (``bench/bare_asgi.py``, 2 workers) under uvicorn's httptools
   protocol and under ``sipphones.api.http_protocol`` (``bench/run.py``'s two references), wrk
   ``-t2 -c64``: req/s and server CPU per request.
@@ -29,9 +27,6 @@ whose size is within the spread of either side is noise: the report says so rath
 from __future__ import annotations
 
 import argparse
-import asyncio
-import os
-import random
 import statistics
 import sys
 import tempfile
@@ -101,134 +96,6 @@ def ab_gc(rounds: int) -> None:
                       cpu[(workers, "on")], cpu[(workers, "off")], higher_is_better=False))
 
 
-# --- buffered nonce source -----------------------------------------------------------------------
-
-def _create_costs(rounds: int, n: int) -> tuple[list[float], list[float]]:
-    from bench import micro
-
-    work = Path(tempfile.mkdtemp(prefix="sipphones-ab-entropy-"))
-    url = f"sqlite:///{work / 'req' / 'sipphones.db'}"
-    (work / "req").mkdir()
-    micro.REPEAT = 3
-    c_create, _, _ = micro.prepare_request_store(url, work / "req-sqlite", n * rounds * 2)
-    return asyncio.run(_create_costs_in(rounds, n, url, work, c_create))
-
-
-async def _create_costs_in(rounds: int, n: int, url: str, work: Path, c_create) -> tuple[list[float], list[float]]:
-    from bench import micro
-    from bench.workload import Workload
-    import sipphones.ids
-    import sipphones.storage.crypto
-    from sipphones.entropy import random_bytes
-
-    app = micro.InProcessApp(url, work / "req-sqlite")
-    await app.start()
-    on: list[float] = []
-    off: list[float] = []
-    try:
-        st = app.app.state.sipphones
-        from sipphones.accounts.models import ALL_PERMISSIONS
-        from sipphones.auth.scopes import DEFAULT_APP_SCOPES
-
-        tok = st.tokens.issue(account_id=c_create.account_id, client_id=c_create.client_id,
-                              scopes=DEFAULT_APP_SCOPES, permissions=ALL_PERMISSIONS)[0]
-        w = Workload("create", "POST", "/v2/sip_phones", tok, prefix="c", expect=201)
-        counter = iter(range(10**9))
-
-        async def one():
-            path, body = w.target(next(counter))
-            status = await app.call(w.method, path, w.headers(), body)
-            if status != 201:
-                raise RuntimeError(f"create: {status}")
-
-        for _ in range(50):
-            await one()
-        for r in range(rounds):
-            for side in (("on", "off") if r % 2 == 0 else ("off", "on")):
-                source = random_bytes if side == "on" else os.urandom
-                sipphones.ids.random_bytes = source               # type: ignore[attr-defined]
-                sipphones.storage.crypto.random_bytes = source    # type: ignore[attr-defined]
-                (on if side == "on" else off).append(await micro._timed(one, n))
-        sipphones.ids.random_bytes = random_bytes                 # type: ignore[attr-defined]
-        sipphones.storage.crypto.random_bytes = random_bytes      # type: ignore[attr-defined]
-    finally:
-        await app.stop()
-    return on, off
-
-
-def _sip_costs(rounds: int, phones: int) -> tuple[list[float], list[float]]:
-    from bench import sip_micro
-    from sipphones.entropy import BufferedSystemRandom
-    from sipphones.sipio import client
-
-    on: list[float] = []
-    off: list[float] = []
-    real = client.SipStack
-    factory = [BufferedSystemRandom]
-
-    def stack(*args, **kwargs):   # a function: the compiled SipStack takes no interpreted subclass
-        kwargs.setdefault("rng", factory[0]())
-        return real(*args, **kwargs)
-
-    for r in range(rounds):
-        for side in (("on", "off") if r % 2 == 0 else ("off", "on")):
-            factory[0] = BufferedSystemRandom if side == "on" else random.SystemRandom
-            sip_micro.SipStack = stack
-            result = asyncio.run(sip_micro.run(phones, 200))
-            (on if side == "on" else off).append(result["cpu_us_per_registration"])
-            print(f"  round {r + 1} sip {side}: {result['cpu_us_per_registration']} us", file=sys.stderr)
-    return on, off
-
-
-def _draw_bound(phones: int) -> str:
-    """What the buffer can save at most, measured without the engine's noise: the draws one
-    registration makes (counted on a sip_micro run) times the difference in cost per draw
-    (timed in a tight loop), against the engine's CPU per registration."""
-    import timeit
-    from collections import Counter
-
-    from bench import sip_micro
-    from sipphones.entropy import BufferedSystemRandom
-    from sipphones.sipio import client
-
-    calls: Counter = Counter()
-
-    class Counting(random.SystemRandom):
-        def randbytes(self, n):
-            calls[("randbytes", n)] += 1
-            return super().randbytes(n)
-
-        def random(self):
-            calls[("random", 0)] += 1
-            return super().random()
-
-    real = client.SipStack
-    sip_micro.SipStack = lambda *a, **kw: real(*a, **{**kw, "rng": Counting()})
-    result = asyncio.run(sip_micro.run(phones, 200))
-    registered = result["registered"]
-    saved = 0.0
-    parts = []
-    for (kind, n), count in sorted(calls.items()):
-        per_reg = count / registered
-        costs = []
-        for rng in (random.SystemRandom(), BufferedSystemRandom()):
-            fn = (lambda rng=rng: rng.randbytes(n)) if kind == "randbytes" else rng.random
-            costs.append(min(timeit.repeat(fn, number=20000, repeat=5)) / 20000 * 1e6)
-        saved += per_reg * (costs[0] - costs[1])
-        parts.append(f"{kind}({n or ''}) x{per_reg:.2f}: {costs[0]:.2f} -> {costs[1]:.2f} us")
-    return (f"SIP draws per registration: {'; '.join(parts)}; at most {saved:.2f} us saved per registration "
-            f"(sip_micro's run: {result['cpu_us_per_registration']} us per registration, "
-            f"{100 * saved / result['cpu_us_per_registration']:.1f} %)")
-
-
-def ab_entropy(rounds: int, n: int, phones: int) -> None:
-    print(_draw_bound(phones))
-    on, off = _create_costs(rounds, n)
-    print(summary("create CPU us, in-process SQLite (lower is better)", on, off, higher_is_better=False))
-    on, off = _sip_costs(rounds, phones)
-    print(summary("SIP registration CPU us, sip_micro (lower is better)", on, off, higher_is_better=False))
-
-
 # --- one send per response ----------------------------------------------------------------------
 
 def ab_one_send(rounds: int, duration: float) -> None:
@@ -293,18 +160,15 @@ def ab_coalesce(rounds: int, count: int) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("case", choices=("gc", "entropy", "coalesce", "one-send"))
+    ap.add_argument("case", choices=("gc", "coalesce", "one-send"))
     ap.add_argument("--duration", type=float, default=5.0, help="one-send: seconds per wrk run")
     ap.add_argument("--rounds", type=int, default=9)
-    ap.add_argument("-n", type=int, default=300, help="entropy: creates per repetition")
-    ap.add_argument("--phones", type=int, default=10000, help="entropy: phones per sip_micro run; coalesce: per round")
+    ap.add_argument("--phones", type=int, default=10000, help="coalesce: phones per round")
     args = ap.parse_args()
     if args.case == "gc":
         ab_gc(args.rounds)
     elif args.case == "one-send":
         ab_one_send(args.rounds, args.duration)
-    elif args.case == "entropy":
-        ab_entropy(args.rounds, args.n, args.phones)
     else:
         ab_coalesce(args.rounds, args.phones)
     return 0
