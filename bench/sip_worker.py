@@ -189,6 +189,7 @@ collector: FleetCollector | _NoCollector = _NoCollector()
 async def throughput(args: argparse.Namespace) -> dict:
     collector.start()
     stack = SipStack.create()
+    stack.transports.coalesce_udp = not args.no_coalesce_udp   # bench/ab_optimisations.py coalesce
     rounds = []
     gcc = GcClock()
     try:
@@ -310,6 +311,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--start-rate", type=float, default=1000.0)
     ap.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
     ap.add_argument("--profile", help="write a cProfile of the job to this file")
+    ap.add_argument("--no-coalesce-udp", action="store_true",
+                    help="send every UDP datagram at once (TransportManager.coalesce_udp off: A/B only)")
     add_gc_options(ap)
     args = ap.parse_args(argv)
     global collector

@@ -9,6 +9,12 @@ startup), in the one-process server, in each worker and until the supervisor of 
 starts them. Memory is freed by reference counting all the while, as always; only the search for
 reference cycles waits. Anything else (tests calling ``create_app``, other commands) never
 pauses it, and ``resume`` then does nothing.
+
+Measured with and without it in one run (``bench/ab_optimisations.py gc``, 15 interleaved
+rounds, a loaded 2-core machine): with two workers the process tree's CPU until the first
+``/healthz`` 200 is 12.5 % lower (1,120 against 1,280 ms; paired ratio 0.894, lower in 14 of 15
+rounds) and the cold start 22 % shorter (paired ratio 0.78); with one worker the difference is
+inside the noise (paired CPU ratio 0.98).
 """
 
 from __future__ import annotations

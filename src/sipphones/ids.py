@@ -8,10 +8,10 @@ walks. The first 8 characters hold the millisecond clock, the remaining 14 are r
 from __future__ import annotations
 
 import base64
+import os
 import secrets
 import time
 
-from sipphones.entropy import random_bytes
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz~"
 assert "".join(sorted(ALPHABET)) == ALPHABET and len(ALPHABET) == 64
@@ -25,7 +25,7 @@ _TO_ALPHABET = bytes.maketrans(_B64, ALPHABET.encode())
 def new_id(now_ms: int | None = None) -> str:
     """8 characters of the millisecond clock (48 bits, big-endian), then 14 random ones (84 bits)."""
     ms = int(time.time() * 1000) if now_ms is None else now_ms
-    raw = base64.b64encode((ms & 0xFFFF_FFFF_FFFF).to_bytes(6, "big")) + base64.b64encode(random_bytes(11))[:14]
+    raw = base64.b64encode((ms & 0xFFFF_FFFF_FFFF).to_bytes(6, "big")) + base64.b64encode(os.urandom(11))[:14]
     return raw.translate(_TO_ALPHABET).decode()
 
 

@@ -21,7 +21,7 @@ import logging
 import re
 from typing import Awaitable, Callable, Iterable
 
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -35,33 +35,6 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 
 # A path with at most one parameter, as the last segment: "/v2/sip_phones/{phone_id}".
 _ONE_TRAILING_PARAM = re.compile(r"^(/[^{}]*/)\{([A-Za-z_][A-Za-z0-9_]*)\}$")
-
-
-class ZoomRequest(Request):
-    """Starlette's ``Request`` with a body read in one loop over ``receive`` instead of through
-    the ``stream()`` async generator (the same messages, the same outcome: the joined body, or
-    ``ClientDisconnect`` when the client went away first)."""
-
-    async def body(self) -> bytes:
-        if not hasattr(self, "_body"):
-            if self._stream_consumed:
-                raise RuntimeError("Stream consumed")
-            chunks: list[bytes] = []
-            while True:
-                message = await self._receive()
-                kind = message["type"]
-                if kind == "http.request":
-                    chunk = message.get("body", b"")
-                    if chunk:
-                        chunks.append(chunk)
-                    if not message.get("more_body", False):
-                        self._stream_consumed = True
-                        break
-                elif kind == "http.disconnect":
-                    self._is_disconnected = True
-                    raise ClientDisconnect()
-            self._body = b"".join(chunks)
-        return self._body
 
 
 class RouteTable:
@@ -110,7 +83,7 @@ class DirectDispatch:
                 scope["app"] = self.app
                 scope["path_params"] = params
                 try:
-                    response = await endpoint(ZoomRequest(scope, receive, send))
+                    response = await endpoint(Request(scope, receive, send))
                 except Exception:  # noqa: BLE001 - the endpoints answer their own errors; this is a backstop
                     log.exception("unexpected error in %s %s", scope["method"], scope["path"])
                     response = error_response(InternalError())

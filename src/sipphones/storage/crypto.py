@@ -14,8 +14,6 @@ import os
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from sipphones.entropy import random_bytes
-
 _VERSION = b"\x01"
 
 
@@ -27,7 +25,7 @@ class PasswordCipher:
     def encrypt(self, plaintext: str, *, context: str) -> bytes:
         """``context`` (the phone id) is bound as associated data: a ciphertext moved to another
         row no longer decrypts."""
-        nonce = random_bytes(12)  # never repeated: see sipphones.entropy (fork, threads)
+        nonce = os.urandom(12)  # the OS CSPRNG: fresh in every process and thread
         return _VERSION + nonce + self._aead.encrypt(nonce, plaintext.encode(), context.encode())
 
     def decrypt(self, blob: bytes, *, context: str) -> str:
