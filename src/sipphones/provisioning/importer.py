@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
 from sipphones.client import (
-    AsyncSipPhonesClient, AuthenticationError, ConfigurationError, RateLimitError, RetryEvent, TransportError,
+    AsyncSipPhonesClient, AuthenticationError, ConfigurationError, RateLimitError, RetryEvent, SipPhonesError,
+    TransportError,
     ZoomAPIError,
 )
 from sipphones.phones import rules
@@ -39,11 +40,12 @@ from sipphones.provisioning.csvfile import (
 )
 
 MAX_ERRORS = 1000            # errors listed; beyond, only counted
-MAX_CONCURRENCY = 256
+MAX_CONCURRENCY = 64          # the client keeps 64 connections open
 DEFAULT_CONCURRENCY = 32
 MAX_RATE_ROUNDS = 120        # rate-limited rounds of one request (each after the client's own retries)
 MAX_RATE_WAIT = 60.0         # a longer Retry-After (a daily quota) stops the import
 PAGE_SIZE = 300
+PROGRESS_EVERY = 100         # rows between two progress reports
 CURRENT_SERVER_KEYS = {1: "server", 2: "server_2", 3: "server_3"}
 
 CREATE, UPDATE, UNCHANGED = "create", "update", "unchanged"
@@ -227,7 +229,7 @@ class Importer:
         done = 0
         for line, row in self._rows(header):
             done += 1
-            if done % 1000 == 0:
+            if done % PROGRESS_EVERY == 0:
                 self.on_progress("validate", done, None)
             if isinstance(row, list):
                 self._invalid_lines += 1
@@ -290,7 +292,8 @@ class Importer:
                 if not self.result.aborted:
                     await self._send(client, job)
                 done += 1
-                self.on_progress("apply", done, total)
+                if done % PROGRESS_EVERY == 0 or done == total:
+                    self.on_progress("apply", done, total)
 
         workers = [asyncio.create_task(worker()) for _ in range(self.concurrency)]
         try:
@@ -347,6 +350,9 @@ class Importer:
             self.result.failed += 1
             note = " (it may have been carried out: run the import again)" if e.maybe_delivered else ""
             self.result.error(RowError(job.line, "", f"no answer from the service: {e}{note}"))
+        except SipPhonesError as e:  # e.g. a page walk the client refused
+            self.result.failed += 1
+            self.result.error(RowError(job.line, "", str(e)))
 
     async def _rate_limited(self, call: Callable[[], Any]) -> Any:
         """``call()``, again after each 429 the client gave up on (waiting as told), at most
