@@ -265,3 +265,45 @@ def test_export_edit_import_round_trip(account, base_url, tmp_path):
     assert lines[0].startswith("phone_id;user_email;user_name;authorization_name;password;")
     assert "pw-alice@example.com" in r.out and "pw-bob@example.com" in r.out
     assert "pw-alice" not in sipphones(env, "phones", "export").out
+
+
+def test_progress_bar_on_a_terminal(account, base_url, tmp_path):
+    """On a terminal the import shows a rich progress bar with its rate (stderr)."""
+    import pty
+
+    env = zoom_env(account, base_url)
+    path = write_csv(tmp_path / "p.csv", [row("alice@example.com"), row("bob@example.com")])
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("ZOOM_", "SIPPHONES_"))}
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "sipphones", "phones", "import", path],
+                            env={**base, **env, "COLUMNS": "160", "TERM": "xterm"}, stdout=subprocess.PIPE,
+                            stderr=slave, stdin=subprocess.DEVNULL)
+    os.close(slave)
+    out, _ = proc.communicate(timeout=60)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the terminal's other end is closed
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(master)
+    assert proc.returncode == 0, shown
+    text = shown.decode(errors="replace")
+    assert "importing" in text and "2/2" in text and "rows/s" in text
+    assert b"created 2, updated 0, unchanged 0, failed 0" in out
+
+
+def test_a_repeated_email_and_a_short_row_are_errors(account, base_url, tmp_path):
+    env = zoom_env(account, base_url)
+    path = write_csv(tmp_path / "p.csv", [row("alice@example.com"), row("ALICE@example.com", user_name="1002")])
+    with open(path, "a", encoding="utf-8", newline="") as f:
+        f.write("bob@example.com,1003\r\n")
+    r, out = import_json(env, path)
+    assert r.code == 2
+    assert out["errors"] == [
+        {"line": 3, "column": "user_email", "message": "The same user_email as an earlier line: each address is one phone."},
+        {"line": 4, "column": "", "message": f"2 cells, but the header row names {len(COLUMNS)} columns"}]
+    assert phones(account, base_url) == {}

@@ -306,6 +306,8 @@ def phones_delete(
 # --- import / export (CSV) --------------------------------------------------------------------
 # The CSV logic lives in sipphones.provisioning (no CLI there); these commands wire it.
 
+DRY_RUN_LINES = 10_000  # changes a dry run lists one by one (the summary counts them all)
+
 @phones_app.command("import")
 def phones_import(
     file: str = typer.Argument(..., help="The CSV file: a header row of legacy field names, then one phone a row."),
@@ -330,9 +332,18 @@ def phones_import(
 
     options = _api_options(base_url, account_id, client_id, client_secret, timeout, max_retries)
     show_progress = not as_json and sys.stderr.isatty()
-    planned: list = []
+    planned: list = []  # a dry run's creates and updates, the first DRY_RUN_LINES of them
+
+    def plan(p) -> None:
+        if p.action == "unchanged":
+            return
+        if len(planned) < DRY_RUN_LINES:
+            planned.append(p)
+        else:
+            planned[-1] = None  # shown as "..."
+
     importer = Importer(file, dry_run=dry_run, create_users=create_users, concurrency=concurrency,
-                        on_plan=planned.append if dry_run and not as_json else None)
+                        on_plan=plan if dry_run and not as_json else None)
 
     async def go():
         from sipphones.client import AsyncSipPhonesClient
@@ -374,7 +385,9 @@ def _print_import(result, planned: list) -> None:
         return
     if result.dry_run:
         for p in planned:
-            if p.action != "unchanged":
+            if p is None:
+                sys.stdout.write(f"... (only the first {DRY_RUN_LINES - 1} changes are listed)\n")
+            else:
                 sys.stdout.write(f"line {p.line}: would {p.action} {p.user_email}"
                                  + (f" ({p.phone_id})" if p.phone_id else "") + "\n")
         users = f", create {result.users_created} users" if result.users_created else ""
@@ -414,8 +427,9 @@ def _progress(show: bool):
                 label = "validating" if phase == "validate" else "importing"
                 tasks[phase] = bar.add_task(label, total=total, rate="")
             task = tasks[phase]
-            speed = bar.tasks[task].speed
-            bar.update(task, completed=done, total=total, rate=f"{speed:,.0f} rows/s" if speed else "")
+            elapsed = bar.tasks[task].elapsed or 0.0
+            rate = f"{done / elapsed:,.0f} rows/s" if elapsed > 0 and done else ""
+            bar.update(task, completed=done, total=total, rate=rate)
 
         yield update
 
