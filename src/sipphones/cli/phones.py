@@ -420,7 +420,7 @@ def _progress(show: bool):
                TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
                TimeRemainingColumn())
     with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
-        tasks: dict[str, int] = {}
+        tasks: dict[str, Any] = {}  # phase -> rich TaskID
 
         def update(phase: str, done: int, total: int | None) -> None:
             if phase not in tasks:

@@ -26,7 +26,7 @@ import hashlib
 import io
 import os
 from dataclasses import dataclass
-from typing import IO, Any, Iterator
+from typing import IO, Any, Iterator, Mapping
 
 from sipphones.errors import ValidationFailed
 from sipphones.phones import rules
@@ -259,7 +259,7 @@ def parse_row(line: int, cells: dict[str, str], *, new: bool) -> Row | list[RowE
 
 # --- comparing with a stored phone -----------------------------------------------------------
 
-def flat_phone(phone: dict[str, Any]) -> dict[str, str]:
+def flat_phone(phone: Mapping[str, Any]) -> dict[str, str]:
     """A phone of the current API shape (``GET /sip_phones/phones``) as CSV cells: every
     column of ``EXPORT_COLUMNS``, unused server sets empty."""
     out = {
@@ -275,7 +275,8 @@ def flat_phone(phone: dict[str, Any]) -> dict[str, str]:
     }
     for slot, key in ((1, "server"), (2, "server_2"), (3, "server_3")):
         n = SLOT_SUFFIX[slot]
-        s = phone.get(key) if isinstance(phone.get(key), dict) else {}
+        entry = phone.get(key)
+        s: dict[str, Any] = entry if isinstance(entry, dict) else {}
         configured = bool(s.get("register_server"))
         out[f"register_server{n}"] = str(s.get("register_server") or "")
         out[f"proxy_server{n}"] = str(s.get("proxy_server") or "") if configured else ""
@@ -310,7 +311,7 @@ class CsvWriter:
         self._include_passwords = include_passwords
         self._writer.writerow(EXPORT_COLUMNS)
 
-    def write(self, phone: dict[str, Any]) -> None:
+    def write(self, phone: Mapping[str, Any]) -> None:
         """One phone of the current API shape."""
         cells = flat_phone(phone)
         if not self._include_passwords:
