@@ -366,3 +366,193 @@ def _print_status_table(phones: list[dict[str, Any]]) -> None:
         table.add_row(*[Text(cells[name], style=style) if name == "state" else cells[name]
                         for _, name in STATUS_COLUMNS])
     Console().print(table)
+
+
+# --- import / export (CSV) --------------------------------------------------------------------
+# The CSV logic lives in sipphones.provisioning (no CLI there); these commands wire it.
+
+DRY_RUN_LINES = 10_000  # changes a dry run lists one by one (the summary counts them all)
+
+@phones_app.command("import")
+def phones_import(
+    file: str = typer.Argument(..., help="The CSV file: a header row of legacy field names, then one phone a row."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Validate and show what would be created or updated; "
+                                                          "write nothing."),
+    create_users: bool = typer.Option(False, "--create-users",
+                                      help="Create the users the file names that do not exist yet (email only)."),
+    concurrency: int = typer.Option(8, "--concurrency", min=1, max=64, help="Requests in flight (1-64)."),
+    base_url: str = BaseUrlOption, account_id: str = AccountIdOption, client_id: str = ClientIdOption,
+    client_secret: str = ClientSecretOption, timeout: float = TimeoutOption, max_retries: int = MaxRetriesOption,
+    as_json: bool = JsonOption,
+):
+    """Create and update SIP phones from a CSV file, matched by user_email.
+
+    The whole file is validated first: any invalid row and nothing is written (exit code 2,
+    every error listed). Rows equal to their phone are left alone, so a second run changes
+    nothing. Exit code 1 when some rows could not be written."""
+    import asyncio
+    import sys
+
+    from sipphones.provisioning.importer import Importer, ImportAborted
+
+    options = _api_options(base_url, account_id, client_id, client_secret, timeout, max_retries)
+    show_progress = not as_json and sys.stderr.isatty()
+    planned: list = []  # a dry run's creates and updates, the first DRY_RUN_LINES of them
+
+    def plan(p) -> None:
+        if p.action == "unchanged":
+            return
+        if len(planned) < DRY_RUN_LINES:
+            planned.append(p)
+        else:
+            planned[-1] = None  # shown as "..."
+
+    importer = Importer(file, dry_run=dry_run, create_users=create_users, concurrency=concurrency,
+                        on_plan=plan if dry_run and not as_json else None)
+
+    async def go():
+        from sipphones.client import AsyncSipPhonesClient
+
+        with api_errors():
+            client = AsyncSipPhonesClient(options.account_id, options.client_id, options.client_secret,
+                                          base_url=options.base_url, timeout=options.timeout,
+                                          max_retries=options.max_retries, on_retry=importer.note_retry)
+        async with client:
+            with _progress(show_progress) as progress:
+                importer.on_progress = progress
+                return await importer.run(client)
+
+    try:
+        result = asyncio.run(go())
+    except ImportAborted as e:
+        fail(str(e))
+        raise
+    if as_json:
+        emit(result.as_json(), True)
+    else:
+        _print_import(result, planned)
+    if not result.valid:
+        raise typer.Exit(2)
+    if result.failed or result.aborted:
+        raise typer.Exit(1)
+
+
+def _print_import(result, planned: list) -> None:
+    import sys
+
+    for e in result.errors:
+        sys.stderr.write(f"{e}\n")
+    if result.errors_total > len(result.errors):
+        sys.stderr.write(f"... and {result.errors_total - len(result.errors)} more errors\n")
+    if not result.valid:
+        lines = "line" if result.failed == 1 else "lines"
+        sys.stderr.write(f"error: {result.failed} invalid {lines}: nothing was written\n")
+        return
+    if result.dry_run:
+        for p in planned:
+            if p is None:
+                sys.stdout.write(f"... (only the first {DRY_RUN_LINES - 1} changes are listed)\n")
+            else:
+                sys.stdout.write(f"line {p.line}: would {p.action} {p.user_email}"
+                                 + (f" ({p.phone_id})" if p.phone_id else "") + "\n")
+        users = f", create {result.users_created} users" if result.users_created else ""
+        sys.stdout.write(f"dry run: would create {result.created}, update {result.updated}, leave "
+                         f"{result.unchanged} unchanged{users}; nothing was written\n")
+        return
+    if result.aborted:
+        sys.stderr.write(f"error: stopped: {result.aborted}\n")
+    if not (result.created or result.updated or result.failed or result.users_created):
+        sys.stdout.write(f"nothing to change: the {result.unchanged} phones of the file are as it says\n")
+        return
+    users = f", {result.users_created} users created" if result.users_created else ""
+    sys.stdout.write(f"created {result.created}, updated {result.updated}, unchanged {result.unchanged}, "
+                     f"failed {result.failed}{users}\n")
+
+
+@contextmanager
+def _progress(show: bool):
+    """A progress callback: a rich progress bar (rate, ETA) on a terminal's stderr, else nothing."""
+    if not show:
+        yield lambda phase, done, total: None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
+               TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
+               TimeRemainingColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
+        tasks: dict[str, Any] = {}  # phase -> rich TaskID
+
+        def update(phase: str, done: int, total: int | None) -> None:
+            if phase not in tasks:
+                label = "validating" if phase == "validate" else "importing"
+                tasks[phase] = bar.add_task(label, total=total, rate="")
+            task = tasks[phase]
+            elapsed = bar.tasks[task].elapsed or 0.0
+            rate = f"{done / elapsed:,.0f} rows/s" if elapsed > 0 and done else ""
+            bar.update(task, completed=done, total=total, rate=rate)
+
+        yield update
+
+
+@phones_app.command("export")
+def phones_export(
+    file: str = typer.Argument(None, help="Where to write the CSV (created readable by you only) [default: stdout]."),
+    include_passwords: bool = typer.Option(False, "--include-passwords",
+                                           help="Write the SIP passwords (empty otherwise: an import keeps them)."),
+    delimiter: str = typer.Option(",", "--delimiter", help="',' or ';' (what spreadsheets in many locales use)."),
+    bom: bool = typer.Option(False, "--bom", help="Start the file with a UTF-8 BOM (Excel then reads it as UTF-8)."),
+    base_url: str = BaseUrlOption, account_id: str = AccountIdOption, client_id: str = ClientIdOption,
+    client_secret: str = ClientSecretOption, timeout: float = TimeoutOption, max_retries: int = MaxRetriesOption,
+):
+    """Write every SIP phone of the account as CSV (the columns `phones import` reads, plus phone_id)."""
+    import asyncio
+    import io
+    import sys
+
+    from sipphones.provisioning.csvfile import CsvWriter, commit_private, discard_private, open_private
+    from sipphones.provisioning.importer import export_phones
+
+    if delimiter not in (",", ";"):
+        fail(f"--delimiter must be ',' or ';', not {delimiter!r}")
+    options = _api_options(base_url, account_id, client_id, client_secret, timeout, max_retries)
+    if file is not None:
+        try:
+            out = open_private(file, bom=bom)
+        except OSError as e:
+            fail(f"cannot write {file}: {e.strerror or e}")
+            raise
+    else:
+        out = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8-sig" if bom else "utf-8", newline="",
+                               write_through=False)
+
+    async def go() -> int:
+        from sipphones.client import AsyncSipPhonesClient
+
+        with api_errors():
+            client = AsyncSipPhonesClient(options.account_id, options.client_id, options.client_secret,
+                                          base_url=options.base_url, timeout=options.timeout,
+                                          max_retries=options.max_retries)
+        async with client:
+            with api_errors("cannot export the phones: "):
+                return await export_phones(client, CsvWriter(out, delimiter=delimiter,
+                                                             include_passwords=include_passwords))
+
+    ok = False
+    try:
+        count = asyncio.run(go())
+        ok = True
+    finally:
+        if file is None:
+            out.flush()
+            out.detach()
+        elif ok:
+            commit_private(out, file)
+        else:
+            discard_private(out, file)
+    if file is not None:
+        sys.stderr.write(f"exported {count} phones to {file}\n")

@@ -29,6 +29,9 @@ MAX_PAGE_SIZE = 300                    # Zoom's (and our service's) largest page
 MAX_ID_LENGTH = 256                    # phone and user ids in paths
 DEFAULT_MAX_PAGES = 100_000            # the page iterators stop (with an error) past this
 USER_AGENT = "sipphones-client/0.1"
+# Connections kept open: as many as requests in flight (an import sends up to 64 at once), so
+# none is closed after each answer and opened again (httpx keeps 20 by default).
+HTTP_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=64)
 
 
 @dataclass(frozen=True)
@@ -132,7 +135,7 @@ class Core:
 
     def http_options(self) -> dict[str, Any]:
         """Options of the ``httpx.Client`` / ``httpx.AsyncClient`` the client makes."""
-        return {"timeout": self.timeout, "headers": self.headers, "follow_redirects": False}
+        return {"timeout": self.timeout, "headers": self.headers, "follow_redirects": False, "limits": HTTP_LIMITS}
 
     # --- requests -----------------------------------------------------------------------
 

@@ -1,0 +1,1 @@
+from tests.client.fixtures import *  # noqa: F401,F403
