@@ -1,11 +1,13 @@
 """The one table of a SIP phone's fields (``phones.fields``) drives everything that names them:
 both Zoom shapes and their list-item renderers, request flattening and validation labels, the
-required lists, the SQL column lists, PhoneRecord, the OpenAPI document and the CSV columns."""
+required lists, the SQL column lists, PhoneRecord, the OpenAPI document and the CSV columns; and
+one default transport is what the store keeps, the API shows and the SIP engine uses."""
 
 from __future__ import annotations
 
 import dataclasses
 import random
+import time
 
 import orjson
 import pytest
@@ -14,10 +16,11 @@ from sipphones.api import openapi, shapes
 from sipphones.phones import fields, rules
 from sipphones.phones.fields import FIELDS, Kind
 from sipphones.phones.models import SERVER_FIELDS, ServerSet, SipPhone, Transport
+from sipphones.sip.config import registration_config
 from sipphones.storage import schema, sql
 from sipphones.storage.repository import PhoneRecord
 from tests.api.zoom import (
-    CURRENT_SCALARS, LEGACY_CREATE_REQUIRED, LEGACY_FIELDS, LEGACY_UPDATE_REQUIRED,
+    CURRENT_SCALARS, LEGACY_CREATE_REQUIRED, LEGACY_FIELDS, LEGACY_UPDATE_REQUIRED, current_phones, legacy_phones,
 )
 
 SERVER_KEYS = ("server", "server_2", "server_3")
@@ -191,6 +194,30 @@ def test_csv_columns_are_the_issues_order():
     assert fields.fields_of_csv_row(row) == {"user_email": "a@example.com", "register_server": "pbx.example.com",
                                              "registration_expire_time": 30}
     assert fields.fields_of_csv_row({"registration_expire_time": "soon"}) == {"registration_expire_time": "soon"}
+
+
+# --- one default transport: stored, shown and used alike ---------------------------------------
+
+def test_a_set_stored_without_transport_is_shown_and_registered_with_the_default(admin, creds, api):
+    # A row whose configured set has no transport (written before the service stored a default,
+    # or by another writer): the API shows UDP, so the SIP engine must use UDP too (it used AUTO).
+    now = time.time()
+    phone = SipPhone(id=f"nt{creds.account_id[:20]}", account_id=creds.account_id, user_email="alice@example.com",
+                     user_name="1001", authorization_name="1001", password="pw", domain="sip.example.com",
+                     servers=(ServerSet("pbx.example.com", "", None), ServerSet(), ServerSet()),
+                     created_at=now, updated_at=now)
+
+    async def store(svc, repo):
+        user = await repo.get_user_by_email(creds.account_id, "alice@example.com")
+        await repo.add_phone(phone, user.id)
+        return await repo.get_phone(creds.account_id, phone.id)
+
+    stored = admin.run(store)
+    assert stored.servers[0].transport_protocol is None          # nothing stored
+    assert legacy_phones(api)[phone.id]["transport_protocol"] == "UDP"
+    assert current_phones(api)[phone.id]["server"]["transport_protocol"] == "UDP"
+    [used] = registration_config(stored).server_sets
+    assert used.transport is fields.DEFAULT_TRANSPORT is Transport.UDP
 
 
 @pytest.mark.parametrize("name", [f.name for f in FIELDS if f.in_body])
