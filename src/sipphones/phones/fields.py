@@ -48,7 +48,6 @@ LEGACY_CREATE = "legacy create"
 LEGACY_UPDATE = "legacy update"
 CURRENT_CREATE = "current create"
 CURRENT_UPDATE = "current update"
-REQUESTS = (LEGACY_CREATE, LEGACY_UPDATE, CURRENT_CREATE, CURRENT_UPDATE)
 
 
 class Kind(StrEnum):
