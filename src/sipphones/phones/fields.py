@@ -179,10 +179,12 @@ CURRENT_CREATE_REQUIRED = required(CURRENT_CREATE)
 CURRENT_UPDATE_REQUIRED = required(CURRENT_UPDATE)
 
 
+_CURRENT_LABELS = {f.name: f.current_label for f in FIELDS}
+
+
 def current_label(name: str) -> str:
     """A flat name as the current shape names it (``register_server2`` -> ``server_2.register_server``)."""
-    field = BY_NAME.get(name)
-    return field.current_label if field is not None else name
+    return _CURRENT_LABELS.get(name, name)
 
 
 NEW_SCALAR_DEFAULTS = {f.name: f.default for f in SCALARS if f.in_body and f.updatable}
