@@ -241,7 +241,7 @@ def test_config_maps_the_phone_record():
     s1, s2, s3 = cfg.server_sets
     assert s1.static_targets() is None                       # a host name: the driver resolves
     assert s2.static_targets() == [Target("10.0.0.2", 5080, TargetTransport.TCP)]
-    assert s3.transport is Transport.AUTO                     # no transport given
+    assert s3.transport is Transport.UDP                      # no transport given: the default (phones.fields)
     assert s3.static_targets() == [Target("2001:db8::1", 5060, TargetTransport.UDP)]
     assert [s.route for s in cfg.server_sets] == [None, None, None]
 

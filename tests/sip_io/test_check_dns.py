@@ -47,7 +47,7 @@ async def test_auto_follows_naptr_to_tcp(kamailio, dns_for):
 
 async def test_auto_follows_naptr_to_tls_and_verifies_the_domain_name(kamailio, dns_for, sip_pki):
     dns = dns_for(kamailio, naptr_services=("SIPS+D2T",))
-    report = await check_phone(phone((SIP_DOMAIN, None)), options(dns, sip_pki))
+    report = await check_phone(phone((SIP_DOMAIN, Transport.AUTO)), options(dns, sip_pki))
     s = report.server(1)
     assert s.result is CheckResult.REGISTERED, s
     assert (s.transport, s.address) == ("TLS", kamailio.server("TLS"))

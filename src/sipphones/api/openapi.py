@@ -27,6 +27,8 @@ from pathlib import Path
 
 import orjson
 
+from sipphones.phones import fields
+
 EXTRACT = Path(__file__).with_name("zoom_openapi_extract.json")
 MAX_QUERY_INT = 2**31 - 1  # the largest integer query value the endpoints accept (endpoint.int_param)
 
@@ -141,10 +143,12 @@ ERRORS: dict[tuple[str, str], dict[str, str]] = {
     },
 }
 
-DISPLAY_NUMBER = {"type": "string", "maxLength": 64,
+DISPLAY_NUMBER = {"type": "string", "maxLength": fields.BY_NAME["display_number"].max_length,
                   "description": "The number shown for the user when it differs from the SIP user name "
                                  "(added by Zoom on 2025-04-24).",
                   "example": "+15550100"}
+# Schemas of the table's fields that Zoom's extract lacks (added to each schema of their shape).
+NOT_IN_EXTRACT = {"display_number": DISPLAY_NUMBER}
 
 # Create -> update/delete of the created phone (OpenAPI links; used by stateful test generators).
 LINKS = {
@@ -205,25 +209,49 @@ def _patch_sip_operation(method: str, path: str, op: dict) -> None:
                                 "served as 300.").strip()
 
 
-def _patch_phone_schemas(doc: dict) -> None:
-    paths = doc["paths"]
-    legacy_body = paths["/sip_phones"]["post"]["requestBody"]["content"]["application/json"]["schema"]
-    if "voice_mail" not in legacy_body["required"]:
-        legacy_body["required"].append("voice_mail")
-    legacy_body["properties"]["registration_expire_time"].setdefault("default", 60)
+def _json_schema(op: dict, status: str | None = None) -> dict:
+    """The JSON schema of an operation's request body (``status`` None) or of one of its responses."""
+    holder = op["requestBody"] if status is None else op["responses"][status]
+    return holder["content"]["application/json"]["schema"]
 
-    cur_post = paths["/sip_phones/phones"]["post"]["requestBody"]["content"]["application/json"]["schema"]
-    cur_post.setdefault("required", [])
-    if "server" not in cur_post["required"]:
-        cur_post["required"].append("server")
-    cur_post["properties"]["server"]["required"] = ["register_server"]
-    cur_post["properties"]["display_number"] = DISPLAY_NUMBER
-    paths["/sip_phones/phones/{phoneId}"]["patch"]["requestBody"]["content"]["application/json"]["schema"][
-        "properties"]["display_number"] = DISPLAY_NUMBER
-    created = paths["/sip_phones/phones"]["post"]["responses"]["201"]["content"]["application/json"]["schema"]
-    created["properties"]["display_number"] = DISPLAY_NUMBER
-    listed = paths["/sip_phones/phones"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
-    listed["properties"]["phones"]["items"]["properties"]["display_number"] = DISPLAY_NUMBER
+
+def phone_schemas(paths: dict) -> dict[tuple[str, str], dict]:
+    """The phone schemas of Zoom's paths (``/sip_phones...``, no ``/v2``), by (shape, use): shape
+    ``legacy`` or ``current``; use ``create``, ``update`` (request bodies), ``created``, ``listed``."""
+    legacy, legacy_one = paths["/sip_phones"], paths["/sip_phones/{phoneId}"]
+    current, current_one = paths["/sip_phones/phones"], paths["/sip_phones/phones/{phoneId}"]
+    return {
+        ("legacy", "create"): _json_schema(legacy["post"]),
+        ("legacy", "update"): _json_schema(legacy_one["patch"]),
+        ("legacy", "created"): _json_schema(legacy["post"], "201"),
+        ("legacy", "listed"): _json_schema(legacy["get"], "200")["properties"]["phones"]["items"],
+        ("current", "create"): _json_schema(current["post"]),
+        ("current", "update"): _json_schema(current_one["patch"]),
+        ("current", "created"): _json_schema(current["post"], "201"),
+        ("current", "listed"): _json_schema(current["get"], "200")["properties"]["phones"]["items"],
+    }
+
+
+def _patch_phone_schemas(doc: dict) -> None:
+    """Zoom's phone schemas as the table (``phones.fields``) says: its required fields, its default
+    expiry, the fields Zoom's extract lacks."""
+    schemas = phone_schemas(doc["paths"])
+    schemas["legacy", "create"]["required"] = list(fields.LEGACY_CREATE_REQUIRED)
+    schemas["legacy", "update"]["required"] = list(fields.LEGACY_UPDATE_REQUIRED)
+    schemas["legacy", "create"]["properties"]["registration_expire_time"].setdefault(
+        "default", fields.BY_NAME["registration_expire_time"].default)
+
+    # The current create names the server object as required, and its register server inside it.
+    cur_post = schemas["current", "create"]
+    required = fields.CURRENT_CREATE_REQUIRED
+    cur_post["required"] = sorted({fields.BY_NAME[n].current_path[0] for n in required})
+    cur_post["properties"]["server"]["required"] = [
+        fields.BY_NAME[n].current_path[1] for n in required if fields.BY_NAME[n].slot == 1]
+    for use in ("create", "update", "created", "listed"):
+        properties = schemas["current", use]["properties"]
+        for f in fields.CURRENT_SHAPE_SCALARS:
+            if f.name in NOT_IN_EXTRACT and f.name not in properties:
+                properties[f.name] = NOT_IN_EXTRACT[f.name]
 
 
 def _ok(description: str, schema: dict | None = None, *, limited: bool = True) -> dict:

@@ -14,20 +14,24 @@ from sipphones.api.shapes import (
 from sipphones.api.state import app_state
 from sipphones.auth.scopes import Operation
 from sipphones.errors import FieldError
-from sipphones.phones import rules
+from sipphones.phones import fields, rules
 from sipphones.phones.service import MAX_PAGE_SIZE
 from sipphones.phones.validation import validate_phone_fields
 from sipphones.ratelimit.policy import Label
 
-LEGACY_CREATE_REQUIRED = (  # the seed document: voice_mail is required
-    "authorization_name", "domain", "password", "proxy_server", "register_server", "user_email", "user_name",
-    "voice_mail",
-)
-LEGACY_UPDATE_REQUIRED = (  # Zoom's extract marks these required on the legacy PATCH
-    "authorization_name", "domain", "password", "proxy_server", "proxy_server2", "proxy_server3",
-    "register_server", "register_server2", "register_server3", "user_name", "voice_mail",
-)
-CURRENT_CREATE_REQUIRED = ("authorization_name", "domain", "password", "register_server", "user_email", "user_name")
+# Which fields each request must carry: the table (``phones.fields``) says.
+LEGACY_CREATE_REQUIRED = fields.LEGACY_CREATE_REQUIRED
+LEGACY_UPDATE_REQUIRED = fields.LEGACY_UPDATE_REQUIRED
+CURRENT_CREATE_REQUIRED = fields.CURRENT_CREATE_REQUIRED
+CURRENT_UPDATE_REQUIRED = fields.CURRENT_UPDATE_REQUIRED
+
+
+def _updatable(flat: dict) -> dict:
+    """A PATCH body without what a PATCH never changes (``user_email``: a phone's owner; a client
+    may send a listed record back)."""
+    for name in fields.NOT_UPDATABLE:
+        flat.pop(name, None)
+    return flat
 
 
 def _phones(request: Request):
@@ -76,9 +80,8 @@ async def legacy_create(request: Request, caller: Caller) -> Response:
 async def legacy_update(request: Request, caller: Caller) -> Response:
     _require_integration(request, caller, legacy=True)
     body = await json_body(request)
-    fields = legacy_fields(body)
-    fields.pop("user_email", None)  # not part of the PATCH body: a phone's owner never changes
-    changes, _ = validate_phone_fields(fields, required=LEGACY_UPDATE_REQUIRED)
+    flat = _updatable(legacy_fields(body))
+    changes, _ = validate_phone_fields(flat, required=LEGACY_UPDATE_REQUIRED)
     await _phones(request).update(caller.account, request.path_params["phone_id"], changes, legacy=True)
     return empty_response(204)
 
@@ -111,14 +114,14 @@ async def current_list(request: Request, caller: Caller) -> Response:
 async def current_create(request: Request, caller: Caller) -> Response:
     _require_integration(request, caller, legacy=False)
     body = await json_body(request)
-    fields, errors = current_fields(body)
+    flat, errors = current_fields(body)
     required = CURRENT_CREATE_REQUIRED
     if body.get("server") is None:  # name the missing object, not its inner field
         errors.append(FieldError("server", "Required field is missing."))
     if not isinstance(body.get("server"), dict):  # already reported as "server"
         required = tuple(name for name in required if name != "register_server")
     changes, email = validate_phone_fields(
-        fields, required=required, label=current_label, email_suffixes=rules.CURRENT_SUFFIXES, errors=errors,
+        flat, required=required, label=current_label, email_suffixes=rules.CURRENT_SUFFIXES, errors=errors,
     )
     phone = await _phones(request).create(caller.account, changes, email, legacy=False, label=current_label,
                                           email_suffixes=rules.CURRENT_SUFFIXES)
@@ -129,9 +132,9 @@ async def current_create(request: Request, caller: Caller) -> Response:
 async def current_update(request: Request, caller: Caller) -> Response:
     _require_integration(request, caller, legacy=False)
     body = await json_body(request)
-    fields, errors = current_fields(body)
-    fields.pop("user_email", None)
-    changes, _ = validate_phone_fields(fields, label=current_label, errors=errors)
+    flat, errors = current_fields(body)
+    changes, _ = validate_phone_fields(_updatable(flat), required=CURRENT_UPDATE_REQUIRED, label=current_label,
+                                       errors=errors)
     await _phones(request).update(caller.account, request.path_params["phone_id"], changes, legacy=False,
                                   label=current_label)
     return empty_response(204)

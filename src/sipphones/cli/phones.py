@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 import typer
 
 from sipphones.cli.runtime import JsonOption, emit, fail
+from sipphones.phones import fields as phone_fields
 
 if TYPE_CHECKING:
     from sipphones.client import SipPhonesClient
@@ -23,12 +24,9 @@ phones_app = typer.Typer(help="Manage SIP phones through the API (this service o
                          no_args_is_help=True)
 
 MASK = "********"
-TRANSPORTS = ("UDP", "TCP", "TLS", "AUTO")
+TRANSPORTS = phone_fields.TRANSPORTS
 # The legacy PATCH is a near-full replace: these must be sent (Zoom's extract; our service too).
-LEGACY_UPDATE_REQUIRED = (
-    "authorization_name", "domain", "password", "proxy_server", "proxy_server2", "proxy_server3",
-    "register_server", "register_server2", "register_server3", "user_name", "voice_mail",
-)
+LEGACY_UPDATE_REQUIRED = phone_fields.LEGACY_UPDATE_REQUIRED
 # The table shows what tells phones apart (header, field); --json gives every field.
 LIST_COLUMNS = [("id", "id"), ("user email", "user_email"), ("user name", "user_name"), ("password", "password"),
                 ("domain", "domain"), ("register server", "register_server"), ("transport", "transport_protocol")]

@@ -65,26 +65,6 @@ class SipPhone:
     def replace(self, **changes) -> "SipPhone":
         return dataclasses.replace(self, **changes)
 
-    def flat(self) -> dict:
-        """Every field in the legacy flat spelling (the storage and CSV shape)."""
-        out = {
-            "id": self.id,
-            "user_email": self.user_email,
-            "user_name": self.user_name,
-            "authorization_name": self.authorization_name,
-            "password": self.password,
-            "domain": self.domain,
-            "registration_expire_time": self.registration_expire_time,
-            "voice_mail": self.voice_mail,
-            "display_number": self.display_number,
-        }
-        for slot in SLOTS:
-            s = self.server(slot)
-            out[flat_name("register_server", slot)] = s.register_server
-            out[flat_name("proxy_server", slot)] = s.proxy_server
-            out[flat_name("transport_protocol", slot)] = s.transport_protocol.value if s.transport_protocol else ""
-        return out
-
 
 @dataclass
 class PhoneChanges:
@@ -109,7 +89,3 @@ class PhoneChanges:
         return (ServerSet(**given[1]) if 1 in given else NO_SERVER,
                 ServerSet(**given[2]) if 2 in given else NO_SERVER,
                 ServerSet(**given[3]) if 3 in given else NO_SERVER)
-
-    def new_scalars(self) -> dict[str, object]:
-        """The scalar fields of a new phone: the required texts empty unless given."""
-        return {"user_name": "", "authorization_name": "", "password": "", "domain": "", **self.scalars}

@@ -11,8 +11,8 @@ from sipphones.errors import (
     ValidationFailed, ZoomError,
 )
 from sipphones.ids import new_id
-from sipphones.phones import rules
-from sipphones.phones.models import NO_SERVER, SLOTS, PhoneChanges, ServerSet, SipPhone, Transport, flat_name
+from sipphones.phones import fields, rules
+from sipphones.phones.models import NO_SERVER, SLOTS, PhoneChanges, ServerSet, SipPhone, flat_name
 from sipphones.phones.pagination import PageTokens
 from sipphones.phones.rendered import RenderedItems
 from sipphones.storage.repository import DuplicateKey, MissingReference, Repository
@@ -52,7 +52,7 @@ class PhoneService:
         # What applying the changes to a blank phone gives, built in one step (a create's hot path).
         phone = SipPhone(id=new_id(), account_id=account.id, user_email=user_email,
                          servers=_default_transports(changes.new_server_sets()), created_at=now, updated_at=now,
-                         **changes.new_scalars())
+                         **fields.new_scalars(changes.scalars))
         _check_server_sets(phone, label)
         try:
             await self.repo.add_phone(phone, user.id)
@@ -122,9 +122,10 @@ def _with_default_transports(phone: SipPhone) -> SipPhone:
 
 
 def _default_transports(sets: tuple[ServerSet, ...]) -> tuple[ServerSet, ServerSet, ServerSet]:
-    """A configured server set without a transport uses UDP (Zoom's client default)."""
+    """A configured server set without a transport uses the default transport (``fields``)."""
     return tuple(  # type: ignore[return-value]
-        (s if s.transport_protocol else ServerSet(s.register_server, s.proxy_server, Transport.UDP)) if s.configured
+        (s if s.transport_protocol else ServerSet(s.register_server, s.proxy_server, fields.DEFAULT_TRANSPORT))
+        if s.configured
         else s if s.proxy_server  # incomplete: reported by _check_server_sets
         else NO_SERVER
         for s in sets

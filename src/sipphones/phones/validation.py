@@ -12,17 +12,12 @@ from typing import Any, Callable, Iterable
 
 from sipphones.errors import FieldError, ValidationFailed
 from sipphones.phones import rules
+from sipphones.phones.fields import BY_NAME, TRANSPORTS, Kind
 from sipphones.phones.models import PhoneChanges, Transport
 
-_TEXT_LIMITS = {
-    "user_name": rules.MAX_NAME,
-    "authorization_name": rules.MAX_NAME,
-    "password": rules.MAX_PASSWORD,
-    "voice_mail": rules.MAX_VOICE_MAIL,
-    "display_number": rules.MAX_DISPLAY_NUMBER,
-}
-_OPTIONAL_EMPTY_OK = {"voice_mail", "display_number"}
-_TRANSPORTS = {t.value for t in Transport}
+_TRANSPORTS = frozenset(TRANSPORTS)
+_MINUTES, _EMAIL, _DOMAIN, _SERVER, _TRANSPORT, _TEXT = (
+    Kind.MINUTES, Kind.EMAIL, Kind.DOMAIN, Kind.SERVER, Kind.TRANSPORT, Kind.TEXT)
 
 
 # Address checks are pure functions of the text, and a deployment's phones name few distinct
@@ -42,12 +37,6 @@ def _remembered(cache: dict[str, str | None], check: Callable[[str], str | None]
         cache.clear()
     cache[value] = verdict
     return verdict
-
-
-def _slot_of(name: str) -> tuple[str, int]:
-    if name[-1] in "23" and name[:-1] in ("register_server", "proxy_server", "transport_protocol"):
-        return name[:-1], int(name[-1])
-    return name, 1
 
 
 def validate_phone_fields(
@@ -73,9 +62,12 @@ def validate_phone_fields(
     for name, value in values.items():
         if value is None:
             continue
+        field = BY_NAME.get(name)
+        if field is None or not field.in_body:  # unknown fields are ignored, as Zoom ignores them
+            continue
         where = label(name)
-        base, slot = _slot_of(name)
-        if name == "registration_expire_time":
+        kind = field.kind
+        if kind is _MINUTES:
             if msg := rules.check_expire_time(value):
                 errors.append(FieldError(where, msg))
             else:
@@ -84,7 +76,7 @@ def validate_phone_fields(
         if not isinstance(value, str):
             errors.append(FieldError(where, "Must be a string."))
             continue
-        if name == "user_email":
+        if kind is _EMAIL:
             if msg := rules.check_email(value):
                 errors.append(FieldError(where, msg))
             else:
@@ -92,39 +84,33 @@ def validate_phone_fields(
                 _, suffix = rules.split_email(value, rules.LEGACY_SUFFIXES)
                 if suffix and suffix not in email_suffixes:
                     errors.append(FieldError(where, f"The platform suffix '{suffix}' is not accepted here; use one of {', '.join(email_suffixes)}."))
-            continue
-        if name == "domain":
+        elif kind is _DOMAIN:
             if msg := _remembered(_domain_verdicts, rules.check_domain, value):
                 errors.append(FieldError(where, msg))
             else:
                 changes.scalars[name] = value
-            continue
-        if base in ("register_server", "proxy_server"):
+        elif kind is _SERVER:
             if value == "":
-                if base == "register_server" and slot == 1:
-                    errors.append(FieldError(where, "Must not be empty."))
+                if field.empty_ok:  # an empty register server of set 2 or 3 removes the set
+                    changes.servers.setdefault(field.slot, {})[field.base] = ""  # type: ignore[arg-type]
                 else:
-                    changes.servers.setdefault(slot, {})[base] = ""
+                    errors.append(FieldError(where, "Must not be empty."))
             elif msg := _remembered(_server_verdicts, rules.check_server, value):
                 errors.append(FieldError(where, msg))
             else:
-                changes.servers.setdefault(slot, {})[base] = value
-            continue
-        if base == "transport_protocol":
-            if value == "" and slot != 1:
-                changes.servers.setdefault(slot, {})[base] = None
+                changes.servers.setdefault(field.slot, {})[field.base] = value  # type: ignore[arg-type]
+        elif kind is _TRANSPORT:
+            if value == "" and field.empty_ok:
+                changes.servers.setdefault(field.slot, {})[field.base] = None  # type: ignore[arg-type]
             elif value not in _TRANSPORTS:  # exactly Zoom's enum: "udp" would fail against Zoom too
-                errors.append(FieldError(where, "Must be one of UDP, TCP, TLS, AUTO."))
+                errors.append(FieldError(where, f"Must be one of {', '.join(TRANSPORTS)}."))
             else:
-                changes.servers.setdefault(slot, {})[base] = Transport(value)
-            continue
-        if name in _TEXT_LIMITS:
-            if msg := rules.check_text(value, _TEXT_LIMITS[name], required=name not in _OPTIONAL_EMPTY_OK):
+                changes.servers.setdefault(field.slot, {})[field.base] = Transport(value)  # type: ignore[arg-type]
+        elif kind is _TEXT:
+            if msg := rules.check_text(value, field.max_length, required=not field.empty_ok):  # type: ignore[arg-type]
                 errors.append(FieldError(where, msg))
             else:
                 changes.scalars[name] = value
-            continue
-        # Unknown fields are ignored, as Zoom ignores them.
 
     if errors:
         raise ValidationFailed(errors)

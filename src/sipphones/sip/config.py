@@ -14,8 +14,9 @@ this module turns it into the wire-level facts of one registering UA:
   Request-URI ignores it). With no proxy, or a proxy equal to the register server, no Route is
   sent: a Route naming the registrar itself helps nothing and some registrars mishandle it.
   ``register_server`` is then only the default next hop; a proxy routes by the domain.
-* Transport per set: ``UDP``, ``TCP``, ``TLS`` or ``AUTO``. A set without a transport is treated
-  as ``AUTO`` (Zoom documents no default). ``AUTO`` with an IP literal or an explicit port is UDP
+* Transport per set: ``UDP``, ``TCP``, ``TLS`` or ``AUTO``. A set without a transport uses the
+  phone's default transport (``phones.fields.DEFAULT_TRANSPORT``, UDP: what the service stores and
+  the API shows for a set created without one). ``AUTO`` with an IP literal or an explicit port is UDP
   (RFC 3263 §4.1); with a bare host name the driver resolves NAPTR/SRV/A/AAAA. Default ports are
   5060, and 5061 for TLS.
 * ``Expires`` = ``registration_expire_time`` (minutes) × 60.
@@ -29,6 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from sipphones.phones.fields import DEFAULT_TRANSPORT
 from sipphones.phones.models import SipPhone, Transport
 from sipphones.phones.rules import AddressError, HostPort, parse_host
 from sipphones.sip.headers import SipUri
@@ -319,7 +321,7 @@ def registration_config(phone: SipPhone, *, user_agent: str = DEFAULT_USER_AGENT
             proxy = parse_host(server.proxy_server) if server.proxy_server else None
         except AddressError as e:
             raise ConfigError(f"server set {slot}: {e}") from None
-        transport = server.transport_protocol or Transport.AUTO
+        transport = server.transport_protocol or DEFAULT_TRANSPORT
         route = None
         if proxy is not None and (proxy.host, proxy.port) != (register.host, register.port):
             route = _route_for(proxy, transport)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import AsyncIterator, NamedTuple, Protocol, Sequence
 
 from sipphones.accounts.models import Account, App, User
+from sipphones.phones.fields import RECORD_NAMES
 from sipphones.phones.models import SipPhone
 
 
@@ -43,7 +44,8 @@ class PhoneRecord(NamedTuple):
     """A stored phone as list pages show it: flat (the legacy field spelling, unused server slots
     as empty strings), read-only, password in clear; only the fields a list item shows (no owner,
     no timestamps). A list page holds up to 300 of these, so they are plain tuples rather than
-    SipPhone objects with nested ServerSets and enums (which cost about twice as much to build)."""
+    SipPhone objects with nested ServerSets and enums (which cost about twice as much to build).
+    Its fields are the table's (``phones.fields``), in its order: checked below at import."""
 
     id: str
     user_email: str
@@ -63,6 +65,10 @@ class PhoneRecord(NamedTuple):
     registration_expire_time: int
     voice_mail: str
     display_number: str
+
+
+if PhoneRecord._fields != RECORD_NAMES:
+    raise ImportError(f"PhoneRecord's fields {PhoneRecord._fields} are not the table's {RECORD_NAMES} (phones.fields)")
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,8 @@ from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from sipphones.accounts.models import Account, App, Plan, User
-from sipphones.phones.models import NO_SERVER, SLOTS, ServerSet, SipPhone, Transport, flat_name
+from sipphones.phones import fields
+from sipphones.phones.models import NO_SERVER, ServerSet, SipPhone, Transport
 from sipphones.storage import schema as t
 from sipphones.storage.crypto import PasswordCipher
 from sipphones.storage.database import async_engine
@@ -21,16 +22,16 @@ from sipphones.storage.repository import (
     CorruptRecord, DuplicateKey, PhoneRecord, PhoneStatus, RecordPage, SealPage,
 )
 
-_PHONE_COLUMNS = [c for c in t.sip_phones.c if c.name not in ("user_id", "email_key")]
-
 # --- hot-path statements (run by storage.hotpath; ``?`` placeholders) -------------------------
-# Phone rows are read by position in this column order (see ``SqlRepository._phone``).
-PHONE_COLUMN_NAMES = tuple(c.name for c in _PHONE_COLUMNS)
+# A phone's columns: its fields' (``phones.fields``, in the table's order) with the owner and the
+# timestamps, in SipPhone's order: rows are read by position (see ``SqlRepository._phone``).
+PHONE_COLUMN_NAMES = ("id", "account_id") + fields.COLUMNS[1:] + ("created_at", "updated_at")
+_PHONE_COLUMNS = [t.sip_phones.c[n] for n in PHONE_COLUMN_NAMES]
 _PHONE_COLS = ", ".join(PHONE_COLUMN_NAMES)
 _ACCOUNT_COLS = "a.id, a.name, a.plan, a.sip_phone_integration, a.unlimited, a.created_at"
 _USER_COLS = "id, account_id, email, first_name, last_name, type, status, created_at"
 # Everything of a phone a PATCH can change, in this order (then account_id, id for the WHERE).
-_UPDATABLE = tuple(n for n in PHONE_COLUMN_NAMES if n not in ("id", "account_id", "user_email", "created_at"))
+_UPDATABLE = tuple(f.column for f in fields.FIELDS if f.updatable) + ("updated_at",)
 _INSERTED = PHONE_COLUMN_NAMES + ("user_id", "email_key")
 # A row's values (by column name) as the statement's parameters, in its column order.
 _inserted_values = operator.itemgetter(*_INSERTED)
@@ -67,7 +68,7 @@ SQL_DELETE_PHONE = "DELETE FROM sip_phones WHERE account_id = ? AND id = ?"
 # instead of three for a string, on up to 300 rows of a page (``_records`` turns them back into "").
 _LIST_NULLABLE = frozenset(("register_server2", "proxy_server2", "transport_protocol2", "register_server3",
                             "proxy_server3", "transport_protocol3", "display_number"))
-LIST_COLUMN_NAMES = tuple("password_enc" if f == "password" else f for f in PhoneRecord._fields)
+LIST_COLUMN_NAMES = fields.COLUMNS  # PhoneRecord's fields (the table's), the password as stored
 _LIST_COLS = ", ".join(f"NULLIF({n}, '')" if n in _LIST_NULLABLE else n for n in LIST_COLUMN_NAMES)
 _LIST_COLUMNS = [func.nullif(t.sip_phones.c[n], "") if n in _LIST_NULLABLE else t.sip_phones.c[n]
                  for n in LIST_COLUMN_NAMES]  # the same, for the SQLAlchemy (search) path
@@ -81,6 +82,73 @@ SQL_PHONE_COUNT = "SELECT phone_count FROM accounts WHERE id = ?"
 SQL_SEALS = "SELECT id, password_enc FROM sip_phones WHERE account_id = ? AND id > ? ORDER BY id LIMIT ? OFFSET ?"
 SQL_SEALS_TOTAL = ("SELECT id, password_enc, (SELECT phone_count FROM accounts WHERE id = ?) "
                    "FROM sip_phones WHERE account_id = ? AND id > ? ORDER BY id LIMIT ? OFFSET ?")
+
+# Where a phone row (PHONE_COLUMN_NAMES) holds the password and the server sets: per slot, the
+# columns of ServerSet's fields in their order (register, proxy, transport).
+_PASSWORD_AT = PHONE_COLUMN_NAMES.index(fields.BY_NAME["password"].column)
+_SERVER_COLUMNS = tuple(tuple(f.column for f in set_fields) for _, set_fields in fields.CURRENT_SERVER_SETS)
+_SERVERS_AT = PHONE_COLUMN_NAMES.index(_SERVER_COLUMNS[0][0])
+_SERVERS_END = _SERVERS_AT + sum(map(len, _SERVER_COLUMNS))
+_SCALAR_COLUMNS = tuple((f.column, f.name) for f in fields.SCALARS if not f.secret)  # column, SipPhone attribute
+if (PHONE_COLUMN_NAMES[_SERVERS_AT:_SERVERS_END] != sum(_SERVER_COLUMNS, ())
+        or any(tuple(f.base for f in set_fields) != tuple(f.name for f in dataclasses.fields(ServerSet))
+               for _, set_fields in fields.CURRENT_SERVER_SETS)
+        or tuple(f.name for f in dataclasses.fields(SipPhone)) != (
+            PHONE_COLUMN_NAMES[:_PASSWORD_AT] + ("password",) + PHONE_COLUMN_NAMES[_PASSWORD_AT + 1:_SERVERS_AT]
+            + ("servers",) + PHONE_COLUMN_NAMES[_SERVERS_END:])):
+    raise ImportError("a phone row's columns (phones.fields) do not map onto SipPhone and ServerSet")
+
+
+
+# --- row mappers, generated from the column lists ----------------------------------------------
+# Rows are unpacked by position into locals named as their columns and packed again, in one
+# function compiled once at import: what hand-written mappers would be (a page maps up to 300
+# rows), with the column order written in one place.
+
+def _compiled(name: str, source: str, namespace: dict):
+    exec(compile(source, f"<sipphones.storage.sql.{name}>", "exec"), namespace)  # noqa: S102 - our columns
+    return namespace[name]
+
+
+_PASSWORD = fields.BY_NAME["password"].column
+
+
+def _records_source() -> str:
+    """``records(rows, decrypt, seal)``: PhoneRecords of LIST_COLUMN_NAMES rows, the password
+    decrypted (its ciphertext handed to ``seal`` as bytes: a driver may hand bytea over as a
+    memoryview), the NULLs of empty optional columns as ""."""
+    values = ", ".join("password" if n == _PASSWORD else f'({n} or "")' if n in _LIST_NULLABLE else n
+                       for n in LIST_COLUMN_NAMES)
+    return "\n".join([
+        "def records(rows, decrypt, seal):",
+        "    out = []",
+        "    append = out.append",
+        f"    for ({', '.join(LIST_COLUMN_NAMES)},) in rows:",
+        "        try:",
+        f"            password = decrypt({_PASSWORD}, context=id)",
+        "        except (ValueError, TypeError) as e:",
+        '            raise CorruptRecord(f"phone {id}: {e}") from None',
+        f"        seal(bytes({_PASSWORD}))",
+        f"        append(new(({values},)))",
+        "    return out",
+    ])
+
+
+def _phone_source() -> str:
+    """``phone(row, decrypt)``: the SipPhone of a PHONE_COLUMN_NAMES row (server sets shared)."""
+    servers = ", ".join(PHONE_COLUMN_NAMES[_SERVERS_AT:_SERVERS_END])
+    values = ", ".join(PHONE_COLUMN_NAMES[:_PASSWORD_AT] + ("password",)
+                       + PHONE_COLUMN_NAMES[_PASSWORD_AT + 1:_SERVERS_AT] + (f"server_sets(({servers},))",)
+                       + PHONE_COLUMN_NAMES[_SERVERS_END:])
+    return "\n".join([
+        "def phone(row, decrypt):",
+        f"    ({', '.join(PHONE_COLUMN_NAMES)},) = row",
+        "    try:",
+        f"        password = decrypt({_PASSWORD}, context=id)",
+        "    except (ValueError, TypeError) as e:",
+        '        raise CorruptRecord(f"phone {id}: {e}") from None',
+        f"    return make_phone(({values},))",
+    ])
 
 _TRANSPORTS: dict[str, Transport | None] = {t.value: t for t in Transport}
 _TRANSPORTS[""] = None
@@ -128,6 +196,9 @@ def _maker(cls: type[T]) -> Callable[[tuple], T]:
 
 
 _make_phone = _maker(SipPhone)
+_records_of = _compiled("records", _records_source(), {"new": _new_record, "CorruptRecord": CorruptRecord})
+_phone_of = _compiled("phone", _phone_source(), {"make_phone": _make_phone, "server_sets": _server_sets,
+                                                 "CorruptRecord": CorruptRecord})
 _make_account = _maker(Account)
 _make_user = _maker(User)
 _PLANS = {p.value: p for p in Plan}
@@ -355,48 +426,27 @@ class SqlRepository:
         Every write of a phone goes through here and so encrypts its password afresh, under a new
         random nonce, even when the password is unchanged: the stored ciphertext is the row's seal
         (``RecordPage.seals``), new with each version of the row."""
-        values = {
-            "id": phone.id, "account_id": phone.account_id, "user_email": phone.user_email,
-            "user_name": phone.user_name, "authorization_name": phone.authorization_name,
-            "password_enc": self.cipher.encrypt(phone.password, context=phone.id), "domain": phone.domain,
-            "registration_expire_time": phone.registration_expire_time, "voice_mail": phone.voice_mail,
-            "display_number": phone.display_number, "created_at": phone.created_at, "updated_at": phone.updated_at,
-        }
-        for slot, s in zip(SLOTS, phone.servers):
-            values[flat_name("register_server", slot)] = s.register_server
-            values[flat_name("proxy_server", slot)] = s.proxy_server
-            values[flat_name("transport_protocol", slot)] = s.transport_protocol.value if s.transport_protocol else ""
+        values = {column: getattr(phone, name) for column, name in _SCALAR_COLUMNS}
+        values["account_id"] = phone.account_id
+        values["password_enc"] = self.cipher.encrypt(phone.password, context=phone.id)
+        values["created_at"] = phone.created_at
+        values["updated_at"] = phone.updated_at
+        for s, (register, proxy, transport) in zip(phone.servers, _SERVER_COLUMNS):
+            values[register] = s.register_server
+            values[proxy] = s.proxy_server
+            values[transport] = s.transport_protocol.value if s.transport_protocol else ""
         return values
 
     def _phone(self, row) -> SipPhone:
         """A phone from a row in PHONE_COLUMN_NAMES order (a driver tuple or a SQLAlchemy row)."""
-        pid = row[0]
-        try:
-            password = self.cipher.decrypt(row[5], context=pid)
-        except (ValueError, TypeError) as e:
-            raise CorruptRecord(f"phone {pid}: {e}") from None
-        return _make_phone((pid, row[1], row[2], row[3], row[4], password, row[6], _server_sets(tuple(row[7:16])),
-                            row[16], row[17], row[18], row[19], row[20]))
+        return _phone_of(row, self.cipher.decrypt)
 
     def _records(self, rows) -> tuple[list[PhoneRecord], list[bytes]]:
         """List items from rows of LIST_COLUMN_NAMES (``_LIST_COLS``): the columns as they are, the
         password decrypted in place, the NULLs of empty optional columns back to ""; and their
         seals (the encrypted passwords as stored)."""
-        decrypt = self.cipher.decrypt
-        new = _new_record
-        out = []
-        append = out.append
         seals: list[bytes] = []
-        for pid, email, user_name, auth_name, blob, domain, rs1, ps1, tp1, rs2, ps2, tp2, rs3, ps3, tp3, expire, \
-                voice_mail, display_number in rows:
-            try:
-                password = decrypt(blob, context=pid)
-            except (ValueError, TypeError) as e:
-                raise CorruptRecord(f"phone {pid}: {e}") from None
-            seals.append(bytes(blob))  # bytes as they are (a driver may hand bytea over as a memoryview)
-            append(new((pid, email, user_name, auth_name, password, domain, rs1, ps1, tp1, rs2 or "", ps2 or "",
-                        tp2 or "", rs3 or "", ps3 or "", tp3 or "", expire, voice_mail, display_number or "")))
-        return out, seals
+        return _records_of(rows, self.cipher.decrypt, seals.append), seals
 
     async def add_phone(self, phone: SipPhone, user_id: str) -> None:
         values = self._phone_row(phone)
