@@ -29,18 +29,12 @@ from dataclasses import dataclass
 from typing import IO, Any, Iterator, Mapping
 
 from sipphones.errors import ValidationFailed
-from sipphones.phones import rules
+from sipphones.phones import fields, rules
 from sipphones.phones.validation import validate_phone_fields
 
-# The phone's fields, in the legacy API's naming, in the order an export writes them.
-# (The lead points this at the declarative field table of ``sipphones.phones`` when merging.)
-COLUMNS: tuple[str, ...] = (
-    "user_email", "user_name", "authorization_name", "password", "domain",
-    "register_server", "proxy_server", "transport_protocol",
-    "register_server2", "proxy_server2", "transport_protocol2",
-    "register_server3", "proxy_server3", "transport_protocol3",
-    "registration_expire_time", "voice_mail", "display_number",
-)
+# The phone's fields, in the legacy API's naming, in the order an export writes them: the field
+# table's CSV columns (``sipphones.phones.fields``).
+COLUMNS: tuple[str, ...] = fields.csv_columns()
 ID_COLUMN = "phone_id"
 EXPORT_COLUMNS: tuple[str, ...] = (ID_COLUMN, *COLUMNS)
 KNOWN_COLUMNS = frozenset(EXPORT_COLUMNS)
