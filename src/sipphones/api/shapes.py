@@ -10,7 +10,7 @@ from typing import Any
 
 from sipphones.errors import FieldError
 from sipphones.phones.models import SERVER_FIELDS, SLOTS, SipPhone, flat_name
-from sipphones.storage.repository import PhoneRecord
+from sipphones.repository import PhoneRecord
 
 LEGACY_FIELDS = (
     "user_email", "user_name", "authorization_name", "password", "domain",

@@ -39,7 +39,7 @@ from sipphones.sip.registration import (
 )
 from sipphones.sipio.gc_policy import FleetCollector
 from sipphones.sipio.client import AgentEvent, RegistrationAgent, SipStack
-from sipphones.storage.repository import Repository
+from sipphones.repository import Repository
 
 __all__ = ["MonitorOptions", "FleetMonitor", "INVALID"]
 

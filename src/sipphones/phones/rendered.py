@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Callable, Generic, Sequence, TypeVar
 
-from sipphones.storage.repository import PhoneRecord
+from sipphones.repository import PhoneRecord
 
 T = TypeVar("T")
 

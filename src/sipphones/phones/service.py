@@ -15,7 +15,7 @@ from sipphones.phones import rules
 from sipphones.phones.models import NO_SERVER, SLOTS, PhoneChanges, ServerSet, SipPhone, Transport, flat_name
 from sipphones.phones.pagination import PageTokens
 from sipphones.phones.rendered import RenderedItems
-from sipphones.storage.repository import DuplicateKey, MissingReference, Repository
+from sipphones.repository import DuplicateKey, MissingReference, Repository
 
 MAX_PAGE_SIZE = 300
 DEFAULT_PAGE_SIZE = 30

@@ -28,7 +28,7 @@ import time
 from typing import Any, Awaitable, Callable, NamedTuple, Protocol, Sequence, TypeVar
 
 from sipphones.storage.pragmas import SqlitePragmas
-from sipphones.storage.repository import DuplicateKey, MissingReference
+from sipphones.repository import DuplicateKey, MissingReference
 
 T = TypeVar("T")
 

@@ -15,9 +15,9 @@ from sipphones.phones.models import NO_SERVER, SLOTS, ServerSet, SipPhone, Trans
 from sipphones.storage import schema as t
 from sipphones.storage.crypto import PasswordCipher
 from sipphones.storage.database import async_engine
-from sipphones.storage.hotpath import Runner, Tally, retrying, runner_for
+from sipphones.storage.raw.sqlite import Runner, Tally, retrying, runner_for
 from sipphones.storage.pragmas import SqlitePragmas
-from sipphones.storage.repository import (
+from sipphones.repository import (
     CorruptRecord, DuplicateKey, PhoneRecord, PhoneStatus, RecordPage, SealPage,
 )
 
