@@ -191,7 +191,7 @@ async def select_costs(url: str, data_dir: Path, n: int, creds: seed.Credentials
 
     from sipphones.storage import schema as t
     from sipphones.storage.crypto import PasswordCipher
-    from sipphones.storage.sql import SqlRepository
+    from sipphones.storage.store import SqlRepository
 
     repo = SqlRepository.from_url(url, PasswordCipher(seed.keys_for(data_dir).sip_password))
     out = {}
@@ -255,7 +255,8 @@ def python_costs(url: str, data_dir: Path, n: int) -> dict:
     from sipphones.storage import schema as t
     from sipphones.storage.crypto import PasswordCipher
     from sipphones.storage.database import sync_engine
-    from sipphones.storage.sql import _PHONE_COLUMNS, SqlRepository
+    from sipphones.storage.raw.statements import _PHONE_COLUMNS
+    from sipphones.storage.store import SqlRepository
     from bench.workload import CREATE_BODY
 
     keys = seed.keys_for(data_dir)

@@ -12,7 +12,7 @@ import pytest
 from sipphones.phones.models import ServerSet, SipPhone, Transport
 from sipphones.phones.rendered import RenderedItems
 from sipphones.storage.database import migrate
-from sipphones.storage.repository import PhoneRecord
+from sipphones.repository import PhoneRecord
 from tests.api.zoom import current_body, legacy_body, plain_client, token_client, unique_email
 from tests.servers import Admin, Credentials, start_sqlite_server
 

@@ -19,7 +19,7 @@ from sipphones.storage.crypto import PasswordCipher
 from sipphones.storage.database import migrate
 from sipphones.storage.keys import Keys, load_master_key
 from sipphones.repository import PhoneRecord, Repository
-from sipphones.storage.alchemy.repository import SqlRepository
+from sipphones.storage.store import SqlRepository
 
 
 @dataclass

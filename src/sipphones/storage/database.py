@@ -100,7 +100,7 @@ def async_engine(url: str, pragmas: SqlitePragmas = SqlitePragmas()):
     SQLite: a blocking engine behind the async interface (``BlockingAsyncEngine``). A SQLite
     statement costs microseconds, so running it on the event loop is cheaper than a thread hop
     (aiosqlite), and, above all, a transaction then never spans an ``await``: the request hot path
-    (``storage.hotpath``, blocking ``sqlite3`` on the loop) can never wait on the file's write lock
+    (``storage.raw``, blocking ``sqlite3`` on the loop) can never wait on the file's write lock
     held by a transaction of this same process that needs the loop to finish.
     PostgreSQL: SQLAlchemy's async engine over psycopg (the hot path has its own pool).
     """
@@ -131,7 +131,7 @@ class BlockingAsyncEngine:
         self.sync_engine = engine
         self.dialect = engine.dialect
         # Called before each write transaction: commits the hot path's open write group (see
-        # storage.hotpath.SqliteRunner.flush) so that this blocking write never waits on it.
+        # storage.raw.sqlite.SqliteRunner.flush) so that this blocking write never waits on it.
         self.before_write = None
 
     @asynccontextmanager

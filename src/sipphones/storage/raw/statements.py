@@ -1,0 +1,68 @@
+"""The hot path's statements: fixed SQL strings (``?`` placeholders; the PostgreSQL runner turns
+them into ``%s`` once), run by ``storage.raw.runner``'s runners, and the column orders their rows
+are read in (``storage.raw.rows``)."""
+
+from __future__ import annotations
+
+import operator
+
+from sipphones.repository import PhoneRecord
+from sipphones.storage import schema as t
+
+_PHONE_COLUMNS = [c for c in t.sip_phones.c if c.name not in ("user_id", "email_key")]
+
+# Phone rows are read by position in this column order (see ``PhoneRows._phone``).
+PHONE_COLUMN_NAMES = tuple(c.name for c in _PHONE_COLUMNS)
+_PHONE_COLS = ", ".join(PHONE_COLUMN_NAMES)
+_ACCOUNT_COLS = "a.id, a.name, a.plan, a.sip_phone_integration, a.unlimited, a.created_at"
+_USER_COLS = "id, account_id, email, first_name, last_name, type, status, created_at"
+# Everything of a phone a PATCH can change, in this order (then account_id, id for the WHERE).
+_UPDATABLE = tuple(n for n in PHONE_COLUMN_NAMES if n not in ("id", "account_id", "user_email", "created_at"))
+_INSERTED = PHONE_COLUMN_NAMES + ("user_id", "email_key")
+# A row's values (by column name) as the statement's parameters, in its column order.
+_inserted_values = operator.itemgetter(*_INSERTED)
+_updatable_values = operator.itemgetter(*_UPDATABLE)
+
+SQL_ACTIVE_APP_ACCOUNT = (
+    f"SELECT {_ACCOUNT_COLS} FROM apps p JOIN accounts a ON a.id = p.account_id "
+    "WHERE p.client_id = ? AND a.id = ? AND p.active"
+)
+SQL_USERS_BY_EMAILS = f"SELECT {_USER_COLS} FROM users WHERE account_id = ? AND email IN (?, ?)"
+SQL_PHONE = f"SELECT {_PHONE_COLS} FROM sip_phones WHERE account_id = ? AND id = ?"
+SQL_INSERT_PHONE = (f"INSERT INTO sip_phones ({', '.join(_INSERTED)}) "
+                    f"VALUES ({', '.join('?' for _ in _INSERTED)})")
+SQL_UPDATE_PHONE = (f"UPDATE sip_phones SET {', '.join(n + ' = ?' for n in _UPDATABLE)} "
+                    "WHERE account_id = ? AND id = ?")
+SQL_COUNT_ADD = "UPDATE accounts SET phone_count = phone_count + ? WHERE id = ?"
+# PostgreSQL: the row and its count in one atomic statement (one round trip on an autocommit
+# connection; a duplicate fails the whole statement).
+SQL_INSERT_PHONE_COUNTED = (f"WITH added AS ({SQL_INSERT_PHONE} RETURNING account_id) "
+                            "UPDATE accounts SET phone_count = phone_count + 1 WHERE id = (SELECT account_id FROM added)")
+# The lock order of every PostgreSQL write that changes which phones exist: the account row first
+# (``phone_count`` lives there), then rows of its users and phones. A create takes it with its
+# count update, before its foreign-key checks lock the user row (they run at the end of the
+# statement); a user, phone or account delete takes it with this, before anything else. So no
+# two of them wait on each other in a circle (no deadlock), and a user delete that holds it sees
+# every create that got the lock before it and makes every create after it fail its foreign key
+# (MissingReference): the phones it counts are the phones it deletes.
+SQL_LOCK_ACCOUNT = "SELECT 1 FROM accounts WHERE id = ? FOR NO KEY UPDATE"
+SQL_DELETE_STATUS = "DELETE FROM phone_status WHERE phone_id = ?"
+SQL_DELETE_PHONE = "DELETE FROM sip_phones WHERE account_id = ? AND id = ?"
+# List pages read only what a list item shows (PhoneRecord), in its order, the encrypted password
+# in the password's place. The columns that are usually empty (the second and third server sets,
+# the display number) come back as NULL when empty: the driver converts a NULL with one call
+# instead of three for a string, on up to 300 rows of a page (``_records`` turns them back into "").
+_LIST_NULLABLE = frozenset(("register_server2", "proxy_server2", "transport_protocol2", "register_server3",
+                            "proxy_server3", "transport_protocol3", "display_number"))
+LIST_COLUMN_NAMES = tuple("password_enc" if f == "password" else f for f in PhoneRecord._fields)
+_LIST_COLS = ", ".join(f"NULLIF({n}, '')" if n in _LIST_NULLABLE else n for n in LIST_COLUMN_NAMES)
+SQL_PAGE = f"SELECT {_LIST_COLS} FROM sip_phones WHERE account_id = ? AND id > ? ORDER BY id LIMIT ? OFFSET ?"
+# The page and the account's phone count in one statement (the count is the last column).
+SQL_PAGE_TOTAL = (f"SELECT {_LIST_COLS}, (SELECT phone_count FROM accounts WHERE id = ?) "
+                  "FROM sip_phones WHERE account_id = ? AND id > ? ORDER BY id LIMIT ? OFFSET ?")
+SQL_PHONE_COUNT = "SELECT phone_count FROM accounts WHERE id = ?"
+# The same pages as (id, seal) pairs (``RecordPage.seals``): a page whose items are all rendered
+# already (``phones.rendered``) reads two short columns instead of eighteen.
+SQL_SEALS = "SELECT id, password_enc FROM sip_phones WHERE account_id = ? AND id > ? ORDER BY id LIMIT ? OFFSET ?"
+SQL_SEALS_TOTAL = ("SELECT id, password_enc, (SELECT phone_count FROM accounts WHERE id = ?) "
+                   "FROM sip_phones WHERE account_id = ? AND id > ? ORDER BY id LIMIT ? OFFSET ?")
