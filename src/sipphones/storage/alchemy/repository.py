@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sipphones.accounts.models import Account, App, Plan, User
 from sipphones.phones.models import SipPhone
 from sipphones.repository import DuplicateKey, PhoneStatus
+from sipphones.storage import counts
 from sipphones.storage import schema as t
 from sipphones.storage.raw.rows import PhoneRows
 from sipphones.storage.raw.runner import matchable as _matchable
@@ -51,7 +52,7 @@ class AlchemyRepository(PhoneRows):
                 await conn.execute(insert(t.accounts).values(
                     id=account.id, name=account.name, plan=account.plan.value,
                     sip_phone_integration=account.sip_phone_integration, unlimited=account.unlimited,
-                    phone_count=0, created_at=account.created_at))
+                    phone_count=counts.INITIAL, created_at=account.created_at))
         except IntegrityError as e:
             raise DuplicateKey(str(e.orig)) from None
 
@@ -81,8 +82,8 @@ class AlchemyRepository(PhoneRows):
 
     async def _delete_account(self, account_id: str) -> bool:
         async with self.engine.begin() as conn:
-            if not self.sqlite:  # the account row first (SQL_LOCK_ACCOUNT); SQLite has one writer
-                await conn.execute(select(t.accounts.c.id).where(t.accounts.c.id == account_id).with_for_update())
+            if not self.sqlite:  # the account row first (storage.counts); SQLite has one writer
+                await counts.lock(conn, account_id, account_deleted=True)
             # Explicit order: SQLite enforces ON DELETE CASCADE only with foreign_keys=ON.
             phone_ids = select(t.sip_phones.c.id).where(t.sip_phones.c.account_id == account_id)
             await conn.execute(delete(t.phone_status).where(t.phone_status.c.phone_id.in_(phone_ids)))
@@ -131,17 +132,14 @@ class AlchemyRepository(PhoneRows):
 
     async def _delete_user(self, account_id: str, user_id: str) -> bool:
         async with self.engine.begin() as conn:
-            if not self.sqlite:  # the account row first (SQL_LOCK_ACCOUNT); SQLite has one writer
-                await conn.execute(select(t.accounts.c.id).where(t.accounts.c.id == account_id)
-                                   .with_for_update(key_share=True))
+            if not self.sqlite:  # the account row first (storage.counts); SQLite has one writer
+                await counts.lock(conn, account_id)
             phones = select(t.sip_phones.c.id).where(t.sip_phones.c.user_id == user_id)
             await conn.execute(delete(t.phone_status).where(t.phone_status.c.phone_id.in_(phones)))
             gone = (await conn.execute(delete(t.sip_phones).where(
                 t.sip_phones.c.account_id == account_id, t.sip_phones.c.user_id == user_id))).rowcount
             res = await conn.execute(delete(t.users).where(t.users.c.account_id == account_id, t.users.c.id == user_id))
-            if gone:
-                await conn.execute(update(t.accounts).where(t.accounts.c.id == account_id).values(
-                    phone_count=t.accounts.c.phone_count - gone))
+            await counts.subtract(conn, account_id, gone)
         return res.rowcount > 0
 
     # --- apps -----------------------------------------------------------------------------

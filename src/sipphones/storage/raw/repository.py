@@ -8,13 +8,13 @@ from typing import Awaitable, Callable
 from sipphones.accounts.models import Account, Plan, User
 from sipphones.phones.models import SipPhone
 from sipphones.repository import RecordPage, SealPage
+from sipphones.storage import counts
 from sipphones.storage.raw.rows import _PLANS, PhoneRows, _make_account, _make_user
 from sipphones.storage.raw.runner import Runner
 from sipphones.storage.raw.runner import matchable as _matchable
-from sipphones.storage.raw.sqlite import Tally
 from sipphones.storage.raw.statements import (
-    SQL_ACTIVE_APP_ACCOUNT, SQL_COUNT_ADD, SQL_DELETE_PHONE, SQL_DELETE_STATUS, SQL_INSERT_PHONE,
-    SQL_INSERT_PHONE_COUNTED, SQL_LOCK_ACCOUNT, SQL_PAGE, SQL_PAGE_TOTAL, SQL_PHONE, SQL_PHONE_COUNT, SQL_SEALS,
+    SQL_ACTIVE_APP_ACCOUNT, SQL_DELETE_PHONE, SQL_DELETE_STATUS, SQL_INSERT_PHONE,
+    SQL_INSERT_PHONE_COUNTED, SQL_PAGE, SQL_PAGE_TOTAL, SQL_PHONE, SQL_PHONE_COUNT, SQL_SEALS,
     SQL_SEALS_TOTAL, SQL_UPDATE_PHONE, SQL_USERS_BY_EMAILS, _inserted_values, _updatable_values,
 )
 
@@ -56,7 +56,7 @@ class RawRepository(PhoneRows):
             await self.hot.write(SQL_INSERT_PHONE_COUNTED, params)
             return
         # One statement (no savepoint); the group adds up its creates' counts per account.
-        await self.hot.write(SQL_INSERT_PHONE, params, tally=Tally(SQL_COUNT_ADD, phone.account_id, 1))
+        await self.hot.write(SQL_INSERT_PHONE, params, tally=counts.created(phone.account_id))
 
     async def get_phone(self, account_id: str, phone_id: str) -> SipPhone | None:
         if not _matchable(account_id, phone_id):
@@ -77,11 +77,10 @@ class RawRepository(PhoneRows):
             return False
         if self.hot.dialect == "postgresql":
             async def delete_locked(tx) -> int:
-                await tx.execute(SQL_LOCK_ACCOUNT, (account_id,))
+                await tx.execute(counts.SQL_LOCK_ACCOUNT, (account_id,))
                 await tx.execute(SQL_DELETE_STATUS, (phone_id,))
                 gone = await tx.execute(SQL_DELETE_PHONE, (account_id, phone_id))
-                if gone:
-                    await tx.execute(SQL_COUNT_ADD, (-gone, account_id))
+                await counts.deleted_in(tx, account_id, gone)
                 return gone
 
             return await self.hot.transact(delete_locked) > 0
@@ -89,8 +88,7 @@ class RawRepository(PhoneRows):
         def delete_counted(execute) -> int:
             execute(SQL_DELETE_STATUS, (phone_id,))
             gone = execute(SQL_DELETE_PHONE, (account_id, phone_id))
-            if gone:
-                execute(SQL_COUNT_ADD, (-gone, account_id))
+            counts.deleted(execute, account_id, gone)
             return gone
 
         return await self.hot.write_fn(delete_counted) > 0

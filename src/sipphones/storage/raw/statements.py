@@ -8,6 +8,7 @@ import operator
 
 from sipphones.repository import PhoneRecord
 from sipphones.storage import schema as t
+from sipphones.storage.counts import counted_insert
 
 _PHONE_COLUMNS = [c for c in t.sip_phones.c if c.name not in ("user_id", "email_key")]
 
@@ -33,19 +34,8 @@ SQL_INSERT_PHONE = (f"INSERT INTO sip_phones ({', '.join(_INSERTED)}) "
                     f"VALUES ({', '.join('?' for _ in _INSERTED)})")
 SQL_UPDATE_PHONE = (f"UPDATE sip_phones SET {', '.join(n + ' = ?' for n in _UPDATABLE)} "
                     "WHERE account_id = ? AND id = ?")
-SQL_COUNT_ADD = "UPDATE accounts SET phone_count = phone_count + ? WHERE id = ?"
-# PostgreSQL: the row and its count in one atomic statement (one round trip on an autocommit
-# connection; a duplicate fails the whole statement).
-SQL_INSERT_PHONE_COUNTED = (f"WITH added AS ({SQL_INSERT_PHONE} RETURNING account_id) "
-                            "UPDATE accounts SET phone_count = phone_count + 1 WHERE id = (SELECT account_id FROM added)")
-# The lock order of every PostgreSQL write that changes which phones exist: the account row first
-# (``phone_count`` lives there), then rows of its users and phones. A create takes it with its
-# count update, before its foreign-key checks lock the user row (they run at the end of the
-# statement); a user, phone or account delete takes it with this, before anything else. So no
-# two of them wait on each other in a circle (no deadlock), and a user delete that holds it sees
-# every create that got the lock before it and makes every create after it fail its foreign key
-# (MissingReference): the phones it counts are the phones it deletes.
-SQL_LOCK_ACCOUNT = "SELECT 1 FROM accounts WHERE id = ? FOR NO KEY UPDATE"
+# PostgreSQL: the insert and the account's phone count in one statement (``storage.counts``).
+SQL_INSERT_PHONE_COUNTED = counted_insert(SQL_INSERT_PHONE)
 SQL_DELETE_STATUS = "DELETE FROM phone_status WHERE phone_id = ?"
 SQL_DELETE_PHONE = "DELETE FROM sip_phones WHERE account_id = ? AND id = ?"
 # List pages read only what a list item shows (PhoneRecord), in its order, the encrypted password
