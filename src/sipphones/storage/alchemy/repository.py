@@ -21,7 +21,7 @@ from sipphones.storage.raw.runner import retrying
 from sipphones.storage.raw.statements import _LIST_NULLABLE, _PHONE_COLUMNS, LIST_COLUMN_NAMES
 
 _LIST_COLUMNS = [func.nullif(t.sip_phones.c[n], "") if n in _LIST_NULLABLE else t.sip_phones.c[n]
-                 for n in LIST_COLUMN_NAMES]  # the same, for the SQLAlchemy (search) path
+                 for n in LIST_COLUMN_NAMES] + [t.sip_phones.c.version]  # the same, for the search path
 
 
 def _account(row) -> Account:
@@ -228,12 +228,12 @@ class AlchemyRepository(PhoneRows):
                 return
             after = rows[-1].id
 
-    async def phone_versions(self, account_id: str | None = None) -> dict[str, float]:
-        q = select(t.sip_phones.c.id, t.sip_phones.c.updated_at)
+    async def phone_versions(self, account_id: str | None = None) -> dict[str, int]:
+        q = select(t.sip_phones.c.id, t.sip_phones.c.version)
         if account_id:
             q = q.where(t.sip_phones.c.account_id == account_id)
         async with self.engine.connect() as conn:
-            return {r.id: r.updated_at for r in (await conn.execute(q)).all()}
+            return {r.id: r.version for r in (await conn.execute(q)).all()}
 
     # --- registration health --------------------------------------------------------------
 

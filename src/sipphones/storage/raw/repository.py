@@ -7,15 +7,15 @@ from typing import Awaitable, Callable
 
 from sipphones.accounts.models import Account, Plan, User
 from sipphones.phones.models import SipPhone
-from sipphones.repository import RecordPage, SealPage
+from sipphones.repository import RecordPage, VersionPage
 from sipphones.storage import counts
 from sipphones.storage.raw.rows import _PLANS, PhoneRows, _make_account, _make_user
 from sipphones.storage.raw.runner import Runner
 from sipphones.storage.raw.runner import matchable as _matchable
 from sipphones.storage.raw.statements import (
     SQL_ACTIVE_APP_ACCOUNT, SQL_DELETE_PHONE, SQL_DELETE_STATUS, SQL_INSERT_PHONE,
-    SQL_INSERT_PHONE_COUNTED, SQL_PAGE, SQL_PAGE_TOTAL, SQL_PHONE, SQL_PHONE_COUNT, SQL_SEALS,
-    SQL_SEALS_TOTAL, SQL_UPDATE_PHONE, SQL_USERS_BY_EMAILS, _inserted_values, _updatable_values,
+    SQL_INSERT_PHONE_COUNTED, SQL_PAGE, SQL_PAGE_TOTAL, SQL_PHONE, SQL_PHONE_COUNT, SQL_UPDATE_PHONE, SQL_USERS_BY_EMAILS, SQL_VERSIONS,
+    SQL_VERSIONS_TOTAL, _inserted_values, _updatable_values,
 )
 
 
@@ -107,23 +107,22 @@ class RawRepository(PhoneRows):
             if with_total:
                 rows = [r[:-1] for r in rows]  # the count off: list columns only
         more = len(rows) > limit
-        items, seals = self._records(rows[:limit] if more else rows)
+        items, versions = self._records(rows[:limit] if more else rows)
         return RecordPage(items=items, total_records=total, next_cursor=items[-1].id if more and items else None,
-                          seals=seals)
+                          versions=versions)
 
-    async def list_phone_seals(
+    async def list_phone_versions(
         self, account_id: str, *, after_id: str | None, offset: int, limit: int, with_total: bool = True,
-    ) -> SealPage:
+    ) -> VersionPage:
         if not _matchable(account_id, after_id):
-            return SealPage(seals=[], total_records=0, next_cursor=None)
-        rows, total = await self._keyset_page(SQL_SEALS_TOTAL if with_total else SQL_SEALS, account_id, after_id,
+            return VersionPage(versions=[], total_records=0, next_cursor=None)
+        rows, total = await self._keyset_page(SQL_VERSIONS_TOTAL if with_total else SQL_VERSIONS, account_id, after_id,
                                               offset, limit, with_total)
         more = len(rows) > limit
         if more:
             rows = rows[:limit]
-        # The rows as the driver made them: (id, seal) or (id, seal, count). A NULL seal matches no
-        # rendered item, so the page is read whole and the bad row reported there.
-        return SealPage(seals=rows, total_records=total, next_cursor=rows[-1][0] if more and rows else None)
+        # The rows as the driver made them: (id, version) or (id, version, count).
+        return VersionPage(versions=rows, total_records=total, next_cursor=rows[-1][0] if more and rows else None)
 
     async def _keyset_page(self, sql: str, account_id: str, after_id: str | None, offset: int, limit: int,
                            with_total: bool) -> tuple[list, int]:

@@ -70,17 +70,15 @@ class PhoneRows:
     cipher: PasswordCipher
 
     def _phone_row(self, phone: SipPhone) -> dict:
-        """A phone as stored, by column name (password encrypted, bound to the phone id).
-
-        Every write of a phone goes through here and so encrypts its password afresh, under a new
-        random nonce, even when the password is unchanged: the stored ciphertext is the row's seal
-        (``RecordPage.seals``), new with each version of the row."""
+        """A phone as stored, by column name (password encrypted, bound to the phone id; ``version``
+        as the phone carries it: an insert stores it, an update bumps the stored one instead)."""
         values = {
             "id": phone.id, "account_id": phone.account_id, "user_email": phone.user_email,
             "user_name": phone.user_name, "authorization_name": phone.authorization_name,
             "password_enc": self.cipher.encrypt(phone.password, context=phone.id), "domain": phone.domain,
             "registration_expire_time": phone.registration_expire_time, "voice_mail": phone.voice_mail,
             "display_number": phone.display_number, "created_at": phone.created_at, "updated_at": phone.updated_at,
+            "version": phone.version,
         }
         for slot, s in zip(SLOTS, phone.servers):
             values[flat_name("register_server", slot)] = s.register_server
@@ -96,24 +94,24 @@ class PhoneRows:
         except (ValueError, TypeError) as e:
             raise CorruptRecord(f"phone {pid}: {e}") from None
         return _make_phone((pid, row[1], row[2], row[3], row[4], password, row[6], _server_sets(tuple(row[7:16])),
-                            row[16], row[17], row[18], row[19], row[20]))
+                            row[16], row[17], row[18], row[19], row[20], row[21]))
 
-    def _records(self, rows) -> tuple[list[PhoneRecord], list[bytes]]:
-        """List items from rows of LIST_COLUMN_NAMES (``_LIST_COLS``): the columns as they are, the
-        password decrypted in place, the NULLs of empty optional columns back to ""; and their
-        seals (the encrypted passwords as stored)."""
+    def _records(self, rows) -> tuple[list[PhoneRecord], list[int]]:
+        """List items from rows of LIST_COLUMN_NAMES then the version (``_LIST_COLS``): the columns
+        as they are, the password decrypted in place, the NULLs of empty optional columns back to
+        ""; and their rows' versions."""
         decrypt = self.cipher.decrypt
         new = _new_record
         out = []
         append = out.append
-        seals: list[bytes] = []
+        versions: list[int] = []
         for pid, email, user_name, auth_name, blob, domain, rs1, ps1, tp1, rs2, ps2, tp2, rs3, ps3, tp3, expire, \
-                voice_mail, display_number in rows:
+                voice_mail, display_number, version in rows:
             try:
                 password = decrypt(blob, context=pid)
             except (ValueError, TypeError) as e:
                 raise CorruptRecord(f"phone {pid}: {e}") from None
-            seals.append(bytes(blob))  # bytes as they are (a driver may hand bytea over as a memoryview)
+            versions.append(version)
             append(new((pid, email, user_name, auth_name, password, domain, rs1, ps1, tp1, rs2 or "", ps2 or "",
                         tp2 or "", rs3 or "", ps3 or "", tp3 or "", expire, voice_mail, display_number or "")))
-        return out, seals
+        return out, versions

@@ -18,7 +18,7 @@ _PHONE_COLS = ", ".join(PHONE_COLUMN_NAMES)
 _ACCOUNT_COLS = "a.id, a.name, a.plan, a.sip_phone_integration, a.unlimited, a.created_at"
 _USER_COLS = "id, account_id, email, first_name, last_name, type, status, created_at"
 # Everything of a phone a PATCH can change, in this order (then account_id, id for the WHERE).
-_UPDATABLE = tuple(n for n in PHONE_COLUMN_NAMES if n not in ("id", "account_id", "user_email", "created_at"))
+_UPDATABLE = tuple(n for n in PHONE_COLUMN_NAMES if n not in ("id", "account_id", "user_email", "created_at", "version"))
 _INSERTED = PHONE_COLUMN_NAMES + ("user_id", "email_key")
 # A row's values (by column name) as the statement's parameters, in its column order.
 _inserted_values = operator.itemgetter(*_INSERTED)
@@ -32,27 +32,28 @@ SQL_USERS_BY_EMAILS = f"SELECT {_USER_COLS} FROM users WHERE account_id = ? AND 
 SQL_PHONE = f"SELECT {_PHONE_COLS} FROM sip_phones WHERE account_id = ? AND id = ?"
 SQL_INSERT_PHONE = (f"INSERT INTO sip_phones ({', '.join(_INSERTED)}) "
                     f"VALUES ({', '.join('?' for _ in _INSERTED)})")
-SQL_UPDATE_PHONE = (f"UPDATE sip_phones SET {', '.join(n + ' = ?' for n in _UPDATABLE)} "
+# The row's version goes up in the statement of the write itself (no extra round trip).
+SQL_UPDATE_PHONE = (f"UPDATE sip_phones SET {', '.join(n + ' = ?' for n in _UPDATABLE)}, version = version + 1 "
                     "WHERE account_id = ? AND id = ?")
 # PostgreSQL: the insert and the account's phone count in one statement (``storage.counts``).
 SQL_INSERT_PHONE_COUNTED = counted_insert(SQL_INSERT_PHONE)
 SQL_DELETE_STATUS = "DELETE FROM phone_status WHERE phone_id = ?"
 SQL_DELETE_PHONE = "DELETE FROM sip_phones WHERE account_id = ? AND id = ?"
 # List pages read only what a list item shows (PhoneRecord), in its order, the encrypted password
-# in the password's place. The columns that are usually empty (the second and third server sets,
+# in the password's place, then the row's version (``RecordPage.versions``). The columns that are usually empty (the second and third server sets,
 # the display number) come back as NULL when empty: the driver converts a NULL with one call
 # instead of three for a string, on up to 300 rows of a page (``_records`` turns them back into "").
 _LIST_NULLABLE = frozenset(("register_server2", "proxy_server2", "transport_protocol2", "register_server3",
                             "proxy_server3", "transport_protocol3", "display_number"))
 LIST_COLUMN_NAMES = tuple("password_enc" if f == "password" else f for f in PhoneRecord._fields)
-_LIST_COLS = ", ".join(f"NULLIF({n}, '')" if n in _LIST_NULLABLE else n for n in LIST_COLUMN_NAMES)
+_LIST_COLS = ", ".join(f"NULLIF({n}, '')" if n in _LIST_NULLABLE else n for n in LIST_COLUMN_NAMES) + ", version"
 SQL_PAGE = f"SELECT {_LIST_COLS} FROM sip_phones WHERE account_id = ? AND id > ? ORDER BY id LIMIT ? OFFSET ?"
 # The page and the account's phone count in one statement (the count is the last column).
 SQL_PAGE_TOTAL = (f"SELECT {_LIST_COLS}, (SELECT phone_count FROM accounts WHERE id = ?) "
                   "FROM sip_phones WHERE account_id = ? AND id > ? ORDER BY id LIMIT ? OFFSET ?")
 SQL_PHONE_COUNT = "SELECT phone_count FROM accounts WHERE id = ?"
-# The same pages as (id, seal) pairs (``RecordPage.seals``): a page whose items are all rendered
-# already (``phones.rendered``) reads two short columns instead of eighteen.
-SQL_SEALS = "SELECT id, password_enc FROM sip_phones WHERE account_id = ? AND id > ? ORDER BY id LIMIT ? OFFSET ?"
-SQL_SEALS_TOTAL = ("SELECT id, password_enc, (SELECT phone_count FROM accounts WHERE id = ?) "
-                   "FROM sip_phones WHERE account_id = ? AND id > ? ORDER BY id LIMIT ? OFFSET ?")
+# The same pages as (id, version) pairs (``RecordPage.versions``): a page whose items are all
+# rendered already (``phones.rendered``) reads two short columns instead of nineteen.
+SQL_VERSIONS = "SELECT id, version FROM sip_phones WHERE account_id = ? AND id > ? ORDER BY id LIMIT ? OFFSET ?"
+SQL_VERSIONS_TOTAL = ("SELECT id, version, (SELECT phone_count FROM accounts WHERE id = ?) "
+                      "FROM sip_phones WHERE account_id = ? AND id > ? ORDER BY id LIMIT ? OFFSET ?")
