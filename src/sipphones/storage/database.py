@@ -37,7 +37,7 @@ def _url(url: str, *, asynchronous: bool):
         raise DatabaseUrlError(f"'{url}' is not a database URL (try sqlite:///path/file.db or postgresql://host/db)") from None
     backend = u.get_backend_name()
     if backend == "sqlite":
-        return u.set(drivername="sqlite+aiosqlite" if asynchronous else "sqlite")
+        return u.set(drivername="sqlite")  # asynchronous too: see async_engine (no aiosqlite)
     if backend in ("postgresql", "postgres"):
         return u.set(drivername="postgresql+psycopg")
     raise DatabaseUrlError(f"unsupported database '{backend}': use sqlite:/// or postgresql://")
