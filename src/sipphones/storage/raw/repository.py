@@ -13,8 +13,8 @@ from sipphones.storage.raw.rows import _PLANS, PhoneRows, _make_account, _make_u
 from sipphones.storage.raw.runner import Runner
 from sipphones.storage.raw.runner import matchable as _matchable
 from sipphones.storage.raw.statements import (
-    SQL_ACTIVE_APP_ACCOUNT, SQL_DELETE_PHONE, SQL_DELETE_STATUS, SQL_INSERT_PHONE,
-    SQL_INSERT_PHONE_COUNTED, SQL_PAGE, SQL_PAGE_TOTAL, SQL_PHONE, SQL_PHONE_COUNT, SQL_UPDATE_PHONE, SQL_USERS_BY_EMAILS, SQL_VERSIONS,
+    SQL_ACTIVE_APP_ACCOUNT, SQL_DELETE_PHONE, SQL_DELETE_STATUS, SQL_INSERT_PHONE, SQL_INSERT_PHONE_COUNTED,
+    SQL_PAGE, SQL_PAGE_TOTAL, SQL_PHONE, SQL_PHONE_COUNT, SQL_UPDATE_PHONE, SQL_USERS_BY_EMAILS, SQL_VERSIONS,
     SQL_VERSIONS_TOTAL, _inserted_values, _updatable_values,
 )
 
