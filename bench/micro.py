@@ -191,7 +191,7 @@ async def select_costs(url: str, data_dir: Path, n: int, creds: seed.Credentials
 
     from sipphones.storage import schema as t
     from sipphones.storage.crypto import PasswordCipher
-    from sipphones.storage.sql import SqlRepository
+    from sipphones.storage.store import SqlRepository
 
     repo = SqlRepository.from_url(url, PasswordCipher(seed.keys_for(data_dir).sip_password))
     out = {}
@@ -211,15 +211,18 @@ async def select_costs(url: str, data_dir: Path, n: int, creds: seed.Credentials
     if u.get_backend_name() == "sqlite":
         import sqlite3
 
-        import aiosqlite
-
         sql = "SELECT * FROM accounts WHERE id = ?"
-        async with aiosqlite.connect(u.database) as db:
-            async def raw():
-                async with db.execute(sql, (creds.account_id,)) as cur:
-                    await cur.fetchone()
+        try:  # a reference figure only: not a dependency of sipphones (pip install aiosqlite)
+            import aiosqlite
+        except ImportError:
+            aiosqlite = None
+        if aiosqlite is not None:
+            async with aiosqlite.connect(u.database) as db:
+                async def raw():
+                    async with db.execute(sql, (creds.account_id,)) as cur:
+                        await cur.fetchone()
 
-            out["aiosqlite, held connection"] = await _timed(raw, n)
+                out["aiosqlite, held connection"] = await _timed(raw, n)
         con = sqlite3.connect(u.database)
         out["sqlite3 blocking, held connection"] = _timed_sync(
             lambda: con.execute(sql, (creds.account_id,)).fetchone(), n)
@@ -255,7 +258,8 @@ def python_costs(url: str, data_dir: Path, n: int) -> dict:
     from sipphones.storage import schema as t
     from sipphones.storage.crypto import PasswordCipher
     from sipphones.storage.database import sync_engine
-    from sipphones.storage.sql import _PHONE_COLUMNS, SqlRepository
+    from sipphones.storage.raw.statements import _PHONE_COLUMNS
+    from sipphones.storage.store import SqlRepository
     from bench.workload import CREATE_BODY
 
     keys = seed.keys_for(data_dir)

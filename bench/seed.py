@@ -28,7 +28,7 @@ from sipphones.storage import schema
 from sipphones.storage.crypto import PasswordCipher
 from sipphones.storage.database import migrate
 from sipphones.storage.keys import Keys, load_master_key
-from sipphones.storage.sql import SqlRepository
+from sipphones.storage.store import SqlRepository
 
 # Each user owns up to ten phones: the plain address and one per legacy platform suffix.
 VARIANTS = ("",) + LEGACY_SUFFIXES

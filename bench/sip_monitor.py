@@ -49,7 +49,7 @@ def seed_store(root: Path, count: int, *, domain: str) -> SeededStore:
     """A store with ``count`` phones (server set not yet pointed anywhere: see :func:`point_at`)."""
     from bench import seed
     from sipphones.storage.crypto import PasswordCipher
-    from sipphones.storage.sql import SqlRepository
+    from sipphones.storage.store import SqlRepository
 
     root.mkdir(parents=True, exist_ok=True)
     data_dir = root / "data"

@@ -21,7 +21,7 @@ from sipphones.auth.scopes import DEFAULT_APP_SCOPES
 from sipphones.config import load_settings
 from sipphones.storage.crypto import PasswordCipher
 from sipphones.storage.keys import Keys, load_master_key
-from sipphones.storage.sql import SqlRepository
+from sipphones.storage.store import SqlRepository
 
 
 def child_processes(pid: int) -> dict[int, str]:

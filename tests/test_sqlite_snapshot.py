@@ -62,12 +62,15 @@ def render_snapshot(path: Path) -> str:
         statements = [sql for (sql,) in conn.execute("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL "
                                                     "ORDER BY rowid")]
         (revision,), = conn.execute("SELECT version_num FROM alembic_version").fetchall()
+        (schema_version,), = conn.execute("PRAGMA schema_version").fetchall()
     finally:
         conn.close()
     head, _, _ = SNAPSHOT.read_text().partition("\nREVISION = ")
     lines = [head, f"REVISION = {revision!r}", "", "STATEMENTS = ("]
     lines += [f"    {s!r}," for s in statements]
-    lines += [")", "", "# The stamp Alembic writes into the version table.",
+    lines += [")", "", "# SQLite's schema cookie as the migrations leave it: one per DDL statement they ran (an",
+              "# ALTER TABLE counts, so it may exceed the number of STATEMENTS).",
+              f"SCHEMA_VERSION = {schema_version}", "", "# The stamp Alembic writes into the version table.",
               "STAMP = \"INSERT INTO alembic_version (version_num) VALUES ('\" + REVISION + \"')\"", ""]
     return "\n".join(lines)
 

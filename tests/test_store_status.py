@@ -6,7 +6,7 @@ import time
 
 from sipphones.phones.models import ServerSet, SipPhone, Transport
 from sipphones.storage.database import migrate
-from sipphones.storage.repository import PhoneStatus
+from sipphones.repository import PhoneStatus
 from tests.servers import Admin
 
 

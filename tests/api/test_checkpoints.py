@@ -14,7 +14,7 @@ import pytest
 
 from sipphones.config import load_settings
 from sipphones.storage import checkpoints
-from sipphones.storage.hotpath import SqliteRunner
+from sipphones.storage.raw.sqlite import SqliteRunner
 from sipphones.storage.pragmas import SqlitePragmas
 from tests.api.zoom import token_client
 from tests.servers import Admin, child_processes, start_sqlite_server

@@ -16,9 +16,11 @@ from sipphones.api import openapi, shapes
 from sipphones.phones import fields, rules
 from sipphones.phones.fields import FIELDS, Kind
 from sipphones.phones.models import SERVER_FIELDS, ServerSet, SipPhone, Transport
+from sipphones.repository import PhoneRecord
 from sipphones.sip.config import registration_config
-from sipphones.storage import schema, sql
-from sipphones.storage.repository import PhoneRecord
+from sipphones.storage import schema
+from sipphones.storage.alchemy import repository as alchemy
+from sipphones.storage.raw import statements
 from tests.api.zoom import (
     CURRENT_SCALARS, LEGACY_CREATE_REQUIRED, LEGACY_FIELDS, LEGACY_UPDATE_REQUIRED, current_phones, legacy_phones,
 )
@@ -116,13 +118,14 @@ def test_request_bodies_are_flattened_and_labelled_by_the_table():
 
 def test_the_phone_record_and_the_sql_column_lists_are_the_tables():
     assert PhoneRecord._fields == fields.RECORD_NAMES == tuple(f.name for f in FIELDS)
-    assert sql.LIST_COLUMN_NAMES == fields.COLUMNS
-    assert [c.name for c in sql._LIST_COLUMNS[:1]] == ["id"]
+    assert statements.LIST_COLUMN_NAMES == fields.COLUMNS
+    assert [c.name for c in alchemy._LIST_COLUMNS[:1]] == ["id"]
     stored = [c.name for c in schema.sip_phones.c]
-    assert set(sql.PHONE_COLUMN_NAMES) == set(stored) - {"user_id", "email_key"}
-    assert sql.PHONE_COLUMN_NAMES == tuple(n for n in stored if n not in ("user_id", "email_key"))
-    assert sql._UPDATABLE == tuple(f.column for f in FIELDS if f.updatable) + ("updated_at",)
-    assert sql.SQL_PAGE.startswith("SELECT id, user_email, user_name, authorization_name, password_enc, domain, ")
+    assert set(statements.PHONE_COLUMN_NAMES) == set(stored) - {"user_id", "email_key"}
+    assert statements.PHONE_COLUMN_NAMES == tuple(n for n in stored if n not in ("user_id", "email_key"))
+    assert statements._UPDATABLE == tuple(f.column for f in FIELDS if f.updatable) + ("updated_at",)
+    assert statements.SQL_PAGE.startswith(
+        "SELECT id, user_email, user_name, authorization_name, password_enc, domain, ")
     for f in FIELDS:  # every field has its column; a text column is wide enough for its limit
         column = schema.sip_phones.c[f.column]
         if f.max_length is not None and not f.secret:  # the password is stored encrypted (bytes)

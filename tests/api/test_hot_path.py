@@ -1,4 +1,4 @@
-"""The request hot path of the store (raw drivers, storage.hotpath) on SQLite and PostgreSQL:
+"""The request hot path of the store (raw drivers, storage.raw) on SQLite and PostgreSQL:
 what it must keep true beside the SQLAlchemy paths (counts, uniqueness, rollbacks, one lookup for
 suffixed addresses, the migration head constant)."""
 
@@ -11,7 +11,7 @@ import pytest
 
 from sipphones.phones.models import ServerSet, SipPhone, Transport
 from sipphones.storage.database import HEAD_REVISION, head_revision, migrate, stored_revision
-from sipphones.storage.repository import DuplicateKey
+from sipphones.repository import DuplicateKey
 from tests.servers import Admin
 
 
@@ -21,11 +21,11 @@ def test_head_revision_constant_matches_the_migrations():
 
 
 def test_user_rows_are_in_the_field_order_of_the_user_record():
-    # A user is built from its row by position (storage.sql._maker).
+    # A user is built from its row by position (storage.raw.rows._maker).
     import dataclasses
 
     from sipphones.accounts.models import User
-    from sipphones.storage import sql
+    from sipphones.storage.raw import statements as sql
 
     assert tuple(sql._USER_COLS.split(", ")) == tuple(f.name for f in dataclasses.fields(User))
 
@@ -156,7 +156,7 @@ def test_sqlite_hot_writes_and_sqlalchemy_writes_interleave_without_locking(tmp_
     assert page.total_records == 3 and len(page.items) == 3
 
 
-# --- SQLite group commit (storage.hotpath.SqliteRunner) --------------------------------------
+# --- SQLite group commit (storage.raw.sqlite.SqliteRunner) --------------------------------------
 
 def _sqlite_store(tmp_path):
     url = f"sqlite:///{tmp_path / 'g.db'}"

@@ -12,7 +12,7 @@ import pytest
 from sipphones.phones.models import ServerSet, SipPhone, Transport
 from sipphones.phones.rendered import RenderedItems
 from sipphones.storage.database import migrate
-from sipphones.storage.repository import PhoneRecord
+from sipphones.repository import PhoneRecord
 from tests.api.zoom import current_body, legacy_body, plain_client, token_client, unique_email
 from tests.servers import Admin, Credentials, start_sqlite_server
 
@@ -44,7 +44,7 @@ def test_memo_serves_a_page_only_when_every_item_is_there_in_its_version():
     assert memo.lookup([]) == []
     assert memo.lookup([("a", b"1"), ("b", b"2")]) is None      # b changed since
     assert memo.lookup([("a", b"1"), ("c", b"1")]) is None      # c never seen
-    # Rows as drivers give them: a count after the seal, a memoryview seal, a NULL seal.
+    # Rows as drivers give them: a count after the version, versions of any type, a NULL one.
     assert memo.lookup([("a", memoryview(b"1"), 7), ("b", b"1", 7)]) == [("item", "a", "1001"), ("item", "b", "1001")]
     assert memo.lookup([("a", None)]) is None
     # Reading the page again re-renders only what changed; the new version replaces the old one.
@@ -76,7 +76,7 @@ def test_memo_of_capacity_zero_renders_every_time_and_keeps_nothing():
         RenderedItems(lambda r: r, capacity=-1)
 
 
-# --- the seal: every write of a row stores a new one ---------------------------------------------
+# --- the row version: every write of a row bumps it ---------------------------------------------
 
 def _phone(account_id: str, pid: str, email: str, password: str = "same") -> SipPhone:
     now = time.time()
@@ -88,57 +88,67 @@ def _phone(account_id: str, pid: str, email: str, password: str = "same") -> Sip
 
 @pytest.fixture
 def store(database_url, tmp_path) -> tuple[Admin, Credentials]:
-    """A fresh store (each database) with one account whose one user is seal@example.com."""
+    """A fresh store (each database) with one account whose one user is version@example.com."""
     migrate(database_url)
     admin = Admin(database_url, tmp_path)
-    return admin, admin.account(users=("seal@example.com",))
+    return admin, admin.account(users=("version@example.com",))
 
 
-def test_every_save_of_a_phone_writes_a_new_seal_even_with_the_same_password(store):
+def test_every_save_of_a_phone_bumps_its_version_even_when_nothing_changes(store):
+    # Not even updated_at: two writes in one clock tick, or a clock set back, must still be seen
+    # by the list memo and by the monitor (which compared updated_at before).
     admin, creds = store
 
     async def go(svc, repo):
-        user = await repo.get_user_by_email(creds.account_id, "seal@example.com")
-        phone = _phone(creds.account_id, "sealtest", "seal@example.com")
+        user = await repo.get_user_by_email(creds.account_id, "version@example.com")
+        phone = _phone(creds.account_id, "versiontest", "version@example.com")
         await repo.add_phone(phone, user.id)
-        seals = []
+        seen = []
         for _ in range(3):
-            page = await repo.list_phone_seals(creds.account_id, after_id=None, offset=0, limit=30)
+            page = await repo.list_phone_versions(creds.account_id, after_id=None, offset=0, limit=30)
             full = await repo.list_phones(creds.account_id, search=None, after_id=None, offset=0, limit=30)
-            assert [(row[0], bytes(row[1])) for row in page.seals] == list(zip([r.id for r in full.items], full.seals))
-            seals.append(bytes(page.seals[0][1]))
-            assert await repo.save_phone(phone.replace(updated_at=time.time()))  # nothing else changes
-        return seals, page
+            searched = await repo.list_phones(creds.account_id, search="version@example.com", after_id=None,
+                                              offset=0, limit=30)
+            assert [tuple(row[:2]) for row in page.versions] == list(zip([r.id for r in full.items], full.versions))
+            assert searched.versions == full.versions
+            stored = await repo.get_phone(creds.account_id, phone.id)
+            assert stored == await repo.find_phone(phone.id)
+            seen.append((page.versions[0][1], stored.version, (await repo.phone_versions())[phone.id]))
+            assert await repo.save_phone(stored)  # the very same record, updated_at included
+        return seen, page
 
-    seals, page = admin.run(go)
-    assert len(set(seals)) == 3
+    seen, page = admin.run(go)
+    assert seen == [(1, 1, 1), (2, 2, 2), (3, 3, 3)]
     assert page.total_records == 1 and page.next_cursor is None
 
 
-def test_seal_pages_page_like_list_pages(store):
+def test_version_pages_page_like_list_pages(store):
     admin, creds = store
 
     async def go(svc, repo):
-        user = await repo.get_user_by_email(creds.account_id, "seal@example.com")
+        user = await repo.get_user_by_email(creds.account_id, "version@example.com")
         for n, suffix in enumerate(("win", "mac", "pc", "ipad", "iphone", "linux", "pad")):
-            await repo.add_phone(_phone(creds.account_id, f"seal{n:02d}", f"seal@example.com.{suffix}", f"pw{n}"),
-                                 user.id)
+            phone = _phone(creds.account_id, f"version{n:02d}", f"version@example.com.{suffix}", f"pw{n}")
+            await repo.add_phone(phone, user.id)
+            for _ in range(n % 3):
+                assert await repo.save_phone(phone)
         out = []
         for kw in ({"after_id": None, "offset": 0}, {"after_id": None, "offset": 3},
-                   {"after_id": "seal02" + creds.account_id[:16], "offset": 0}, {"after_id": None, "offset": 6}):
+                   {"after_id": "version02" + creds.account_id[:16], "offset": 0}, {"after_id": None, "offset": 6}):
             for with_total in (True, False):
-                sealed = await repo.list_phone_seals(creds.account_id, limit=3, with_total=with_total, **kw)
+                known = await repo.list_phone_versions(creds.account_id, limit=3, with_total=with_total, **kw)
                 full = await repo.list_phones(creds.account_id, search=None, limit=3, with_total=with_total, **kw)
-                out.append((sealed, full))
-        empty = await repo.list_phone_seals(creds.account_id, after_id="z" * 22, offset=0, limit=3)
+                out.append((known, full))
+        empty = await repo.list_phone_versions(creds.account_id, after_id="z" * 22, offset=0, limit=3)
         return out, empty
 
     pages, empty = admin.run(go)
-    for sealed, full in pages:
-        assert [row[0] for row in sealed.seals] == [r.id for r in full.items]
-        assert [bytes(row[1]) for row in sealed.seals] == full.seals
-        assert (sealed.total_records, sealed.next_cursor) == (full.total_records, full.next_cursor)
-    assert (empty.seals, empty.total_records, empty.next_cursor) == ([], 7, None)
+    for known, full in pages:
+        assert [row[0] for row in known.versions] == [r.id for r in full.items]
+        assert [row[1] for row in known.versions] == full.versions
+        assert full.versions == [int(r.id[7:9]) % 3 + 1 for r in full.items]
+        assert (known.total_records, known.next_cursor) == (full.total_records, full.next_cursor)
+    assert (empty.versions, empty.total_records, empty.next_cursor) == ([], 7, None)
 
 
 # --- what clients see ---------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import pytest
 
 from sipphones.accounts.models import PERM_EDIT, PERM_USER_READ
 from sipphones.monitor.status import save_statuses
-from sipphones.storage.repository import PhoneStatus
+from sipphones.repository import PhoneStatus
 from tests.api.zoom import assert_error, assert_validation, create_users, current_body
 
 PATH = "/_sipphones/v1/sip_phones/status"

@@ -18,8 +18,8 @@ from hypothesis import given, settings, strategies as st
 from sipphones.accounts.service import AccountService
 from sipphones.phones.models import ServerSet, SipPhone, Transport
 from sipphones.storage.database import migrate
-from sipphones.storage.repository import MissingReference
-from sipphones.storage.sql import SqlRepository
+from sipphones.repository import MissingReference
+from sipphones.storage.store import SqlRepository
 from tests.api.zoom import LEGACY_SUFFIXES, legacy_body, list_all, token_client
 from tests.servers import Admin, start_server
 

@@ -11,7 +11,7 @@ import pytest
 
 from sipphones.client import AsyncSipPhonesClient, ConfigurationError, SipPhonesClient
 from sipphones.monitor.status import save_statuses
-from sipphones.storage.repository import PhoneStatus
+from sipphones.repository import PhoneStatus
 from tests.cli_phones.test_phones_cli import one_sentence, sipphones, zoom_env
 from tests.client.fixtures import legacy_fields
 

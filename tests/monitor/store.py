@@ -20,7 +20,7 @@ from sipphones.cli.runtime import open_store
 from sipphones.config import load_settings
 from sipphones.ids import new_id
 from sipphones.phones.models import ServerSet, SipPhone, Transport
-from sipphones.storage.repository import PhoneStatus
+from sipphones.repository import PhoneStatus
 
 CLI = [sys.executable, "-m", "sipphones"]
 

@@ -12,7 +12,7 @@ from sipphones.errors import OAuthError, UserAlreadyExists, UserNotFound, Valida
 from sipphones.ids import new_client_id, new_id, new_secret
 from sipphones.phones import rules
 from sipphones.storage.crypto import hash_secret, is_slow_hash, verify_secret
-from sipphones.storage.repository import DuplicateKey, Repository
+from sipphones.repository import DuplicateKey, Repository
 
 
 class NotFoundError(LookupError):

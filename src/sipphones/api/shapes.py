@@ -12,7 +12,7 @@ from sipphones.errors import FieldError
 from sipphones.phones import fields
 from sipphones.phones.fields import CURRENT_SERVER_SETS, CURRENT_SHAPE_SCALARS, LEGACY_SHAPE, PhoneField
 from sipphones.phones.models import SipPhone
-from sipphones.storage.repository import PhoneRecord
+from sipphones.repository import PhoneRecord
 
 LEGACY_FIELDS = fields.LEGACY_BODY_KEYS
 CURRENT_SCALARS = fields.CURRENT_BODY_SCALARS

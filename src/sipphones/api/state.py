@@ -18,8 +18,8 @@ from sipphones.ratelimit.limiter import RateLimiter
 from sipphones.storage.crypto import PasswordCipher
 from sipphones.storage.database import migrate
 from sipphones.storage.keys import Keys, load_master_key
-from sipphones.storage.repository import PhoneRecord, Repository
-from sipphones.storage.sql import SqlRepository
+from sipphones.repository import PhoneRecord, Repository
+from sipphones.storage.store import SqlRepository
 
 
 @dataclass

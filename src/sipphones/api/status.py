@@ -32,7 +32,7 @@ from sipphones.auth.scopes import Operation
 from sipphones.phones.service import MAX_PAGE_SIZE
 from sipphones.phones.status import UNKNOWN_STATE, PhoneStatusService, parse_states
 from sipphones.ratelimit.policy import Label
-from sipphones.storage.repository import PhoneStatusEntry
+from sipphones.repository import PhoneStatusEntry
 
 __all__ = ["routes", "list_statuses_endpoint", "status_item"]
 

@@ -14,7 +14,7 @@ import typer
 from sipphones.config import Settings, load_settings
 
 if TYPE_CHECKING:
-    from sipphones.storage.sql import SqlRepository
+    from sipphones.storage.store import SqlRepository
 
 # The store, rich and SQLAlchemy are imported by the commands that use them, not by every start
 # of the CLI: ``serve`` must answer /healthz within a second of its launch.
@@ -49,7 +49,7 @@ async def open_store(settings: Settings, *, create: bool = False) -> AsyncIterat
     from sipphones.storage.crypto import PasswordCipher
     from sipphones.storage.database import DatabaseUrlError, migrate, sqlite_file
     from sipphones.storage.keys import Keys, load_master_key
-    from sipphones.storage.sql import SqlRepository
+    from sipphones.storage.store import SqlRepository
 
     url = settings.resolved_database_url()
     if not create:

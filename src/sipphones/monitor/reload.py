@@ -2,7 +2,7 @@
 
 The monitor learns about phones created, changed or deleted (through the API, the CLI or another
 tool writing the same store) by polling ``Repository.phone_versions()``: a map of phone id to
-``updated_at``. Comparing two such maps is all it takes to know which registrations to start,
+its row's version (one more with every write of the row, ``SipPhone.version``). Comparing two such maps is all it takes to know which registrations to start,
 restart or stop, so that comparison lives here as pure functions that tests can exercise
 without a store or a network.
 """
@@ -51,7 +51,7 @@ class PhoneSelection:
         """The ``account_id`` arguments to pass to the store (``None``: every account)."""
         return sorted(self.accounts) if self.accounts else [None]
 
-    def keep(self, versions: Mapping[str, float]) -> dict[str, float]:
+    def keep(self, versions: Mapping[str, int]) -> dict[str, int]:
         """Apply the phone and shard filters to a ``phone_versions`` result (accounts are
         filtered by the store)."""
         if not self.phones and self.shards == 1:
@@ -82,12 +82,12 @@ class FleetChanges:
         return len(self.added) + len(self.changed) + len(self.removed)
 
 
-def diff_versions(managed: Mapping[str, float], current: Mapping[str, float]) -> FleetChanges:
+def diff_versions(managed: Mapping[str, int], current: Mapping[str, int]) -> FleetChanges:
     """Compare the versions the monitor runs with (``managed``) against the store's (``current``).
 
-    A phone is *changed* when its ``updated_at`` differs in either direction: a restored backup
-    may carry an older timestamp, and any difference means the running registration was built
-    from another record than the one stored now.
+    A phone is *changed* when its version differs in either direction: a restored backup may
+    carry an older one, and any difference means the running registration was built from another
+    record than the one stored now.
     """
     added = sorted(pid for pid in current if pid not in managed)
     removed = sorted(pid for pid in managed if pid not in current)

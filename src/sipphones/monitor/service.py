@@ -39,7 +39,7 @@ from sipphones.sip.registration import (
 )
 from sipphones.sipio.gc_policy import FleetCollector
 from sipphones.sipio.client import AgentEvent, RegistrationAgent, SipStack
-from sipphones.storage.repository import Repository
+from sipphones.repository import Repository
 
 __all__ = ["MonitorOptions", "FleetMonitor", "INVALID"]
 
@@ -109,7 +109,7 @@ class FleetMonitor:
         self._stack = stack
         self._own_stack = stack is None
         self.health: dict[str, PhoneHealth] = {}
-        self.versions: dict[str, float] = {}       # phone id -> updated_at of the record in use
+        self.versions: dict[str, int] = {}         # phone id -> version of the record in use
         self.state_counts: dict[str, int] = {}
         self.metrics = MonitorMetrics(lambda: self.state_counts)
         self.writer = StatusWriter(repo, clock=clock, on_write=self._on_write,
@@ -180,9 +180,9 @@ class FleetMonitor:
 
     # --- reload ------------------------------------------------------------------------------
 
-    async def current_versions(self) -> dict[str, float]:
+    async def current_versions(self) -> dict[str, int]:
         sel = self.options.selection
-        versions: dict[str, float] = {}
+        versions: dict[str, int] = {}
         for account in sel.account_queries:
             versions.update(await self.repo.phone_versions(account))
         return sel.keep(versions)
@@ -267,7 +267,7 @@ class FleetMonitor:
         slots = [slot for slot, _ in phone.configured_servers()]
         health = PhoneHealth(phone.id, phone.account_id, first_slot=slots[0] if slots else 1)
         self.health[phone.id] = health
-        self.versions[phone.id] = phone.updated_at
+        self.versions[phone.id] = phone.version
         self._count(None, health.state)
         try:
             self.agent.add(phone)
@@ -294,7 +294,7 @@ class FleetMonitor:
             await self._remove(phone.id)
             self._add(phone)
             return
-        self.versions[phone.id] = phone.updated_at
+        self.versions[phone.id] = phone.version
         try:
             restarted = await self.agent.replace(phone, timeout=self.options.stop_timeout)
         except ConfigError as e:

@@ -54,6 +54,10 @@ class SipPhone:
     display_number: str = ""
     created_at: float = 0.0
     updated_at: float = 0.0
+    # The stored row's version: 1 when created, one more with every write of the row (the store
+    # bumps it; ``Repository.phone_versions``). A phone read from the store carries the version read.
+    # Bookkeeping, not content: two phones with the same fields are equal whatever their versions.
+    version: int = field(default=1, compare=False)
 
     def server(self, slot: int) -> ServerSet:
         return self.servers[slot - 1]

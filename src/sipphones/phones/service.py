@@ -15,7 +15,7 @@ from sipphones.phones import fields, rules
 from sipphones.phones.models import NO_SERVER, SLOTS, PhoneChanges, ServerSet, SipPhone, flat_name
 from sipphones.phones.pagination import PageTokens
 from sipphones.phones.rendered import RenderedItems
-from sipphones.storage.repository import DuplicateKey, MissingReference, Repository
+from sipphones.repository import DuplicateKey, MissingReference, Repository
 
 MAX_PAGE_SIZE = 300
 DEFAULT_PAGE_SIZE = 30
@@ -97,14 +97,14 @@ class PhoneService:
         # Only the legacy shape carries total_records (and page_count): the current one skips the count.
         items = None
         if rendered is not None and rendered.capacity and search is None:
-            sealed = await self.repo.list_phone_seals(account.id, after_id=after_id, offset=offset, limit=size,
-                                                      with_total=legacy)
-            items = rendered.lookup(sealed.seals)
-            total, last_id = sealed.total_records, sealed.next_cursor
+            known = await self.repo.list_phone_versions(account.id, after_id=after_id, offset=offset, limit=size,
+                                                        with_total=legacy)
+            items = rendered.lookup(known.versions)
+            total, last_id = known.total_records, known.next_cursor
         if items is None:  # not all rendered (or no memo): the page read whole, from one statement
             page = await self.repo.list_phones(account.id, search=search, after_id=after_id, offset=offset,
                                                limit=size, with_total=legacy)
-            items = page.items if rendered is None else rendered.add(page.items, page.seals)
+            items = page.items if rendered is None else rendered.add(page.items, page.versions)
             total, last_id = page.total_records, page.next_cursor
         token = ""
         if last_id is not None:

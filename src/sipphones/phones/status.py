@@ -15,7 +15,7 @@ from sipphones.accounts.models import Account
 from sipphones.errors import FieldError, ValidationFailed
 from sipphones.phones.pagination import PageTokens
 from sipphones.phones.service import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, PhoneService
-from sipphones.storage.repository import UNKNOWN_STATE, PhoneStatusEntry, Repository
+from sipphones.repository import UNKNOWN_STATE, PhoneStatusEntry, Repository
 
 __all__ = ["STATES", "FAILED_STATES", "UNKNOWN_STATE", "StatusList", "PhoneStatusService", "parse_states"]
 

@@ -20,7 +20,7 @@ growing costs disk and makes page lookups longer. When the WAL holds more than `
 pages, the process therefore asks for a RESTART checkpoint, without waiting: if a writer holds the
 write lock it simply tries again at the next tick. A RESTART holds the write lock for the pages
 written since the PASSIVE one plus the two fsyncs; the workers wait for that lock without
-blocking their event loops (``storage.hotpath.SqliteRunner`` retries its ``BEGIN IMMEDIATE``), so
+blocking their event loops (``storage.raw.sqlite.SqliteRunner`` retries its ``BEGIN IMMEDIATE``), so
 only the writes of those milliseconds wait, reads do not. The mark is high because each RESTART is
 such a pause: with 4,000 pages, creates at 2,000/s met one every few hundred milliseconds, some
 of 100-270 ms on a busy machine, and their p99 was worse than with SQLite's own checkpoints; with

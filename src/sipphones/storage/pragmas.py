@@ -1,6 +1,6 @@
 """The settings every SQLite connection of the service opens with, in one place.
 
-Both the request hot path (``storage.hotpath``, raw ``sqlite3``) and the SQLAlchemy engine
+Both the request hot path (``storage.raw``, raw ``sqlite3``) and the SQLAlchemy engine
 (``storage.database``) run these statements on each new connection."""
 
 from __future__ import annotations

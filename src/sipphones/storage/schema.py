@@ -75,6 +75,8 @@ sip_phones = Table(
     Column("display_number", String(64), nullable=False, default=""),
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
+    # 1 when created, one more with every write of the row, in the statement of the write (migration 0004)
+    Column("version", Integer, nullable=False, default=1, server_default="1"),
     UniqueConstraint("account_id", "email_key", name="uq_sip_phones_account_email"),
     Index("ix_sip_phones_account_id", "account_id", "id"),
     Index("ix_sip_phones_user", "user_id"),

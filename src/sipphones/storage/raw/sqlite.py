@@ -1,96 +1,19 @@
-"""Raw-driver statement runners for the request hot path (auth, user lookup, phone reads/writes,
-list pages).
-
-Why: through SQLAlchemy's async layer one primary-key SELECT costs ~250 µs of CPU on SQLite and
-~420 µs on PostgreSQL (greenlet hops, a pool checkout with a pre-ping, result wrapping), against
-a few µs through blocking ``sqlite3`` and ~35 µs through psycopg's async connection. The hot
-statements are fixed strings written once here (``?`` placeholders; the PostgreSQL runner turns
-them into ``%s`` once per statement) and run through:
-
-* ``SqliteRunner``: one ``sqlite3`` connection per process, in autocommit mode, statements run
-  blocking on the event loop (microseconds each). A write is ``BEGIN IMMEDIATE`` ... ``COMMIT``
-  that never spans a suspension, so transactions of one process never interleave and a
-  success is only reported after its commit. WAL, ``synchronous`` from the settings (NORMAL by
-  default), ``busy_timeout`` so that another process' short write (the CLI) is waited for.
-* ``PostgresRunner``: a psycopg_pool ``AsyncConnectionPool`` (autocommit connections, every hot
-  statement prepared on first use, no per-checkout ping: a broken connection is dropped by the
-  pool when it comes back in a bad state, and idle connections are recycled after ``max_idle``).
-
-The SQLAlchemy paths (schema, migrations, admin and CLI operations, search) stay in ``sql.py``.
-"""
+"""The hot path's SQLite runner: blocking ``sqlite3`` on the event loop, writes in group commits
+(see ``storage.raw.runner`` for why the hot path has its own drivers)."""
 
 from __future__ import annotations
 
 import asyncio
-import random
 import sqlite3
 import time
-from typing import Any, Awaitable, Callable, NamedTuple, Protocol, Sequence, TypeVar
+from typing import Any, Callable, NamedTuple, Sequence, TypeVar
 
+from sipphones.repository import DuplicateKey, MissingReference
 from sipphones.storage.pragmas import SqlitePragmas
-from sipphones.storage.repository import DuplicateKey, MissingReference
+from sipphones.storage.raw.runner import constraint_error
 
 T = TypeVar("T")
 
-# --- constraint violations and retries (both drivers, and SQLAlchemy's wrapped errors) -------
-
-# SQLite's extended result codes (``sqlite3.IntegrityError.sqlite_errorname``) and PostgreSQL's
-# SQLSTATEs (``psycopg.Error.sqlstate``) of the two constraint kinds a write can hit.
-_UNIQUE = frozenset(("SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY", "23505"))
-_FOREIGN_KEY = frozenset(("SQLITE_CONSTRAINT_FOREIGNKEY", "23503"))
-# PostgreSQL's "run the transaction again" (serialization_failure, deadlock_detected): nothing of
-# the failed attempt is stored.
-RETRY_SQLSTATES = frozenset(("40001", "40P01"))
-MAX_ATTEMPTS = 5        # attempts in all at a transaction PostgreSQL asks to run again
-RETRY_PAUSE = 0.005     # seconds: the n-th retry first waits a random 0 .. n x this
-
-
-def constraint_error(error: BaseException) -> Exception | None:
-    """What a driver's integrity error means to the domain: DuplicateKey for a unique key,
-    MissingReference for a foreign key (told apart by the driver's error code, never by its
-    text); None for any other error (a bug, not the client's doing: raised as it is)."""
-    code = getattr(error, "sqlite_errorname", None) or getattr(error, "sqlstate", None)
-    if code in _UNIQUE:
-        return DuplicateKey(str(error).splitlines()[0])
-    if code in _FOREIGN_KEY:
-        return MissingReference(str(error).splitlines()[0])
-    return None
-
-
-def asks_retry(error: BaseException) -> bool:
-    """True for PostgreSQL's deadlock / serialization failure, raw (psycopg) or wrapped by
-    SQLAlchemy (``.orig``)."""
-    return getattr(getattr(error, "orig", error), "sqlstate", None) in RETRY_SQLSTATES
-
-
-async def retrying(attempt: Callable[[], Awaitable[T]]) -> T:
-    """``attempt()``, run again (at most MAX_ATTEMPTS times in all, after a short random pause)
-    while it fails with an error PostgreSQL asks to retry; each attempt must be a whole
-    transaction (or one autocommit statement)."""
-    for n in range(1, MAX_ATTEMPTS + 1):
-        try:
-            return await attempt()
-        except Exception as e:
-            if n == MAX_ATTEMPTS or not asks_retry(e):
-                raise
-        await asyncio.sleep(random.uniform(0, RETRY_PAUSE * n))
-    raise AssertionError("unreachable")
-
-
-class Transaction(Protocol):
-    async def execute(self, sql: str, params: Sequence[Any]) -> int: ...   # the row count
-
-
-class Runner(Protocol):
-    dialect: str
-
-    async def one(self, sql: str, params: Sequence[Any]) -> tuple | None: ...
-    async def all(self, sql: str, params: Sequence[Any]) -> list[tuple]: ...
-    async def write(self, sql: str, params: Sequence[Any]) -> int: ...   # one statement, atomic
-    async def close(self) -> None: ...
-
-
-# --- SQLite ---------------------------------------------------------------------------------
 
 def _sqlite_execute(conn: sqlite3.Connection):
     def execute(sql: str, params: Sequence[Any]) -> int:
@@ -306,113 +229,3 @@ class SqliteRunner:
             if conn is not None:
                 conn.close()
         self._reader = self._writer = None
-
-
-# --- PostgreSQL -----------------------------------------------------------------------------
-
-class _PostgresTransaction:
-    def __init__(self, conn, runner: "PostgresRunner"):
-        self._conn = conn
-        self._runner = runner
-
-    async def execute(self, sql: str, params: Sequence[Any]) -> int:
-        from psycopg import errors
-
-        try:
-            cur = await self._conn.execute(self._runner.sql(sql), params)
-        except errors.IntegrityError as e:
-            raise (constraint_error(e) or e) from None
-        return cur.rowcount
-
-
-class PostgresRunner:
-    dialect = "postgresql"
-
-    def __init__(self, conninfo: str, *, min_size: int = 2, max_size: int = 10, max_idle: float = 300.0):
-        self.conninfo = conninfo
-        self.min_size, self.max_size, self.max_idle = min_size, max_size, max_idle
-        self._pool = None
-        self._opening: asyncio.Lock | None = None
-        self._sql: dict[str, str] = {}
-
-    def sql(self, sql: str) -> str:
-        out = self._sql.get(sql)
-        if out is None:
-            out = self._sql[sql] = sql.replace("?", "%s")
-        return out
-
-    async def pool(self):
-        if self._pool is not None:
-            return self._pool
-        if self._opening is None:
-            self._opening = asyncio.Lock()
-        async with self._opening:
-            if self._pool is None:
-                from psycopg_pool import AsyncConnectionPool
-
-                pool = AsyncConnectionPool(
-                    self.conninfo, min_size=self.min_size, max_size=self.max_size, max_idle=self.max_idle,
-                    open=False, kwargs={"autocommit": True, "prepare_threshold": 0},
-                )
-                await pool.open(wait=True, timeout=10.0)
-                self._pool = pool
-        return self._pool
-
-    async def one(self, sql: str, params: Sequence[Any]) -> tuple | None:
-        pool = self._pool or await self.pool()
-        async with pool.connection() as conn:
-            cur = await conn.execute(self.sql(sql), params)
-            return await cur.fetchone()
-
-    async def all(self, sql: str, params: Sequence[Any]) -> list[tuple]:
-        pool = self._pool or await self.pool()
-        async with pool.connection() as conn:
-            cur = await conn.execute(self.sql(sql), params)
-            return await cur.fetchall()
-
-    async def write(self, sql: str, params: Sequence[Any]) -> int:
-        """One statement on an autocommit connection: atomic, one round trip, no BEGIN/COMMIT;
-        run again (bounded, see ``retrying``) when PostgreSQL reports a deadlock or a
-        serialization failure. DuplicateKey / MissingReference as ``constraint_error`` says."""
-        from psycopg import errors
-
-        pool = self._pool or await self.pool()
-        statement = self.sql(sql)
-        for n in range(1, MAX_ATTEMPTS + 1):  # ``retrying`` inlined: no closure per write
-            async with pool.connection() as conn:
-                try:
-                    return (await conn.execute(statement, params)).rowcount
-                except errors.IntegrityError as e:
-                    raise (constraint_error(e) or e) from None
-                except errors.OperationalError as e:  # deadlock_detected, serialization_failure among them
-                    if n == MAX_ATTEMPTS or not asks_retry(e):
-                        raise
-            await asyncio.sleep(random.uniform(0, RETRY_PAUSE * n))
-        raise AssertionError("unreachable")
-
-    async def transact(self, fn: Callable[[_PostgresTransaction], Awaitable[T]]) -> T:
-        """``await fn(tx)`` in one transaction, committed before this returns; the whole
-        transaction run again (bounded, see ``retrying``) when PostgreSQL reports a deadlock or a
-        serialization failure, so ``fn`` must do nothing but its statements."""
-        pool = self._pool or await self.pool()
-
-        async def attempt() -> T:
-            async with pool.connection() as conn:
-                async with conn.transaction():
-                    return await fn(_PostgresTransaction(conn, self))
-
-        return await retrying(attempt)
-
-    async def close(self) -> None:
-        if self._pool is not None:
-            await self._pool.close()
-            self._pool = None
-
-
-def runner_for(url: str, pragmas: SqlitePragmas = SqlitePragmas()) -> Runner:
-    from sqlalchemy.engine import make_url
-
-    u = make_url(url)
-    if u.get_backend_name() == "sqlite":
-        return SqliteRunner(u.database or ":memory:", pragmas)
-    return PostgresRunner(u.set(drivername="postgresql").render_as_string(hide_password=False))

@@ -1,4 +1,6 @@
-"""The storage interface the domain services depend on (and nothing else about storage)."""
+"""The storage interface the domain services depend on (and nothing else about storage): the
+``Repository`` protocol, the records it hands over and the errors it raises. It spans the phone,
+account and monitor domains; ``sipphones.storage.store.SqlRepository`` implements it."""
 
 from __future__ import annotations
 
@@ -75,23 +77,21 @@ if PhoneRecord._fields != RECORD_NAMES:
 class RecordPage:
     """One page of a keyset-paginated listing of phones.
 
-    ``seals[i]`` is the seal of ``items[i]``: bytes that every write of a phone's row replaces
-    with new ones (the password's ciphertext, under a fresh random nonce each time), so equal seals
-    mean the same version of the row (``phones.rendered``)."""
+    ``versions[i]`` is the stored version of ``items[i]``'s row: 1 when created, one more with
+    every write of the row, so equal versions mean the same row as it was (``phones.rendered``)."""
 
     items: list[PhoneRecord]
     total_records: int
     next_cursor: str | None  # id of the last item when more remain, else None
-    seals: list[bytes] = field(default_factory=list)
+    versions: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
-class SealPage:
-    """The same page as ``list_phones`` would give, as ``(id, seal, ...)`` rows only (a driver
-    may add columns after these two, and hand a seal over as a memoryview: it compares equal to
-    the same bytes)."""
+class VersionPage:
+    """The same page as ``list_phones`` would give, as ``(id, version, ...)`` rows only (a driver
+    may add columns after these two)."""
 
-    seals: Sequence[Sequence]
+    versions: Sequence[Sequence]
     total_records: int
     next_cursor: str | None
 
@@ -131,11 +131,13 @@ class Repository(Protocol):
         self, account_id: str, *, search: str | None, after_id: str | None, offset: int, limit: int,
         with_total: bool = True,
     ) -> RecordPage: ...
-    async def list_phone_seals(
+    async def list_phone_versions(
         self, account_id: str, *, after_id: str | None, offset: int, limit: int, with_total: bool = True,
-    ) -> SealPage: ...
+    ) -> VersionPage: ...
     def iter_phones(self, account_id: str | None = None, batch: int = 500) -> AsyncIterator[SipPhone]: ...
-    async def phone_versions(self, account_id: str | None = None) -> dict[str, float]: ...
+    async def phone_versions(self, account_id: str | None = None) -> dict[str, int]:
+        """Every phone's id and its row's version (``SipPhone.version``)."""
+        ...
 
     # registration health (written by the monitor)
     async def save_status(self, status: PhoneStatus) -> None: ...
