@@ -24,6 +24,7 @@ from setuptools.command.build_ext import build_ext
 
 SIP = [
     "src/sipphones/sip/errors.py",
+    "src/sipphones/sip/address.py",
     "src/sipphones/sip/message.py",
     "src/sipphones/sip/headers.py",
     "src/sipphones/sip/parser.py",

@@ -41,7 +41,8 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sipphones.phones.models import ServerSet, SipPhone, Transport  # noqa: E402
-from sipphones.sip.config import RegistrationPolicy, TransactionTimers, registration_config  # noqa: E402
+from sipphones.registration_config import registration_config  # noqa: E402
+from sipphones.sip.config import RegistrationPolicy, TransactionTimers  # noqa: E402
 from sipphones.sip.registration import (  # noqa: E402
     Expired, Registered, RegistrationFailed, Unregistered,
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 import pytest
@@ -38,6 +39,35 @@ def _imported_modules(path: Path) -> set[str]:
 def test_sans_io_core_does_no_io(path):
     bad = _imported_roots(path) & SANS_IO_FORBIDDEN
     assert not bad, f"{path.name} imports {sorted(bad)}: the SIP core must stay sans-IO"
+
+
+def _imports_outside_the_core(path: Path) -> set[str]:
+    """What a module of ``sipphones/sip`` imports that is neither the standard library nor the core."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    names = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.extend(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level == 1:          # from .x import y: inside the package
+                continue
+            names.append("." * node.level + (node.module or ""))
+    return {name for name in names
+            if name.split(".")[0] not in sys.stdlib_module_names
+            and name != "sipphones.sip" and not name.startswith("sipphones.sip.")}
+
+
+@pytest.mark.parametrize("path", sorted((SRC / "sip").glob("*.py")), ids=lambda p: p.name)
+def test_sip_core_imports_only_the_standard_library_and_itself(path):
+    bad = _imports_outside_the_core(path)
+    assert not bad, f"{path.name} imports {sorted(bad)}: the SIP core stands alone (stdlib and sipphones.sip.* only)"
+
+
+def test_the_import_rule_sees_imports_from_outside_the_core(tmp_path):
+    probe = tmp_path / "probe.py"
+    probe.write_text("import re\nfrom . import message\nfrom sipphones.sip.headers import Via\n"
+                     "from sipphones.phones.models import Transport\nfrom .. import entropy\nimport dns.name\n")
+    assert _imports_outside_the_core(probe) == {"sipphones.phones.models", "..", "dns.name"}
 
 
 def test_sans_io_core_exists():

@@ -22,8 +22,8 @@ from sipphones.sip.config import (
     Target,
     TargetTransport,
     TransactionTimers,
-    registration_config,
 )
+from sipphones.registration_config import registration_config
 from sipphones.sip.headers import NameAddr, Via, parse_challenges
 from sipphones.sip.message import Headers, Request, Response
 from sipphones.sip.parser import parse_message

@@ -121,7 +121,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
-from sipphones.phones.models import Transport
+from sipphones.sip.address import Transport, format_host
 from sipphones.sip.digest import DigestClient
 from sipphones.sip.config import (
     RegistrationConfig,
@@ -129,7 +129,6 @@ from sipphones.sip.config import (
     ServerSetConfig,
     Target,
     TargetTransport,
-    format_host,
 )
 from sipphones.sip.errors import BadHeaderValue, DigestError
 from sipphones.sip.headers import (

@@ -38,13 +38,13 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from sipphones.phones.models import SipPhone
-from sipphones.phones.rules import HostPort
+from sipphones.registration_config import registration_config
+from sipphones.sip.address import HostPort
 from sipphones.sip.config import (
     DEFAULT_USER_AGENT,
     RegistrationConfig,
     RegistrationPolicy,
     Target,
-    registration_config,
 )
 from sipphones.sip.errors import ParseError
 from sipphones.sip.headers import Via
