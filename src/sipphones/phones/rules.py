@@ -80,7 +80,7 @@ def parse_host(text: str, *, allow_port: bool = True) -> HostPort:
     if port_text is not None:
         if not allow_port:
             raise AddressError("must not carry a port")
-        if not port_text.isdigit() or not (1 <= int(port_text) <= 65535):
+        if not (port_text.isascii() and port_text.isdigit()) or not (1 <= int(port_text) <= 65535):
             raise AddressError(f"port '{port_text}' is not a number from 1 to 65535")
         port = int(port_text)
     return HostPort(host=host.lower() if kind == "name" else host, port=port, kind=kind)
