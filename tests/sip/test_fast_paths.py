@@ -178,7 +178,7 @@ BRANCH_PIECES = [";", ",", " ", "\t", "=", "branch", "BRANCH", "Branch", "brancH
 @given(joined(BRANCH_PIECES, max_size=12))
 @settings(max_examples=3000)
 def test_branch_param_reads_like_the_regex(text):
-    from sipphones.sipio.transport import _TOP_BRANCH, _branch_param
+    from sipphones.sip.transaction import _TOP_BRANCH, _branch_param
     m = _TOP_BRANCH.match(text)
     assert _branch_param(text) == (m.group(1) if m else None)
 

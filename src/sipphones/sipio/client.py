@@ -49,6 +49,7 @@ from sipphones.sip.config import (
 from sipphones.sip.errors import ParseError
 from sipphones.sip.headers import Via
 from sipphones.sip.message import Response
+from sipphones.sip.transaction import top_via_branch
 from sipphones.sip.registration import (
     CheckFinished,
     Connect,
@@ -73,7 +74,7 @@ from .errors import TransportError
 from .resolver import DnsError, SipResolver
 from .timers import TimerEntry, TimerQueue
 from .tls import TlsOptions
-from .transport import Flow, TransportManager, top_via_branch
+from .transport import Flow, TransportManager
 
 __all__ = [
     "SipStack", "MachineRunner", "CheckRun", "run_check", "RegistrationAgent", "PhoneStatus",
