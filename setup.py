@@ -31,7 +31,11 @@ SIP = [
     "src/sipphones/sip/digest.py",
     "src/sipphones/sip/config.py",
     "src/sipphones/sip/transaction.py",
+    "src/sipphones/sip/events.py",
+    "src/sipphones/sip/attempt.py",
+    "src/sipphones/sip/engine.py",
     "src/sipphones/sip/registration.py",
+    "src/sipphones/sip/registration_check.py",
 ]
 SIPIO = [
     "src/sipphones/sipio/timers.py",

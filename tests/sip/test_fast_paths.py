@@ -17,13 +17,13 @@ from sipphones.sip.headers import (
     NameAddr,
     SipUri,
     _parse_one_challenge,
-    _simple_name_addr,
+    simple_name_addr,
     parse_challenges,
     parse_params,
 )
 from sipphones.sip.message import Headers, Response, split_list
 from sipphones.sip.parser import _HEAD_END, _head_end
-from sipphones.sip.registration import _granted
+from sipphones.sip.attempt import _granted
 
 # Pieces that hit the boundaries of each fast path's regular expression.
 ADDR_PIECES = ["<", ">", "sip:", "SIPS:", "tel:", "@", ":", ";", "=", ".", "a", "Z", "0", "9", "255", "256",
@@ -37,7 +37,7 @@ def joined(pieces: list[str], min_size: int = 0, max_size: int = 14):
 @given(st.one_of(joined(ADDR_PIECES), joined(ADDR_PIECES).map(lambda s: "<sip:" + s)))
 @settings(max_examples=1500)
 def test_simple_name_addr_accepts_only_what_the_parser_accepts(text):
-    if _simple_name_addr(text):
+    if simple_name_addr(text):
         NameAddr.parse(text, "To")  # must not raise
 
 
@@ -51,7 +51,7 @@ def test_simple_name_addr_takes_the_usual_forms(host, port, params):
         valid = True
     except BadHeaderValue:
         valid = False
-    assert _simple_name_addr(text) == valid
+    assert simple_name_addr(text) == valid
 
 
 @given(joined(["\r", "\n", "a", " ", ":"], max_size=16), st.integers(min_value=0, max_value=16))
@@ -215,8 +215,8 @@ def test_simple_name_addr_is_the_whole_regex(text):
     from sipphones.sip.headers import _SIMPLE_NAME_ADDR_RE
     m = _SIMPLE_NAME_ADDR_RE.fullmatch(text)
     expected = m is not None and len(m.group(1)) <= 255 and (m.group(2) is None or int(m.group(2)) <= 65535)
-    assert _simple_name_addr(text) == expected
-    assert _simple_name_addr(text) == expected
+    assert simple_name_addr(text) == expected
+    assert simple_name_addr(text) == expected
 
 
 VIA_PIECES = ["SIP/2.0/UDP ", "SIP / 2.0 / tcp ", "sip/2.0/TLS\t", "1.2.3.4", "[::1]", "host.example", "a_b", "-x",

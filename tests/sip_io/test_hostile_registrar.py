@@ -404,7 +404,7 @@ async def test_run_check_deadline_is_hard_and_every_set_still_gets_a_result(host
     ends with a result for every set."""
     from sipphones.registration_config import registration_config
     from sipphones.sip.config import RegistrationPolicy, TransactionTimers
-    from sipphones.sip.registration import ResultKind
+    from sipphones.sip.events import ResultKind
     from sipphones.sipio.client import SipStack, run_check
 
     peer = hostile(BEHAVIOURS["silent"])

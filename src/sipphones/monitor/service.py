@@ -35,8 +35,14 @@ from sipphones.registration_config import registration_config
 from sipphones.sip.config import (
     DEFAULT_USER_AGENT, ConfigError, RegistrationConfig, RegistrationPolicy, TransactionTimers,
 )
-from sipphones.sip.registration import (
-    Expired, FailedBack, FailedOver, Registered, RegistrationFailed, Stopped, Unregistered,
+from sipphones.sip.events import (
+    Expired,
+    FailedBack,
+    FailedOver,
+    Registered,
+    RegistrationFailed,
+    Stopped,
+    Unregistered,
 )
 from sipphones.sipio.gc_policy import FleetCollector
 from sipphones.sipio.client import AgentEvent, RegistrationAgent, SipStack

@@ -245,7 +245,7 @@ class RegistrationPolicy:
     * ``max_stale_retries``: how many ``stale=true`` challenges in a row are answered without
       counting as a rejection (a server that keeps saying stale is broken).
     * ``max_retry_after``: the longest a ``Retry-After`` keeps a server out of use; a longer one
-      is cut to it (and reported: :class:`~sipphones.sip.registration.RetryAfterCapped`), so one
+      is cut to it (and reported: :class:`~sipphones.sip.events.RetryAfterCapped`), so one
       absurd header cannot retire a server for good.
     * ``sequence_budget``: when set, the most one REGISTER sequence may take on one target of a
       server set in all (connection, every transaction: challenges, a 423 retry); the check sets

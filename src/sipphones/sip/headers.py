@@ -46,7 +46,7 @@ _TOKEN_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+")
 _SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+\-.]*")
 _HOSTNAME_RE = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_\-]*[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_\-]*[A-Za-z0-9_])?)*\.?")
 _IPV4_RE = re.compile(r"[0-9]{1,3}(?:\.[0-9]{1,3}){3}")
-_DIGITS_RE = re.compile(r"[0-9]+")
+DIGITS_RE = re.compile(r"[0-9]+")
 _HEX = "0123456789abcdefABCDEF"
 MAX_DELTA_SECONDS = 2**32 - 1   # RFC 3261 §20.19/§20.37: larger values mean this
 MAX_CSEQ = 2**31 - 1            # RFC 3261 §8.1.1.5: the sequence number is below 2**31
@@ -216,7 +216,7 @@ def _parse_hostport(text: str, header: str | None) -> tuple[str, int | None]:
             raise BadUri(f"invalid host {host!r}", header)
     port = None
     if rest:
-        if not rest.startswith(":") or not _DIGITS_RE.fullmatch(rest[1:]) or len(rest) > 6:
+        if not rest.startswith(":") or not DIGITS_RE.fullmatch(rest[1:]) or len(rest) > 6:
             raise BadUri(f"invalid port in {text!r}", header)
         port = int(rest[1:])
         if port > 65535:
@@ -253,7 +253,7 @@ _PARAM_RE = re.compile(
     r'|"([^"\\\r\n]*+(?:\\[^\r\n][^"\\\r\n]*+)*+)"))?'                      # = quoted-string
 )
 _QUOTED_PAIR_RE = re.compile(r"\\(.)", re.DOTALL)
-_SIMPLE_PARAMS_RE = re.compile(r"(?:;[A-Za-z0-9\-.!%*_+`'~]+(?:=[A-Za-z0-9\-.!%*_+`'~\[\]:]+)?)*")
+SIMPLE_PARAMS_RE = re.compile(r"(?:;[A-Za-z0-9\-.!%*_+`'~]+(?:=[A-Za-z0-9\-.!%*_+`'~\[\]:]+)?)*")
 
 
 def _parse_params_at(s: str, i: int, header: str | None, stop: str = "") -> tuple[Params, int]:
@@ -263,7 +263,7 @@ def _parse_params_at(s: str, i: int, header: str | None, stop: str = "") -> tupl
     """
     n = len(s)
     value: str | None
-    simple = _SIMPLE_PARAMS_RE.match(s, i)
+    simple = SIMPLE_PARAMS_RE.match(s, i)
     if simple.end() == n:  # type: ignore[union-attr]  # the pattern matches the empty string
         # Fast path: only ``;token`` / ``;token=token-or-host`` up to the end, no blanks or quotes
         # (what the loop below would read the same way).
@@ -301,7 +301,7 @@ def parse_params(text: str, header: str | None = None) -> Params:
 
 def _parse_delta(text: str, header: str) -> int:
     t = text.strip(_WS)
-    if not _DIGITS_RE.fullmatch(t):
+    if not DIGITS_RE.fullmatch(t):
         raise BadHeaderValue(f"{text[:40]!r} is not a number of seconds", header)
     t = t.lstrip("0") or "0"
     return MAX_DELTA_SECONDS if len(t) > 10 else min(int(t), MAX_DELTA_SECONDS)
@@ -572,7 +572,7 @@ class NameAddr:
 # A conservative subset of name-addr for validation (To/From of nearly every message):
 # ``<sip:user@host[:port][;uri-params]>[;params]`` with plain characters only. Everything it
 # matches NameAddr.parse accepts (the host is a name with a letter, '_' or '-', or an IPv4
-# address with octets up to 255; port and host length are checked by _simple_name_addr);
+# address with octets up to 255; port and host length are checked by simple_name_addr);
 # anything else is parsed in full.
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|[01][0-9][0-9]|[0-9][0-9]?)"
 _LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_\-]*[A-Za-z0-9_])?"
@@ -584,7 +584,7 @@ _SIMPLE_HEAD = (
 )
 _SIMPLE_TAIL = r"(?:;[A-Za-z0-9\-.!%*_+`'~]+(?:=[A-Za-z0-9\-.!%*_+`'~\[\]:]+)?)*"
 _SIMPLE_NAME_ADDR_RE = re.compile(_SIMPLE_HEAD + _SIMPLE_TAIL)
-# The two parts of the subset, read separately (see _simple_name_addr). The tail's quantifiers
+# The two parts of the subset, read separately (see simple_name_addr). The tail's quantifiers
 # are possessive: ';' and '=' are outside its character classes, so it never backtracks anyway.
 _SIMPLE_HEAD_RE = re.compile(_SIMPLE_HEAD)
 _SIMPLE_TAIL_RE = re.compile(r"(?:;[A-Za-z0-9\-.!%*_+`'~]++(?:=[A-Za-z0-9\-.!%*_+`'~\[\]:]++)?)*+")
@@ -595,7 +595,7 @@ _SIMPLE_HEADS: dict[str, bool] = {}
 _SIMPLE_HEADS_MAX = 4096
 
 
-def _simple_name_addr(text: str) -> bool:
+def simple_name_addr(text: str) -> bool:
     """True when ``text`` is in the subset above, i.e. ``NameAddr.parse(text)`` cannot fail.
 
     No character class of the ``<...>`` part holds ``>``, so the subset's ``>`` is the first one
@@ -654,7 +654,7 @@ def _via_parts(text: str) -> tuple[re.Match[str], str, int | None, Params]:
         raise BadHeaderValue(f"port {port} out of range", "Via")
     params = parse_params(text[m.end():].rstrip(_WS), "Via")
     rport = params.get("rport")
-    if rport is not None and (not _DIGITS_RE.fullmatch(rport) or int(rport[:6]) > 65535):
+    if rport is not None and (not DIGITS_RE.fullmatch(rport) or int(rport[:6]) > 65535):
         raise BadHeaderValue(f"invalid rport {rport!r}", "Via")
     return m, host, port, params
 
@@ -670,7 +670,7 @@ def check_via(text: str) -> None:
     m = _VIA_RE.match(text)
     if m is not None:
         rest = text[m.end():].rstrip(_WS)
-        if _SIMPLE_PARAMS_RE.fullmatch(rest) is not None:
+        if SIMPLE_PARAMS_RE.fullmatch(rest) is not None:
             port_text = m.group(5)
             parse_hostport(m.group(4), "Via")
             if port_text:
@@ -691,7 +691,7 @@ def check_via(text: str) -> None:
                     if low[j] == "=":
                         end = rest.find(";", j)
                         value = rest[j + 1:] if end < 0 else rest[j + 1:end]
-                        if not _DIGITS_RE.fullmatch(value) or int(value[:6]) > 65535:
+                        if not DIGITS_RE.fullmatch(value) or int(value[:6]) > 65535:
                             raise BadHeaderValue(f"invalid rport {value!r}", "Via")
                         break
                     i = low.find(";rport", j)
@@ -853,7 +853,7 @@ def parse_retry_after(text: str) -> RetryAfter:
         raise BadHeaderValue(f"unexpected {text[end:end + 10]!r}", "Retry-After")
     if "duration" in params:
         value = params["duration"]
-        if value is None or not _DIGITS_RE.fullmatch(value):
+        if value is None or not DIGITS_RE.fullmatch(value):
             raise BadHeaderValue("duration must be a number of seconds", "Retry-After")
     return RetryAfter(seconds, comment, params)
 
