@@ -26,6 +26,8 @@ SIP = [
     "src/sipphones/sip/errors.py",
     "src/sipphones/sip/address.py",
     "src/sipphones/sip/message.py",
+    "src/sipphones/sip/syntax.py",
+    "src/sipphones/sip/uri.py",
     "src/sipphones/sip/headers.py",
     "src/sipphones/sip/parser.py",
     "src/sipphones/sip/digest.py",

@@ -86,7 +86,7 @@ SIP_PACKAGES = ("sip", "sipio")
 MAX_MODULE_LINES = 600
 # Modules still over the limit, to be split along the protocol's lines (issue 11, item 5). The
 # list may only shrink: a module that is split must leave it, and no other module may join it.
-OVERSIZED = {"sip/headers.py", "sipio/client.py", "sipio/transport.py"}
+OVERSIZED = {"sipio/client.py", "sipio/transport.py"}
 
 
 def _sip_modules() -> list[Path]:

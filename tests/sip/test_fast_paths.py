@@ -13,14 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sipphones.sip.errors import BadHeaderValue
-from sipphones.sip.headers import (
-    NameAddr,
-    SipUri,
-    _parse_one_challenge,
-    simple_name_addr,
-    parse_challenges,
-    parse_params,
-)
+from sipphones.sip.headers import _parse_one_challenge, parse_challenges
+from sipphones.sip.syntax import parse_params
+from sipphones.sip.uri import NameAddr, SipUri, simple_name_addr
 from sipphones.sip.message import Headers, Response, split_list
 from sipphones.sip.parser import _HEAD_END, _head_end
 from sipphones.sip.attempt import _granted
@@ -195,7 +190,7 @@ def test_forbidden_check_is_the_regex(text):
 @settings(max_examples=1500)
 def test_quote_fast_path_is_the_character_loop(text):
     from sipphones.sip.errors import SerializeError
-    from sipphones.sip.headers import quote
+    from sipphones.sip.syntax import quote
     if "\r" in text or "\n" in text:
         try:
             quote(text)
@@ -212,7 +207,7 @@ def test_quote_fast_path_is_the_character_loop(text):
 @settings(max_examples=3000)
 def test_simple_name_addr_is_the_whole_regex(text):
     # Read in two parts (the "<uri>" part remembered): the same answer as the one regex, twice.
-    from sipphones.sip.headers import _SIMPLE_NAME_ADDR_RE
+    from sipphones.sip.uri import _SIMPLE_NAME_ADDR_RE
     m = _SIMPLE_NAME_ADDR_RE.fullmatch(text)
     expected = m is not None and len(m.group(1)) <= 255 and (m.group(2) is None or int(m.group(2)) <= 65535)
     assert simple_name_addr(text) == expected
@@ -265,8 +260,8 @@ QUOTED_OLD = r'''(?:[^"\\\r\n]|\\[^\r\n])*'''
 def test_quoted_string_regexes_read_like_the_per_character_form(text, pos):
     # The quoted-string part of the parameter regexes is written as an unrolled loop (one character
     # class run instead of a group per character): the same matches as the per-character form.
-    from sipphones.sip import headers
-    for pattern in (headers._PARAM_RE, headers._AUTH_PARAM_RE):
+    from sipphones.sip import headers, syntax
+    for pattern in (syntax._PARAM_RE, headers._AUTH_PARAM_RE):
         assert QUOTED_NEW in pattern.pattern
         reference = re.compile(pattern.pattern.replace(QUOTED_NEW, QUOTED_OLD))
         a, b = reference.match(text, pos), pattern.match(text, pos)

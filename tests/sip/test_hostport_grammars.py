@@ -4,7 +4,7 @@
   phone): IPv4, ``[IPv6]`` or a DNS name of LDH labels, a port from 1 to 65535 in ASCII digits,
   no all-digit name (a mistyped IPv4 address), names lower-cased for storage. Its errors are
   sentences for the API's ``Validation Failed.`` body.
-* ``sipphones.sip.headers.parse_hostport`` reads what peers send in URIs and Via headers
+* ``sipphones.sip.syntax.parse_hostport`` reads what peers send in URIs and Via headers
   (RFC 3261 §25.1 ``hostport``: underscores in names, any port up to 65535 including 0, case
   kept), raises the core's ``BadUri`` and is cached for the hot path.
 
@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from sipphones.phones.rules import AddressError, parse_host
 from sipphones.sip.errors import BadUri
-from sipphones.sip.headers import parse_hostport
+from sipphones.sip.syntax import parse_hostport
 
 CORPUS = [
     "registrar.example.com", "Registrar.Example.COM", "pbx", "pbx.", "a-b.c-d.example", "192.0.2.1",

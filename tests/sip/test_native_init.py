@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from sipphones.sip import digest, events, headers, message, transaction
+from sipphones.sip.uri import SipUri
 from sipphones.sip.config import Target, TargetTransport
 from sipphones.sipio import client
 
@@ -29,7 +30,7 @@ WRITTEN = [
     transaction.Transmit, transaction.ProvisionalResponse, transaction.FinalResponse,
     transaction.TransactionTimeout,
     digest.DigestChallenge, digest.ChallengeResult, digest._Session,
-    headers.CSeq, headers.SipUri, headers.Challenge,
+    headers.CSeq, SipUri, headers.Challenge,
     message.Request, message.Response,
     client.AgentEvent,
 ]
@@ -126,7 +127,7 @@ def test_written_init_with_real_values():
         (digest.ChallengeResult, ((challenge,), True, False)),
         (digest._Session, (challenge, 3, "cn")),
         (headers.CSeq, (7, "REGISTER")),
-        (headers.SipUri, ("h", "u", 5070, "sips", "pw", {"transport": "tcp"}, {"subject": "x"})),
+        (SipUri, ("h", "u", 5070, "sips", "pw", {"transport": "tcp"}, {"subject": "x"})),
         (headers.Challenge, ("Digest", {"realm": "r"}, None)),
         (message.Request, ("OPTIONS", "sip:x", message.Headers([("Via", "v")]), b"body", "SIP/2.0")),
         (message.Response, (486, "Busy", message.Headers([("To", "t")]), b"b", "SIP/2.0")),
@@ -174,10 +175,10 @@ def test_defaults_as_generated():
         assert one.headers == message.Headers() and one.headers is not two.headers  # a new one each time
         assert (one.body, one.version) == (b"", "SIP/2.0")
     assert events.Stopped() == events.Stopped()
-    for cls, first in ((headers.SipUri, ("h",)), (headers.Challenge, ("Digest",))):
+    for cls, first in ((SipUri, ("h",)), (headers.Challenge, ("Digest",))):
         one, two = cls(*first), cls(*first)
         assert one == two and one.params == {} and one.params is not two.params
-    uri = headers.SipUri("h")
+    uri = SipUri("h")
     assert (uri.user, uri.port, uri.scheme, uri.password, uri.headers) == (None, None, "sip", None, {})
     assert headers.Challenge("Basic").token68 is None
 
@@ -193,11 +194,12 @@ def test_target_equality_as_generated():
 
 
 def test_every_written_dataclass_init_is_checked_here():
-    from sipphones.sip import attempt, config, engine, parser, registration, registration_check
+    from sipphones.sip import attempt, config, engine, parser, registration, registration_check, syntax, uri
     from sipphones.sipio import transport
 
     written = set()
-    for module in (events, attempt, engine, registration, registration_check, transaction, digest, headers, message,
+    for module in (events, attempt, engine, registration, registration_check, transaction, digest, syntax, uri, headers,
+                   message,
                    config, parser, client, transport):
         source = Path(module.__file__).with_name(Path(module.__file__).name.split(".")[0] + ".py")
         for node in ast.walk(ast.parse(source.read_text())):

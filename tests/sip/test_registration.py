@@ -24,7 +24,8 @@ from sipphones.sip.config import (
     TransactionTimers,
 )
 from sipphones.registration_config import registration_config
-from sipphones.sip.headers import NameAddr, Via, parse_challenges
+from sipphones.sip.headers import Via, parse_challenges
+from sipphones.sip.uri import NameAddr
 from sipphones.sip.message import Headers, Request, Response
 from sipphones.sip.parser import parse_message
 from sipphones.sip.events import (

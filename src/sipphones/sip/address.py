@@ -3,7 +3,7 @@
 Plain values with no other import, so that the phones domain (whose records hold these) can use
 them without loading the rest of the core. How the text an admin typed becomes a ``HostPort``
 is the API's grammar (``sipphones.phones.rules.parse_host``); the host:port of URIs and Via
-headers that peers send is read by ``sipphones.sip.headers.parse_hostport`` (RFC 3261's
+headers that peers send is read by ``sipphones.sip.syntax.parse_hostport`` (RFC 3261's
 grammar; tests/sip/test_hostport_grammars.py holds the two side by side).
 """
 

@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING
 from sipphones.sip.digest import DigestClient
 from sipphones.sip.config import ServerSetConfig, Target, TargetTransport
 from sipphones.sip.errors import BadHeaderValue, DigestError
-from sipphones.sip.headers import DIGITS_RE, SIMPLE_PARAMS_RE, SipUri, granted_expires, min_expires, parse_contacts, parse_delta_seconds, retry_after
+from sipphones.sip.headers import granted_expires, min_expires, retry_after
+from sipphones.sip.syntax import DIGITS_RE, SIMPLE_PARAMS_RE, parse_delta_seconds
+from sipphones.sip.uri import SipUri, parse_contacts
 from sipphones.sip.message import Response
 from sipphones.sip.transaction import FinalResponse, NonInviteClientTransaction, TransactionTimeout, Transmit
 

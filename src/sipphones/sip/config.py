@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from sipphones.sip.address import HostPort, Transport, format_host
-from sipphones.sip.headers import SipUri
+from sipphones.sip.uri import SipUri
 
 __all__ = [
     "ConfigError", "Target", "TargetTransport", "ServerSetConfig", "RegistrationConfig",

@@ -7,7 +7,7 @@ from __future__ import annotations
 from sipphones.sip.address import format_host
 from sipphones.sip.digest import DigestClient
 from sipphones.sip.config import RegistrationConfig, RegistrationPolicy, Target
-from sipphones.sip.headers import SipUri
+from sipphones.sip.uri import SipUri
 from sipphones.sip.message import Headers, Request, Response
 from sipphones.sip.transaction import MAGIC_COOKIE, response_key
 

@@ -30,7 +30,8 @@ from .errors import (
     EmptyMessage, HeaderTooLong, IncompleteMessage, MessageTooLarge, MethodMismatch,
     MissingContentLength, MissingHeader, ParseError, TooManyHeaders, UnsupportedVersion,
 )
-from .headers import NameAddr, SipUri, simple_name_addr, check_via, cseq_parts, parse_uri
+from .headers import check_via, cseq_parts
+from .uri import NameAddr, SipUri, simple_name_addr, parse_uri
 from .message import Headers, Request, Response, canonical_name, split_list
 
 
