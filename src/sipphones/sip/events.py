@@ -98,6 +98,9 @@ TRANSPORT_KINDS = frozenset({ResultKind.TIMEOUT, ResultKind.CONNECTION_REFUSED,
 # one, while the generated one runs interpreted (~10x slower; frozen stays frozen, and eq, hash,
 # repr and ``dataclasses.replace`` are still the generated ones). tests/sip/test_native_init.py
 # checks every such ``__init__`` against the class's fields.
+# Measured with bench/sip_micro.py (compiled, 10000 phones, alternating builds, 2026-12): the
+# 27 written ``__init__``s of the core and its driver save about 20 % CPU per registration
+# (median 129 vs 165 us), well over the 5 % that keeps hand-written code.
 
 
 class Action:
