@@ -24,13 +24,20 @@ from setuptools.command.build_ext import build_ext
 
 SIP = [
     "src/sipphones/sip/errors.py",
+    "src/sipphones/sip/address.py",
     "src/sipphones/sip/message.py",
+    "src/sipphones/sip/syntax.py",
+    "src/sipphones/sip/uri.py",
     "src/sipphones/sip/headers.py",
     "src/sipphones/sip/parser.py",
     "src/sipphones/sip/digest.py",
     "src/sipphones/sip/config.py",
     "src/sipphones/sip/transaction.py",
+    "src/sipphones/sip/events.py",
+    "src/sipphones/sip/attempt.py",
+    "src/sipphones/sip/engine.py",
     "src/sipphones/sip/registration.py",
+    "src/sipphones/sip/registration_check.py",
 ]
 SIPIO = [
     "src/sipphones/sipio/timers.py",

@@ -33,7 +33,8 @@ if __package__ in (None, ""):
 from bench.sip_worker import (  # noqa: E402
     Counter, GcClock, add_gc_options, collector_for, cpu_seconds, make_phones,
 )
-from sipphones.sip.config import RegistrationPolicy, TransactionTimers, registration_config  # noqa: E402
+from sipphones.registration_config import registration_config  # noqa: E402
+from sipphones.sip.config import RegistrationPolicy, TransactionTimers  # noqa: E402
 from sipphones.sipio.client import RegistrationAgent, SipStack  # noqa: E402
 from sipphones.sipio.transport import TransportManager, UdpFlow  # noqa: E402
 

@@ -120,7 +120,7 @@ def run_sipp(workdir: Path, port: int, scenario: Path, csv: Path, local_port: in
 
 async def engine_phase(port: int, first: int, count: int, concurrency: int, dump) -> dict:
     from bench.sip_worker import Counter, _policy, make_phones, wait_until
-    from sipphones.sip.config import registration_config
+    from sipphones.registration_config import registration_config
     from sipphones.sipio.client import RegistrationAgent, SipStack
 
     stack = SipStack.create()

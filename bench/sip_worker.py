@@ -41,10 +41,9 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sipphones.phones.models import ServerSet, SipPhone, Transport  # noqa: E402
-from sipphones.sip.config import RegistrationPolicy, TransactionTimers, registration_config  # noqa: E402
-from sipphones.sip.registration import (  # noqa: E402
-    Expired, Registered, RegistrationFailed, Unregistered,
-)
+from sipphones.registration_config import registration_config  # noqa: E402
+from sipphones.sip.config import RegistrationPolicy, TransactionTimers  # noqa: E402
+from sipphones.sip.events import Expired, Registered, RegistrationFailed, Unregistered
 from sipphones.monitor.reload import shard_of  # noqa: E402
 from sipphones.sipio.gc_policy import FleetCollector  # noqa: E402
 from sipphones.sipio.client import AgentEvent, RegistrationAgent, SipStack  # noqa: E402

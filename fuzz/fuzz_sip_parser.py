@@ -22,9 +22,8 @@ import atheris
 with atheris.instrument_imports(include=["sipphones.sip"]):
     from sipphones.sip.digest import DigestClient
     from sipphones.sip.errors import BadHeaderValue, DigestError, ParseError
-    from sipphones.sip.headers import (
-        NameAddr, SipUri, Via, parse_challenges, parse_contacts, parse_cseq, parse_retry_after,
-    )
+    from sipphones.sip.headers import Via, parse_challenges, parse_cseq, parse_retry_after
+    from sipphones.sip.uri import NameAddr, SipUri, parse_contacts
     from sipphones.sip.message import Response
     from sipphones.sip.parser import Limits, StreamParser, parse_message
 

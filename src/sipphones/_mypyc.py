@@ -10,12 +10,12 @@ pure Python.
 One trap comes with it: an extension module wins over its ``.py`` even when the ``.py`` was
 edited (or changed by ``git pull``) after it was compiled, and the old code would run without
 a word. :func:`ensure_fresh` (called by both packages' ``__init__``) refuses to import such a
-package and says how to rebuild.
+package and says how to rebuild; it lives in ``sipphones.sip.freshness`` (standard library only,
+so that the SIP core imports nothing outside itself) and is re-exported here.
 """
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -27,36 +27,6 @@ else:
         def mypyc_attr(*args: Any, **kwargs: Any) -> Any:
             return lambda cls: cls
 
-__all__ = ["mypyc_attr", "stale_modules", "ensure_fresh", "compiled_modules"]
+from sipphones.sip.freshness import REBUILD, compiled_modules, ensure_fresh, stale_modules
 
-REBUILD = ("rebuild it with `bash scripts/bootstrap.sh` (or run pure Python: "
-           "`find src -name '*.so' -delete`)")
-
-
-def compiled_modules(package_dir: str) -> dict[str, tuple[str, str]]:
-    """``{module: (source path, extension path)}`` for the modules of ``package_dir`` that have
-    a compiled extension beside their source."""
-    sources: dict[str, str] = {}
-    extensions: dict[str, str] = {}
-    with os.scandir(package_dir) as entries:
-        for entry in entries:
-            name = entry.name
-            if name.endswith(".py"):
-                sources[name[:-3]] = entry.path
-            elif name.endswith(".so"):
-                extensions[name.split(".", 1)[0]] = entry.path
-    return {m: (sources[m], so) for m, so in extensions.items() if m in sources}
-
-
-def stale_modules(package_dir: str) -> list[str]:
-    """Modules whose source changed after their extension was built."""
-    return sorted(m for m, (py, so) in compiled_modules(package_dir).items()
-                  if os.stat(py).st_mtime > os.stat(so).st_mtime)
-
-
-def ensure_fresh(package: str, package_dir: str) -> None:
-    """Raise ImportError when a compiled module of ``package`` is older than its source."""
-    stale = stale_modules(package_dir)
-    if stale:
-        names = ", ".join(f"{package}.{m}" for m in stale)
-        raise ImportError(f"the compiled {names} is older than its source; {REBUILD}")
+__all__ = ["mypyc_attr", "stale_modules", "ensure_fresh", "compiled_modules", "REBUILD"]

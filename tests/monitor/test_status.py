@@ -7,7 +7,7 @@ import pytest
 from sipphones.cli.runtime import open_store
 from sipphones.monitor.status import PhoneHealth, StatusWriter, apply_report, describe_failure, target_text
 from sipphones.sip.config import Target, TargetTransport
-from sipphones.sip.registration import Expired, Registered, RegistrationFailed, ResultKind, Stopped
+from sipphones.sip.events import Expired, Registered, RegistrationFailed, ResultKind, Stopped
 from tests.monitor.store import PhoneStore, Server
 
 T1 = Target("127.0.0.1", 5060, TargetTransport.UDP)

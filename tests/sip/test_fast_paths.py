@@ -13,17 +13,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sipphones.sip.errors import BadHeaderValue
-from sipphones.sip.headers import (
-    NameAddr,
-    SipUri,
-    _parse_one_challenge,
-    _simple_name_addr,
-    parse_challenges,
-    parse_params,
-)
+from sipphones.sip.headers import _parse_one_challenge, parse_challenges
+from sipphones.sip.syntax import parse_params
+from sipphones.sip.uri import NameAddr, SipUri, simple_name_addr
 from sipphones.sip.message import Headers, Response, split_list
 from sipphones.sip.parser import _HEAD_END, _head_end
-from sipphones.sip.registration import _granted
+from sipphones.sip.attempt import _granted
 
 # Pieces that hit the boundaries of each fast path's regular expression.
 ADDR_PIECES = ["<", ">", "sip:", "SIPS:", "tel:", "@", ":", ";", "=", ".", "a", "Z", "0", "9", "255", "256",
@@ -37,7 +32,7 @@ def joined(pieces: list[str], min_size: int = 0, max_size: int = 14):
 @given(st.one_of(joined(ADDR_PIECES), joined(ADDR_PIECES).map(lambda s: "<sip:" + s)))
 @settings(max_examples=1500)
 def test_simple_name_addr_accepts_only_what_the_parser_accepts(text):
-    if _simple_name_addr(text):
+    if simple_name_addr(text):
         NameAddr.parse(text, "To")  # must not raise
 
 
@@ -51,7 +46,7 @@ def test_simple_name_addr_takes_the_usual_forms(host, port, params):
         valid = True
     except BadHeaderValue:
         valid = False
-    assert _simple_name_addr(text) == valid
+    assert simple_name_addr(text) == valid
 
 
 @given(joined(["\r", "\n", "a", " ", ":"], max_size=16), st.integers(min_value=0, max_value=16))
@@ -178,7 +173,7 @@ BRANCH_PIECES = [";", ",", " ", "\t", "=", "branch", "BRANCH", "Branch", "brancH
 @given(joined(BRANCH_PIECES, max_size=12))
 @settings(max_examples=3000)
 def test_branch_param_reads_like_the_regex(text):
-    from sipphones.sipio.transport import _TOP_BRANCH, _branch_param
+    from sipphones.sip.transaction import _TOP_BRANCH, _branch_param
     m = _TOP_BRANCH.match(text)
     assert _branch_param(text) == (m.group(1) if m else None)
 
@@ -195,7 +190,7 @@ def test_forbidden_check_is_the_regex(text):
 @settings(max_examples=1500)
 def test_quote_fast_path_is_the_character_loop(text):
     from sipphones.sip.errors import SerializeError
-    from sipphones.sip.headers import quote
+    from sipphones.sip.syntax import quote
     if "\r" in text or "\n" in text:
         try:
             quote(text)
@@ -212,11 +207,11 @@ def test_quote_fast_path_is_the_character_loop(text):
 @settings(max_examples=3000)
 def test_simple_name_addr_is_the_whole_regex(text):
     # Read in two parts (the "<uri>" part remembered): the same answer as the one regex, twice.
-    from sipphones.sip.headers import _SIMPLE_NAME_ADDR_RE
+    from sipphones.sip.uri import _SIMPLE_NAME_ADDR_RE
     m = _SIMPLE_NAME_ADDR_RE.fullmatch(text)
     expected = m is not None and len(m.group(1)) <= 255 and (m.group(2) is None or int(m.group(2)) <= 65535)
-    assert _simple_name_addr(text) == expected
-    assert _simple_name_addr(text) == expected
+    assert simple_name_addr(text) == expected
+    assert simple_name_addr(text) == expected
 
 
 VIA_PIECES = ["SIP/2.0/UDP ", "SIP / 2.0 / tcp ", "sip/2.0/TLS\t", "1.2.3.4", "[::1]", "host.example", "a_b", "-x",
@@ -265,8 +260,8 @@ QUOTED_OLD = r'''(?:[^"\\\r\n]|\\[^\r\n])*'''
 def test_quoted_string_regexes_read_like_the_per_character_form(text, pos):
     # The quoted-string part of the parameter regexes is written as an unrolled loop (one character
     # class run instead of a group per character): the same matches as the per-character form.
-    from sipphones.sip import headers
-    for pattern in (headers._PARAM_RE, headers._AUTH_PARAM_RE):
+    from sipphones.sip import headers, syntax
+    for pattern in (syntax._PARAM_RE, headers._AUTH_PARAM_RE):
         assert QUOTED_NEW in pattern.pattern
         reference = re.compile(pattern.pattern.replace(QUOTED_NEW, QUOTED_OLD))
         a, b = reference.match(text, pos), pattern.match(text, pos)

@@ -8,10 +8,21 @@ from hypothesis import strategies as st
 
 from sipphones.sip.errors import BadHeaderValue, BadUri, ParseError, SerializeError
 from sipphones.sip.headers import (
-    AbsoluteUri, Challenge, NameAddr, RetryAfter, SipUri, Via, find_contact, granted_expires,
-    min_expires, parse_challenge, parse_challenges, parse_contacts, parse_cseq, parse_delta_seconds,
-    parse_params, parse_retry_after, parse_uri, parse_vias, quote, retry_after, unquote,
+    Challenge,
+    RetryAfter,
+    Via,
+    find_contact,
+    granted_expires,
+    min_expires,
+    parse_challenge,
+    parse_challenges,
+    parse_cseq,
+    parse_retry_after,
+    parse_vias,
+    retry_after,
 )
+from sipphones.sip.syntax import parse_delta_seconds, parse_params, quote, unquote
+from sipphones.sip.uri import AbsoluteUri, NameAddr, SipUri, parse_contacts, parse_uri
 from sipphones.sip.message import Headers, Response
 
 # --- SIP URIs -------------------------------------------------------------------------------

@@ -16,20 +16,21 @@ from pathlib import Path
 
 import pytest
 
-from sipphones.sip import digest, headers, message, registration, transaction
+from sipphones.sip import digest, events, headers, message, transaction
+from sipphones.sip.uri import SipUri
 from sipphones.sip.config import Target, TargetTransport
 from sipphones.sipio import client
 
 WRITTEN = [
-    registration.Resolve, registration.Connect, registration.Send, registration.Release,
-    registration.SetTimer, registration.Registered, registration.RegistrationFailed,
-    registration.FailedOver, registration.FailedBack, registration.Expired,
-    registration.Unregistered, registration.Stopped, registration.AttemptResult,
-    registration.RetryAfterCapped,
+    events.Resolve, events.Connect, events.Send, events.Release,
+    events.SetTimer, events.Registered, events.RegistrationFailed,
+    events.FailedOver, events.FailedBack, events.Expired,
+    events.Unregistered, events.Stopped, events.AttemptResult,
+    events.RetryAfterCapped,
     transaction.Transmit, transaction.ProvisionalResponse, transaction.FinalResponse,
     transaction.TransactionTimeout,
     digest.DigestChallenge, digest.ChallengeResult, digest._Session,
-    headers.CSeq, headers.SipUri, headers.Challenge,
+    headers.CSeq, SipUri, headers.Challenge,
     message.Request, message.Response,
     client.AgentEvent,
 ]
@@ -102,22 +103,22 @@ def test_written_init_with_real_values():
     target = Target("127.0.0.1", 5060, TargetTransport.UDP)
     request = message.Request("REGISTER", "sip:sip.test")
     response = message.Response(200, "OK")
-    kind = registration.ResultKind.REGISTERED
+    kind = events.ResultKind.REGISTERED
     challenge = digest.DigestChallenge("sip.test", "abc")
     cases = [
-        (registration.Resolve, (1, "h", 5060, registration.Transport.UDP)),
-        (registration.Connect, (1, target)),
-        (registration.Send, (1, target, request, True)),
-        (registration.Release, (2, target)),
-        (registration.SetTimer, (1.5,)),
-        (registration.Registered, (1, target, 60, 0.25, 202)),
-        (registration.RegistrationFailed, (1, None, kind, 403, "no", True)),
-        (registration.FailedOver, (1, 2, kind)),
-        (registration.FailedBack, (2, 1)),
-        (registration.Expired, (3,)),
-        (registration.Unregistered, (1, target, True, kind, 200)),
-        (registration.AttemptResult, (1, kind, 200, "OK", target, 0.1, 60, 0.2, "d", 5)),
-        (registration.RetryAfterCapped, (1, target, 99999, 3600)),
+        (events.Resolve, (1, "h", 5060, events.Transport.UDP)),
+        (events.Connect, (1, target)),
+        (events.Send, (1, target, request, True)),
+        (events.Release, (2, target)),
+        (events.SetTimer, (1.5,)),
+        (events.Registered, (1, target, 60, 0.25, 202)),
+        (events.RegistrationFailed, (1, None, kind, 403, "no", True)),
+        (events.FailedOver, (1, 2, kind)),
+        (events.FailedBack, (2, 1)),
+        (events.Expired, (3,)),
+        (events.Unregistered, (1, target, True, kind, 200)),
+        (events.AttemptResult, (1, kind, 200, "OK", target, 0.1, 60, 0.2, "d", 5)),
+        (events.RetryAfterCapped, (1, target, 99999, 3600)),
         (transaction.Transmit, (request, True)),
         (transaction.ProvisionalResponse, (response,)),
         (transaction.FinalResponse, (response, 0.5)),
@@ -126,13 +127,13 @@ def test_written_init_with_real_values():
         (digest.ChallengeResult, ((challenge,), True, False)),
         (digest._Session, (challenge, 3, "cn")),
         (headers.CSeq, (7, "REGISTER")),
-        (headers.SipUri, ("h", "u", 5070, "sips", "pw", {"transport": "tcp"}, {"subject": "x"})),
+        (SipUri, ("h", "u", 5070, "sips", "pw", {"transport": "tcp"}, {"subject": "x"})),
         (headers.Challenge, ("Digest", {"realm": "r"}, None)),
         (message.Request, ("OPTIONS", "sip:x", message.Headers([("Via", "v")]), b"body", "SIP/2.0")),
         (message.Response, (486, "Busy", message.Headers([("To", "t")]), b"b", "SIP/2.0")),
-        (client.AgentEvent, ("p1", registration.Stopped(), 12.5)),
+        (client.AgentEvent, ("p1", events.Stopped(), 12.5)),
     ]
-    assert {c for c, _ in cases} | {registration.Stopped} == set(WRITTEN)
+    assert {c for c, _ in cases} | {events.Stopped} == set(WRITTEN)
     for cls, args in cases:
         names = [f.name for f in dataclasses.fields(cls)]
         positional = cls(*args)
@@ -157,11 +158,11 @@ def test_written_init_with_real_values():
 
 def test_defaults_as_generated():
     target = Target("127.0.0.1", 5060, TargetTransport.UDP)
-    assert registration.Send(1, target, message.Request("REGISTER", "sip:x")).retransmission is False
-    assert registration.Registered(1, target, 60, 0.1).status == 200
-    r = registration.RegistrationFailed(1, None, registration.ResultKind.TIMEOUT, None)
+    assert events.Send(1, target, message.Request("REGISTER", "sip:x")).retransmission is False
+    assert events.Registered(1, target, 60, 0.1).status == 200
+    r = events.RegistrationFailed(1, None, events.ResultKind.TIMEOUT, None)
     assert (r.detail, r.probe) == ("", False)
-    a = registration.AttemptResult(1, registration.ResultKind.TIMEOUT)
+    a = events.AttemptResult(1, events.ResultKind.TIMEOUT)
     assert (a.status, a.reason, a.target, a.rtt, a.expires, a.elapsed, a.detail, a.retry_after) == \
         (None, "", None, None, None, 0.0, "", None)
     c = digest.DigestChallenge("r", "n")
@@ -173,11 +174,11 @@ def test_defaults_as_generated():
         one, two = cls(*first), cls(*first)
         assert one.headers == message.Headers() and one.headers is not two.headers  # a new one each time
         assert (one.body, one.version) == (b"", "SIP/2.0")
-    assert registration.Stopped() == registration.Stopped()
-    for cls, first in ((headers.SipUri, ("h",)), (headers.Challenge, ("Digest",))):
+    assert events.Stopped() == events.Stopped()
+    for cls, first in ((SipUri, ("h",)), (headers.Challenge, ("Digest",))):
         one, two = cls(*first), cls(*first)
         assert one == two and one.params == {} and one.params is not two.params
-    uri = headers.SipUri("h")
+    uri = SipUri("h")
     assert (uri.user, uri.port, uri.scheme, uri.password, uri.headers) == (None, None, "sip", None, {})
     assert headers.Challenge("Basic").token68 is None
 
@@ -193,11 +194,13 @@ def test_target_equality_as_generated():
 
 
 def test_every_written_dataclass_init_is_checked_here():
-    from sipphones.sip import config, parser
+    from sipphones.sip import attempt, config, engine, parser, registration, registration_check, syntax, uri
     from sipphones.sipio import transport
 
     written = set()
-    for module in (registration, transaction, digest, headers, message, config, parser, client, transport):
+    for module in (events, attempt, engine, registration, registration_check, transaction, digest, syntax, uri, headers,
+                   message,
+                   config, parser, client, transport):
         source = Path(module.__file__).with_name(Path(module.__file__).name.split(".")[0] + ".py")
         for node in ast.walk(ast.parse(source.read_text())):
             if isinstance(node, ast.ClassDef) and any("dataclass" in ast.unparse(d) for d in node.decorator_list):

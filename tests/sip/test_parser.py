@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 
 from sipphones.sip import errors
 from sipphones.sip.errors import ParseError
-from sipphones.sip.headers import NameAddr, SipUri, Via, parse_contacts, parse_cseq, parse_vias
+from sipphones.sip.headers import Via, parse_cseq, parse_vias
+from sipphones.sip.uri import NameAddr, SipUri, parse_contacts
 from sipphones.sip.message import Headers, Request, Response
 from sipphones.sip.parser import Limits, StreamParser, is_keepalive, parse_message
 

@@ -22,20 +22,19 @@ from sipphones.sip.config import (
     Target,
     TargetTransport,
     TransactionTimers,
-    registration_config,
 )
-from sipphones.sip.headers import NameAddr, Via, parse_challenges
+from sipphones.registration_config import registration_config
+from sipphones.sip.headers import Via, parse_challenges
+from sipphones.sip.uri import NameAddr
 from sipphones.sip.message import Headers, Request, Response
 from sipphones.sip.parser import parse_message
-from sipphones.sip.registration import (
+from sipphones.sip.events import (
     CheckFinished,
     Connect,
     Expired,
     FailedBack,
     FailedOver,
     Registered,
-    Registration,
-    RegistrationCheck,
     RegistrationFailed,
     RegistrationState,
     Release,
@@ -46,6 +45,8 @@ from sipphones.sip.registration import (
     Stopped,
     Unregistered,
 )
+from sipphones.sip.registration import Registration
+from sipphones.sip.registration_check import RegistrationCheck
 
 LOCAL = ("127.0.0.1", 5070)
 PASSWORD = "s3cret pw"
@@ -634,7 +635,7 @@ def test_503_with_retry_after_fails_over_and_avoids_the_server():
 
 
 def test_absurd_retry_after_is_capped_and_reported():
-    from sipphones.sip.registration import RetryAfterCapped
+    from sipphones.sip.events import RetryAfterCapped
     h = Harness(machine(phone(*THREE), max_retry_after=3600)).start()
     h.respond(503, "Service Unavailable", [("Retry-After", "99999999999999999")])
     assert h.m.slot_status(1, h.now).avoid_until == pytest.approx(0.02 + 3600)
@@ -653,7 +654,7 @@ def test_absurd_retry_after_is_capped_and_reported():
 
 
 def test_retry_after_below_the_cap_is_not_reported():
-    from sipphones.sip.registration import RetryAfterCapped
+    from sipphones.sip.events import RetryAfterCapped
     h = Harness(machine(phone(*THREE))).start()
     h.respond(503, "Service Unavailable", [("Retry-After", "3600")])
     assert not h.reports_of(RetryAfterCapped)

@@ -10,8 +10,8 @@ import time
 import pytest
 
 from sipphones.phones.models import Transport
-from sipphones.sip.config import registration_config
-from sipphones.sip.registration import FailedBack, FailedOver, Registered, RegistrationFailed, Unregistered
+from sipphones.registration_config import registration_config
+from sipphones.sip.events import FailedBack, FailedOver, Registered, RegistrationFailed, Unregistered
 from sipphones.sipio.client import AgentEvent, RegistrationAgent
 from tests.peers.fixtures import LOAD_USERS, free_port
 

@@ -402,8 +402,9 @@ async def test_run_check_deadline_is_hard_and_every_set_still_gets_a_result(host
     """Without a sequence budget the transactions alone would take 30 s; the driver's deadline
     stops the check, the un-REGISTER of what may be bound is given ``stop_grace``, then the check
     ends with a result for every set."""
-    from sipphones.sip.config import RegistrationPolicy, TransactionTimers, registration_config
-    from sipphones.sip.registration import ResultKind
+    from sipphones.registration_config import registration_config
+    from sipphones.sip.config import RegistrationPolicy, TransactionTimers
+    from sipphones.sip.events import ResultKind
     from sipphones.sipio.client import SipStack, run_check
 
     peer = hostile(BEHAVIOURS["silent"])

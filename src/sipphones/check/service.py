@@ -1,7 +1,7 @@
 """The registration check as a domain service: phones in, :class:`CheckReport` out.
 
-For each phone: build its wire configuration (``sipphones.sip.config``), run a
-:class:`~sipphones.sip.registration.RegistrationCheck` through the asyncio driver (register on
+For each phone: build its wire configuration (``sipphones.registration_config``), run a
+:class:`~sipphones.sip.registration_check.RegistrationCheck` through the asyncio driver (register on
 every configured server set in order, un-register right after each success), and turn the
 per-set results into the report. Phones come from the caller (a list, or any async iterable,
 e.g. a repository query), so the service needs no storage of its own.
@@ -19,15 +19,15 @@ from dataclasses import dataclass
 from typing import AsyncIterable, Iterable
 
 from sipphones.phones.models import SipPhone
+from sipphones.registration_config import registration_config
 from sipphones.sip.config import (
     DEFAULT_USER_AGENT,
     ConfigError,
     RegistrationConfig,
     RegistrationPolicy,
     TransactionTimers,
-    registration_config,
 )
-from sipphones.sip.registration import ResultKind, SlotResult
+from sipphones.sip.events import ResultKind, SlotResult
 from sipphones.sipio.client import CheckRun, SipStack, run_check
 
 from .models import CheckReport, CheckResult, ServerSetCheck

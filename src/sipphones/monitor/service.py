@@ -31,11 +31,18 @@ from sipphones.monitor.metrics import MetricsServer, MonitorMetrics
 from sipphones.monitor.reload import FleetChanges, PhoneSelection, diff_versions
 from sipphones.monitor.status import PhoneHealth, StatusWriter, apply_report
 from sipphones.phones.models import SipPhone
+from sipphones.registration_config import registration_config
 from sipphones.sip.config import (
-    DEFAULT_USER_AGENT, ConfigError, RegistrationConfig, RegistrationPolicy, TransactionTimers, registration_config,
+    DEFAULT_USER_AGENT, ConfigError, RegistrationConfig, RegistrationPolicy, TransactionTimers,
 )
-from sipphones.sip.registration import (
-    Expired, FailedBack, FailedOver, Registered, RegistrationFailed, Stopped, Unregistered,
+from sipphones.sip.events import (
+    Expired,
+    FailedBack,
+    FailedOver,
+    Registered,
+    RegistrationFailed,
+    Stopped,
+    Unregistered,
 )
 from sipphones.sipio.gc_policy import FleetCollector
 from sipphones.sipio.client import AgentEvent, RegistrationAgent, SipStack

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from sipphones.sip.config import Target
-from sipphones.sip.registration import Expired, Registered, RegistrationFailed, Report, Stopped
+from sipphones.sip.events import Expired, Registered, RegistrationFailed, Report, Stopped
 from sipphones.repository import PhoneStatus, Repository
 
 __all__ = ["PhoneHealth", "StatusWriter", "apply_report", "describe_failure", "target_text"]

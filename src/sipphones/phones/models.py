@@ -4,14 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from enum import StrEnum
 
-
-class Transport(StrEnum):
-    UDP = "UDP"
-    TCP = "TCP"
-    TLS = "TLS"
-    AUTO = "AUTO"
+from sipphones.sip.address import Transport  # one enum for the domain and the SIP core
 
 
 @dataclass(frozen=True)

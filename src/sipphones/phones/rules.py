@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass
+
+from sipphones.sip.address import HostPort  # the core's type; parse_host below is the API's grammar
 
 MAX_NAME = 64          # domain, authorization_name, user_name, user_email (Zoom's maxLength)
 MAX_VOICE_MAIL = 255   # Zoom's maxLength
@@ -24,21 +25,6 @@ CURRENT_SUFFIXES = (".pc", ".mobile", ".pad")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # C0 controls and DEL
 _LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 _EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
-
-
-@dataclass(frozen=True)
-class HostPort:
-    host: str          # a DNS name, an IPv4 literal, or an IPv6 literal without brackets
-    port: int | None
-    kind: str          # "name", "ipv4" or "ipv6"
-
-    @property
-    def is_ip(self) -> bool:
-        return self.kind != "name"
-
-    def __str__(self) -> str:
-        host = f"[{self.host}]" if self.kind == "ipv6" else self.host
-        return host if self.port is None else f"{host}:{self.port}"
 
 
 class AddressError(ValueError):
@@ -94,7 +80,7 @@ def parse_host(text: str, *, allow_port: bool = True) -> HostPort:
     if port_text is not None:
         if not allow_port:
             raise AddressError("must not carry a port")
-        if not port_text.isdigit() or not (1 <= int(port_text) <= 65535):
+        if not (port_text.isascii() and port_text.isdigit()) or not (1 <= int(port_text) <= 65535):
             raise AddressError(f"port '{port_text}' is not a number from 1 to 65535")
         port = int(port_text)
     return HostPort(host=host.lower() if kind == "name" else host, port=port, kind=kind)

@@ -1,7 +1,7 @@
-"""What the registration machine needs to know, and how it is derived from a phone record.
+"""What the registration machine needs to know about one registering UA, in wire terms.
 
-The phone record (``sipphones.phones.models.SipPhone``) is what an admin typed into Zoom's API;
-this module turns it into the wire-level facts of one registering UA:
+The core knows no phone record: ``sipphones.registration_config`` turns a stored phone (what an
+admin typed into Zoom's API) into a :class:`RegistrationConfig` by these rules:
 
 * Request-URI ``sip:<domain>``; To and From ``sip:<user_name>@<domain>`` with the user part
   %-escaped as RFC 3261 §25.1 requires (``"john doe"`` becomes ``john%20doe``); the digest
@@ -14,9 +14,9 @@ this module turns it into the wire-level facts of one registering UA:
   Request-URI ignores it). With no proxy, or a proxy equal to the register server, no Route is
   sent: a Route naming the registrar itself helps nothing and some registrars mishandle it.
   ``register_server`` is then only the default next hop; a proxy routes by the domain.
-* Transport per set: ``UDP``, ``TCP``, ``TLS`` or ``AUTO``. A set without a transport uses the
-  phone's default transport (``phones.fields.DEFAULT_TRANSPORT``, UDP: what the service stores and
-  the API shows for a set created without one). ``AUTO`` with an IP literal or an explicit port is UDP
+* Transport per set: ``UDP``, ``TCP``, ``TLS`` or ``AUTO`` (the adapter from a stored phone,
+  ``sipphones.registration_config``, gives a set stored without one the domain's default, UDP,
+  as the API shows it). ``AUTO`` with an IP literal or an explicit port is UDP
   (RFC 3263 §4.1); with a bare host name the driver resolves NAPTR/SRV/A/AAAA. Default ports are
   5060, and 5061 for TLS.
 * ``Expires`` = ``registration_expire_time`` (minutes) × 60.
@@ -30,15 +30,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from sipphones.phones.fields import DEFAULT_TRANSPORT
-from sipphones.phones.models import SipPhone, Transport
-from sipphones.phones.rules import AddressError, HostPort, parse_host
-from sipphones.sip.headers import SipUri
+from sipphones.sip.address import HostPort, Transport, format_host
+from sipphones.sip.uri import SipUri
 
 __all__ = [
     "ConfigError", "Target", "TargetTransport", "ServerSetConfig", "RegistrationConfig",
-    "RegistrationPolicy", "TransactionTimers", "registration_config",
-    "format_host", "DEFAULT_USER_AGENT",
+    "RegistrationPolicy", "TransactionTimers", "DEFAULT_USER_AGENT",
 ]
 
 DEFAULT_USER_AGENT = "sipphones/0.1"
@@ -249,7 +246,7 @@ class RegistrationPolicy:
     * ``max_stale_retries``: how many ``stale=true`` challenges in a row are answered without
       counting as a rejection (a server that keeps saying stale is broken).
     * ``max_retry_after``: the longest a ``Retry-After`` keeps a server out of use; a longer one
-      is cut to it (and reported: :class:`~sipphones.sip.registration.RetryAfterCapped`), so one
+      is cut to it (and reported: :class:`~sipphones.sip.events.RetryAfterCapped`), so one
       absurd header cannot retire a server for good.
     * ``sequence_budget``: when set, the most one REGISTER sequence may take on one target of a
       server set in all (connection, every transaction: challenges, a 423 retry); the check sets
@@ -285,57 +282,3 @@ class RegistrationPolicy:
     def refresh_delay(self, granted: float) -> float:
         """Delay from sending the REGISTER to sending its refresh, before jitter."""
         return max(granted / 2.0, granted - self.refresh_margin)
-
-
-def format_host(host: str) -> str:
-    """Bracket an IPv6 literal for use in a URI or sent-by."""
-    return f"[{host}]" if ":" in host and not host.startswith("[") else host
-
-
-def _hostport_text(hp: HostPort) -> str:
-    return str(hp)
-
-
-def _route_for(proxy: HostPort, transport: Transport) -> str:
-    params = ""
-    if transport in (Transport.TCP, Transport.TLS):
-        params = f";transport={transport.value.lower()}"
-    return f"<sip:{_hostport_text(proxy)}{params};lr>"
-
-
-def registration_config(phone: SipPhone, *, user_agent: str = DEFAULT_USER_AGENT,
-                        expires: int | None = None) -> RegistrationConfig:
-    """Build the wire facts of ``phone`` (see the module docstring for every rule).
-
-    ``expires`` overrides ``registration_expire_time × 60`` (a check may want a short binding).
-    Raises :class:`ConfigError` when no server set is configured or an address does not parse.
-    """
-    try:
-        domain = parse_host(phone.domain, allow_port=False).host
-    except AddressError as e:
-        raise ConfigError(f"domain: {e}") from None
-    sets: list[ServerSetConfig] = []
-    for slot, server in phone.configured_servers():
-        try:
-            register = parse_host(server.register_server)
-            proxy = parse_host(server.proxy_server) if server.proxy_server else None
-        except AddressError as e:
-            raise ConfigError(f"server set {slot}: {e}") from None
-        transport = server.transport_protocol or DEFAULT_TRANSPORT
-        route = None
-        if proxy is not None and (proxy.host, proxy.port) != (register.host, register.port):
-            route = _route_for(proxy, transport)
-        sets.append(ServerSetConfig(slot=slot, register_server=register, proxy_server=proxy,
-                                    transport=transport, route=route))
-    if not sets:
-        raise ConfigError("no server set is configured")
-    return RegistrationConfig(
-        user=phone.user_name,
-        domain=domain,
-        auth_username=phone.authorization_name,
-        password=phone.password,
-        expires=expires if expires is not None else phone.registration_expire_time * 60,
-        server_sets=tuple(sets),
-        user_agent=user_agent,
-        phone_id=phone.id,
-    )

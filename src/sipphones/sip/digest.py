@@ -36,7 +36,8 @@ from typing import Literal
 from collections.abc import Callable
 
 from .errors import BadHeaderValue, DigestError
-from .headers import Challenge, parse_challenges, quote
+from .headers import Challenge, parse_challenges
+from .syntax import quote
 from .message import Request, Response
 
 # Canonical algorithm spelling -> hashlib name.

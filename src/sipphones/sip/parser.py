@@ -30,7 +30,8 @@ from .errors import (
     EmptyMessage, HeaderTooLong, IncompleteMessage, MessageTooLarge, MethodMismatch,
     MissingContentLength, MissingHeader, ParseError, TooManyHeaders, UnsupportedVersion,
 )
-from .headers import NameAddr, SipUri, _simple_name_addr, check_via, cseq_parts, parse_uri
+from .headers import check_via, cseq_parts
+from .uri import NameAddr, SipUri, simple_name_addr, parse_uri
 from .message import Headers, Request, Response, canonical_name, split_list
 
 
@@ -272,7 +273,7 @@ def validate(message: Request | Response) -> None:
         check_via(via)
     for name, values in (("From", from_values), ("To", to_values)):
         value = _single(values, name)
-        if not _simple_name_addr(value):   # the common form is checked by one regex
+        if not simple_name_addr(value):   # the common form is checked by one regex
             NameAddr.parse(value, name)
     call_id = _single(call_ids, "Call-ID")
     if not call_id or call_id.split() != [call_id]:   # _SPACE_RE.search: split() cuts at the same characters

@@ -27,16 +27,19 @@ The round-trip time reported with the final response is measured from the first 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 
 from sipphones.sip.config import TransactionTimers
-from sipphones.sip.message import Request, Response, split_list
+from sipphones.sip.errors import ParseError
+from sipphones.sip.headers import Via
+from sipphones.sip.message import Headers, Request, Response
 
 __all__ = [
     "TransactionState", "TimeoutCause", "Transmit", "ProvisionalResponse", "FinalResponse",
     "TransactionTimeout", "TransactionEvent", "NonInviteClientTransaction", "TransactionTimers",
-    "response_key", "request_key", "MAGIC_COOKIE",
+    "response_key", "request_key", "top_via_branch", "MAGIC_COOKIE",
 ]
 
 MAGIC_COOKIE = "z9hG4bK"
@@ -101,35 +104,63 @@ class TransactionTimeout:
 TransactionEvent = Transmit | ProvisionalResponse | FinalResponse | TransactionTimeout
 
 
-def _param(params: str, name: str) -> str | None:
-    """Value of ``;name=value`` in a Via/URI parameter string (names case-insensitive)."""
-    for part in params.split(";")[1:]:
-        key, sep, value = part.partition("=")
-        if key.strip().lower() == name:
-            return value.strip().strip('"') if sep else ""
-    return None
+# The branch parameter inside the first Via value (before any comma): a regex instead of a full
+# Via parse, because this runs for every message of every phone.
+_TOP_BRANCH = re.compile(r"^[^,]*?;[ \t]*branch[ \t]*=[ \t]*([^;, \t]+)", re.IGNORECASE)
 
 
-def _top_via_value(headers) -> str | None:
-    """``headers.values("Via")[0]`` without splitting every Via line (this runs per message)."""
-    for name, value in headers._items:
-        if name == "Via":
-            if "," not in value:
-                value = value.strip()
-                if value:
-                    return value
-                continue
-            parts = split_list(value)
-            if parts:
-                return parts[0]
-    return None
-
-
-def _top_via_branch(headers) -> str | None:
-    top = _top_via_value(headers)
-    if top is None:
+def top_via_branch(headers: Headers) -> str | None:
+    """The branch of the topmost Via (RFC 3261 §17.1.3's transaction key), or None."""
+    first = headers.get("Via")
+    if first is None:
         return None
-    return _param(top, "branch")
+    branch = _branch_param(first)
+    if branch is not None:
+        return branch
+    vias = headers.values("Via")  # unusual formatting: take the slow, exact path
+    if not vias:
+        return None
+    try:
+        return Via.parse(vias[0]).branch
+    except ParseError:
+        return None
+
+
+def _branch_param(first: str) -> str | None:
+    """``_TOP_BRANCH.match(first).group(1)``, or None when it does not match, with string
+    searches (the lazy regex tried every position; this runs for every response received).
+
+    The match cannot hold a comma (``[^,]*?`` before the ``;``, none of its other parts accepts
+    one), so only the text before the first comma is read; for every ``;`` in it, first to last,
+    the parameter must read ``[ \t]*branch[ \t]*=[ \t]*`` ("branch" in any case: no other
+    character lower-cases to one of its letters, as for the regex's IGNORECASE) and at least one
+    character of ``[^;, \t]``, which the value runs over.
+    """
+    comma = first.find(",")
+    seg = first if comma < 0 else first[:comma]
+    n = len(seg)
+    i = seg.find(";")
+    while i >= 0:
+        j = i + 1
+        while j < n and (seg[j] == " " or seg[j] == "\t"):
+            j += 1
+        if seg[j:j + 6].lower() == "branch":
+            j += 6
+            while j < n and (seg[j] == " " or seg[j] == "\t"):
+                j += 1
+            if j < n and seg[j] == "=":
+                j += 1
+                while j < n and (seg[j] == " " or seg[j] == "\t"):
+                    j += 1
+                k = n
+                for stop in (";", " ", "\t"):
+                    p = seg.find(stop, j, k)
+                    if p >= 0:
+                        k = p
+                if k > j:
+                    return seg[j:k]
+        i = seg.find(";", i + 1)
+    return None
 
 
 def _cseq_method(headers) -> str | None:
@@ -142,14 +173,14 @@ def _cseq_method(headers) -> str | None:
 
 def response_key(response: Response) -> tuple[str, str] | None:
     """(top-Via branch, CSeq method) of a response: its transaction key (RFC 3261 §17.1.3)."""
-    branch, method = _top_via_branch(response.headers), _cseq_method(response.headers)
+    branch, method = top_via_branch(response.headers), _cseq_method(response.headers)
     if not branch or not method:
         return None
     return branch, method
 
 
 def request_key(request: Request) -> tuple[str, str] | None:
-    branch = _top_via_branch(request.headers)
+    branch = top_via_branch(request.headers)
     if not branch:
         return None
     return branch, request.method.upper()

@@ -38,22 +38,24 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from sipphones.phones.models import SipPhone
-from sipphones.phones.rules import HostPort
+from sipphones.registration_config import registration_config
+from sipphones.sip.address import HostPort
 from sipphones.sip.config import (
     DEFAULT_USER_AGENT,
     RegistrationConfig,
     RegistrationPolicy,
     Target,
-    registration_config,
 )
 from sipphones.sip.errors import ParseError
 from sipphones.sip.headers import Via
 from sipphones.sip.message import Response
-from sipphones.sip.registration import (
+from sipphones.sip.transaction import top_via_branch
+from sipphones.sip.events import (
     CheckFinished,
     Connect,
-    Registration,
-    RegistrationCheck,
+    Expired,
+    Registered,
+    RegistrationFailed,
     RegistrationState,
     Release,
     Report,
@@ -65,6 +67,8 @@ from sipphones.sip.registration import (
     SlotResult,
     Stopped,
 )
+from sipphones.sip.registration import Registration
+from sipphones.sip.registration_check import RegistrationCheck
 
 from sipphones._mypyc import mypyc_attr
 
@@ -73,7 +77,7 @@ from .errors import TransportError
 from .resolver import DnsError, SipResolver
 from .timers import TimerEntry, TimerQueue
 from .tls import TlsOptions
-from .transport import Flow, TransportManager, top_via_branch
+from .transport import Flow, TransportManager
 
 __all__ = [
     "SipStack", "MachineRunner", "CheckRun", "run_check", "RegistrationAgent", "PhoneStatus",
@@ -548,7 +552,7 @@ async def run_check(stack: SipStack, config: RegistrationConfig, *,
 
 
 # Its ``__init__`` is the one ``@dataclass`` would generate, spelled out so that mypyc compiles it
-# (see "outputs" in sipphones.sip.registration; tests/sip/test_native_init.py checks it).
+# (see "outputs" in sipphones.sip.events; tests/sip/test_native_init.py checks it).
 @dataclass(frozen=True)
 class AgentEvent:
     """A report of one phone's machine, stamped with the wall-clock time it happened."""
@@ -715,12 +719,11 @@ class RegistrationAgent:
 
     def _report(self, entry: _AgentPhone, report: Report) -> None:
         now = time.time()
-        name = type(report).__name__
-        if name in ("Registered", "RegistrationFailed", "Stopped"):
+        if isinstance(report, (Registered, RegistrationFailed, Stopped)):
             self._first_done(entry)
-        if name == "Registered":
+        if isinstance(report, Registered):
             entry.last_success_at = now
-        elif name in ("RegistrationFailed", "Expired"):
+        elif isinstance(report, (RegistrationFailed, Expired)):
             entry.last_error_at = now
             kind = getattr(report, "kind", "expired")
             status = getattr(report, "status", None)

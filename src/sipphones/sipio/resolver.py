@@ -43,8 +43,7 @@ import dns.nameserver
 import dns.rdatatype
 import dns.resolver
 
-from sipphones.phones.models import Transport
-from sipphones.phones.rules import HostPort
+from sipphones.sip.address import HostPort, Transport
 from sipphones.sip.config import Target, TargetTransport
 
 __all__ = [

@@ -33,7 +33,6 @@ import asyncio
 import errno
 import logging
 import os
-import re
 import socket
 import ssl
 from collections import deque
@@ -43,9 +42,9 @@ from typing import Any, Callable, cast
 
 from sipphones.sip.config import Target, TargetTransport
 from sipphones.sip.errors import ParseError
-from sipphones.sip.headers import Via
 from sipphones.sip.message import Headers, Request, Response
 from sipphones.sip.parser import DEFAULT_LIMITS, Limits, StreamParser, is_keepalive, parse_message
+from sipphones.sip.transaction import top_via_branch
 
 from sipphones._mypyc import mypyc_attr
 
@@ -55,7 +54,7 @@ from .errors import (
 from .tls import TlsOptions, classify_tls_error, client_context, verify_name
 
 __all__ = ["Flow", "UdpFlow", "StreamFlow", "TransportManager", "ResponseHandler", "FlowListener",
-           "MalformedListener", "TransportStats", "top_via_branch"]
+           "MalformedListener", "TransportStats"]
 
 log = logging.getLogger(__name__)
 
@@ -659,65 +658,6 @@ class TransportManager:
             flow.close()
         self._expected.clear()
         await asyncio.sleep(0)  # let transports run their close callbacks
-
-
-# The branch parameter inside the first Via value (before any comma): a regex instead of a full
-# Via parse, because this runs for every message of every phone.
-_TOP_BRANCH = re.compile(r"^[^,]*?;[ \t]*branch[ \t]*=[ \t]*([^;, \t]+)", re.IGNORECASE)
-
-
-def top_via_branch(headers: Headers) -> str | None:
-    """The branch of the topmost Via (RFC 3261 §17.1.3's transaction key), or None."""
-    first = headers.get("Via")
-    if first is None:
-        return None
-    branch = _branch_param(first)
-    if branch is not None:
-        return branch
-    vias = headers.values("Via")  # unusual formatting: take the slow, exact path
-    if not vias:
-        return None
-    try:
-        return Via.parse(vias[0]).branch
-    except ParseError:
-        return None
-
-
-def _branch_param(first: str) -> str | None:
-    """``_TOP_BRANCH.match(first).group(1)``, or None when it does not match, with string
-    searches (the lazy regex tried every position; this runs for every response received).
-
-    The match cannot hold a comma (``[^,]*?`` before the ``;``, none of its other parts accepts
-    one), so only the text before the first comma is read; for every ``;`` in it, first to last,
-    the parameter must read ``[ \t]*branch[ \t]*=[ \t]*`` ("branch" in any case: no other
-    character lower-cases to one of its letters, as for the regex's IGNORECASE) and at least one
-    character of ``[^;, \t]``, which the value runs over.
-    """
-    comma = first.find(",")
-    seg = first if comma < 0 else first[:comma]
-    n = len(seg)
-    i = seg.find(";")
-    while i >= 0:
-        j = i + 1
-        while j < n and (seg[j] == " " or seg[j] == "\t"):
-            j += 1
-        if seg[j:j + 6].lower() == "branch":
-            j += 6
-            while j < n and (seg[j] == " " or seg[j] == "\t"):
-                j += 1
-            if j < n and seg[j] == "=":
-                j += 1
-                while j < n and (seg[j] == " " or seg[j] == "\t"):
-                    j += 1
-                k = n
-                for stop in (";", " ", "\t"):
-                    p = seg.find(stop, j, k)
-                    if p >= 0:
-                        k = p
-                if k > j:
-                    return seg[j:k]
-        i = seg.find(";", i + 1)
-    return None
 
 
 def _top_branch(response: Response) -> str | None:

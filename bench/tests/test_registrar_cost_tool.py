@@ -4,14 +4,10 @@
 from __future__ import annotations
 
 import collections
-import sys
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from bench.sip_registrar_cost import dumped, parse  # noqa: E402
-from tests.peers.fixtures import SIP_DOMAIN, TEST_USERS  # noqa: E402
-from tests.peers.kamailio import options_probe, start_kamailio  # noqa: E402
+from bench.sip_registrar_cost import dumped, parse
+from tests.peers.fixtures import SIP_DOMAIN, TEST_USERS
+from tests.peers.kamailio import options_probe, start_kamailio
 
 # Name compression, a call's inclusive cost on the line after calls= (not the caller's own),
 # a file (fl=) switch, and a compressed callee named on first use only.

@@ -4,19 +4,14 @@ table as it was (empty here), so the next step's users have no binding either.""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from bench.sip_engine import (  # noqa: E402
+from bench.sip_engine import (
     DOMAIN, FRESH_PREFIX, UAC_REGISTER, UAC_REGISTER_RPORT, like_engine_scenario, run_sipp, run_step,
     unregister_step,
 )
-from bench.sip_worker import password, user_name  # noqa: E402
-from tests.peers.fixtures import SIP_DOMAIN, SipUser, free_port  # noqa: E402
+from bench.sip_worker import password, user_name
+from tests.peers.fixtures import SIP_DOMAIN, SipUser, free_port
 
 USERS = 30
 
