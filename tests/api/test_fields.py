@@ -17,7 +17,7 @@ from sipphones.phones import fields, rules
 from sipphones.phones.fields import FIELDS, Kind
 from sipphones.phones.models import SERVER_FIELDS, ServerSet, SipPhone, Transport
 from sipphones.repository import PhoneRecord
-from sipphones.sip.config import registration_config
+from sipphones.registration_config import registration_config
 from sipphones.storage import schema
 from sipphones.storage.alchemy import repository as alchemy
 from sipphones.storage.raw import statements
