@@ -447,6 +447,18 @@ def sipp_registrar(tmp_path):
     proc = subprocess.Popen(["sipp", "-sf", str(scenario), "-i", "127.0.0.1", "-p", str(port), "-m", "1", "-nostdin"],
                             cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
+        # Until sipp holds the port, the test's own socket (bound to port 0) could be given that
+        # very port and talk to itself: wait (bounded) until the port is taken.
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and proc.poll() is None:
+            check = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            try:
+                check.bind(("127.0.0.1", port))
+            except OSError:
+                break           # taken: sipp listens
+            finally:
+                check.close()
+            time.sleep(0.02)
         yield port
     finally:
         proc.kill()
