@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import logging
 import ssl
 from typing import TYPE_CHECKING
 
@@ -23,8 +22,6 @@ if TYPE_CHECKING:
     from .manager import TransportManager
 
 __all__ = ["StreamFlow"]
-
-log = logging.getLogger(__name__)
 
 
 class _StreamProtocol(asyncio.Protocol):

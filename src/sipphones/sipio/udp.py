@@ -8,7 +8,6 @@ socket and how the sends of a received batch are coalesced (switched by
 from __future__ import annotations
 
 import asyncio
-import logging
 import socket
 from collections import deque
 from typing import TYPE_CHECKING, Any, cast
@@ -26,8 +25,6 @@ if TYPE_CHECKING:
     from .manager import TransportManager
 
 __all__ = ["UdpFlow"]
-
-log = logging.getLogger(__name__)
 
 # Datagrams read per readiness callback: what a busy registrar's socket queued up is read in one
 # go instead of one event-loop iteration (and one epoll_wait) per datagram; bounded for fairness.
