@@ -42,7 +42,12 @@ SIP = [
 SIPIO = [
     "src/sipphones/sipio/timers.py",
     "src/sipphones/sipio/transport.py",
-    "src/sipphones/sipio/client.py",
+    "src/sipphones/sipio/udp.py",
+    "src/sipphones/sipio/stream.py",
+    "src/sipphones/sipio/manager.py",
+    "src/sipphones/sipio/stack.py",
+    "src/sipphones/sipio/runner.py",
+    "src/sipphones/sipio/agent.py",
 ]
 
 

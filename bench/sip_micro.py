@@ -35,8 +35,10 @@ from bench.sip_worker import (  # noqa: E402
 )
 from sipphones.registration_config import registration_config  # noqa: E402
 from sipphones.sip.config import RegistrationPolicy, TransactionTimers  # noqa: E402
-from sipphones.sipio.client import RegistrationAgent, SipStack  # noqa: E402
-from sipphones.sipio.transport import TransportManager, UdpFlow  # noqa: E402
+from sipphones.sipio.agent import RegistrationAgent  # noqa: E402
+from sipphones.sipio.stack import SipStack  # noqa: E402
+from sipphones.sipio.manager import TransportManager  # noqa: E402
+from sipphones.sipio.udp import UdpFlow  # noqa: E402
 
 
 class FakeRegistrar:

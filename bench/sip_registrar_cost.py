@@ -121,7 +121,8 @@ def run_sipp(workdir: Path, port: int, scenario: Path, csv: Path, local_port: in
 async def engine_phase(port: int, first: int, count: int, concurrency: int, dump) -> dict:
     from bench.sip_worker import Counter, _policy, make_phones, wait_until
     from sipphones.registration_config import registration_config
-    from sipphones.sipio.client import RegistrationAgent, SipStack
+    from sipphones.sipio.agent import RegistrationAgent
+    from sipphones.sipio.stack import SipStack
 
     stack = SipStack.create()
     counter = Counter()

@@ -5,7 +5,7 @@ memory it reports are the engine's, not the harness's. Two jobs:
 
 ``throughput``
     Complete digest registrations (REGISTER -> 401 -> REGISTER with Authorization -> 200) of
-    ``--count`` distinct phones through :class:`~sipphones.sipio.client.RegistrationAgent`, the
+    ``--count`` distinct phones through :class:`~sipphones.sipio.agent.RegistrationAgent`, the
     code path of ``sipphones monitor`` (machine, driver, shared UDP flow, parser, digest client).
     First registrations are not paced (``start_rate=0``); ``--concurrency`` caps the phones whose
     first REGISTER is unanswered. Counted: ``Registered`` reports per second of wall time from the
@@ -46,7 +46,8 @@ from sipphones.sip.config import RegistrationPolicy, TransactionTimers  # noqa: 
 from sipphones.sip.events import Expired, Registered, RegistrationFailed, Unregistered
 from sipphones.monitor.reload import shard_of  # noqa: E402
 from sipphones.sipio.gc_policy import FleetCollector  # noqa: E402
-from sipphones.sipio.client import AgentEvent, RegistrationAgent, SipStack  # noqa: E402
+from sipphones.sipio.agent import AgentEvent, RegistrationAgent  # noqa: E402
+from sipphones.sipio.stack import SipStack  # noqa: E402
 
 
 def user_name(prefix: str, i: int) -> str:

@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 
 import sipphones.sip.parser
-import sipphones.sipio.client
+import sipphones.sipio.runner
 
 ROOT = Path(__file__).resolve().parent.parent
 SRC = ROOT / "src"
-COMPILED = [sipphones.sip.parser, sipphones.sipio.client]
+COMPILED = [sipphones.sip.parser, sipphones.sipio.runner]
 is_compiled = all(m.__file__.endswith(".so") for m in COMPILED)
 needs_compiled = pytest.mark.skipif(not is_compiled, reason="the SIP core is not compiled (SIPPHONES_MYPYC=0, or "
                                                             "scripts/bootstrap.sh did not run)")
@@ -51,7 +51,7 @@ def _python(path: Path, code: str) -> subprocess.CompletedProcess:
 @needs_compiled
 def test_a_compiled_module_older_than_its_source_refuses_to_load(tmp_path):
     tree = _copy_package(tmp_path, with_extensions=True)
-    probe = "import sipphones.sip.parser as p, sipphones.sipio.client as c; print(p.__file__, c.__file__)"
+    probe = "import sipphones.sip.parser as p, sipphones.sipio.runner as c; print(p.__file__, c.__file__)"
     ok = _python(tree, probe)
     assert ok.returncode == 0 and ok.stdout.count(".so") == 2, ok.stderr
     source = tree / "sipphones" / "sip" / "parser.py"
@@ -65,7 +65,7 @@ def test_a_compiled_module_older_than_its_source_refuses_to_load(tmp_path):
 
 def test_the_pure_python_core_passes_the_core_tests(tmp_path):
     tree = _copy_package(tmp_path, with_extensions=False)
-    probe = _python(tree, "import sipphones.sip.registration as r, sipphones.sipio.client as c; "
+    probe = _python(tree, "import sipphones.sip.registration as r, sipphones.sipio.runner as c; "
                           "print(r.__file__, c.__file__)")
     assert probe.returncode == 0 and ".so" not in probe.stdout and probe.stdout.count(".py") == 2, probe.stderr
     env = dict(os.environ, PYTHONPATH=str(tree))

@@ -25,7 +25,8 @@ async def test_refreshes_leave_no_cycles_behind(gc_restored):
     from bench.sip_worker import Counter, make_phones
     from sipphones.registration_config import registration_config
     from sipphones.sip.config import RegistrationPolicy, TransactionTimers
-    from sipphones.sipio.client import RegistrationAgent, SipStack
+    from sipphones.sipio.agent import RegistrationAgent
+    from sipphones.sipio.stack import SipStack
 
     class ShortGrants(FakeRegistrar):
         def __call__(self, data: bytes) -> bytes:

@@ -19,7 +19,7 @@ import pytest
 from sipphones.sip import digest, events, headers, message, transaction
 from sipphones.sip.uri import SipUri
 from sipphones.sip.config import Target, TargetTransport
-from sipphones.sipio import client
+from sipphones.sipio import agent
 
 WRITTEN = [
     events.Resolve, events.Connect, events.Send, events.Release,
@@ -32,7 +32,7 @@ WRITTEN = [
     digest.DigestChallenge, digest.ChallengeResult, digest._Session,
     headers.CSeq, SipUri, headers.Challenge,
     message.Request, message.Response,
-    client.AgentEvent,
+    agent.AgentEvent,
 ]
 
 # Fields with a default factory take None for "use the factory" (the generated __init__ uses a
@@ -131,7 +131,7 @@ def test_written_init_with_real_values():
         (headers.Challenge, ("Digest", {"realm": "r"}, None)),
         (message.Request, ("OPTIONS", "sip:x", message.Headers([("Via", "v")]), b"body", "SIP/2.0")),
         (message.Response, (486, "Busy", message.Headers([("To", "t")]), b"b", "SIP/2.0")),
-        (client.AgentEvent, ("p1", events.Stopped(), 12.5)),
+        (agent.AgentEvent, ("p1", events.Stopped(), 12.5)),
     ]
     assert {c for c, _ in cases} | {events.Stopped} == set(WRITTEN)
     for cls, args in cases:
@@ -195,12 +195,12 @@ def test_target_equality_as_generated():
 
 def test_every_written_dataclass_init_is_checked_here():
     from sipphones.sip import attempt, config, engine, parser, registration, registration_check, syntax, uri
-    from sipphones.sipio import transport
+    from sipphones.sipio import manager, runner, stack, stream, transport, udp
 
     written = set()
     for module in (events, attempt, engine, registration, registration_check, transaction, digest, syntax, uri, headers,
                    message,
-                   config, parser, client, transport):
+                   config, parser, transport, udp, stream, manager, stack, runner, agent):
         source = Path(module.__file__).with_name(Path(module.__file__).name.split(".")[0] + ".py")
         for node in ast.walk(ast.parse(source.read_text())):
             if isinstance(node, ast.ClassDef) and any("dataclass" in ast.unparse(d) for d in node.decorator_list):

@@ -12,7 +12,7 @@ import pytest
 from sipphones.phones.models import Transport
 from sipphones.registration_config import registration_config
 from sipphones.sip.events import FailedBack, FailedOver, Registered, RegistrationFailed, Unregistered
-from sipphones.sipio.client import AgentEvent, RegistrationAgent
+from sipphones.sipio.agent import AgentEvent, RegistrationAgent
 from tests.peers.fixtures import LOAD_USERS, free_port
 
 from .helpers import fast_policy, header, phone

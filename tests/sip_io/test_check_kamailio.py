@@ -10,7 +10,7 @@ import pytest
 from sipphones.check.models import CheckResult
 from sipphones.check.service import CheckOptions, CheckService, check_phone
 from sipphones.phones.models import Transport
-from sipphones.sipio.client import SipStack
+from sipphones.sipio.stack import SipStack
 from tests.peers.fixtures import SIP_DOMAIN, free_port
 
 from .helpers import phone

@@ -405,7 +405,8 @@ async def test_run_check_deadline_is_hard_and_every_set_still_gets_a_result(host
     from sipphones.registration_config import registration_config
     from sipphones.sip.config import RegistrationPolicy, TransactionTimers
     from sipphones.sip.events import ResultKind
-    from sipphones.sipio.client import SipStack, run_check
+    from sipphones.sipio.runner import run_check
+    from sipphones.sipio.stack import SipStack
 
     peer = hostile(BEHAVIOURS["silent"])
     config = registration_config(phone((peer.server("UDP"), Transport.UDP), (peer.server("TCP"), Transport.TCP)))

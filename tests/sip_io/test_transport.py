@@ -14,7 +14,7 @@ from sipphones.sip.errors import HeaderTooLong, ParseError
 from sipphones.sip.message import Headers, Request, Response
 from sipphones.sipio.errors import ConnectionLost, ConnectionRefused, ProtocolError, TlsError, TransportError
 from sipphones.sipio.tls import TlsOptions
-from sipphones.sipio.transport import TransportManager
+from sipphones.sipio.manager import TransportManager
 from tests.peers.fixtures import SIP_DOMAIN, free_port
 
 pytestmark = pytest.mark.peers

@@ -17,7 +17,7 @@ import pytest
 
 from sipphones.sip.config import Target, TargetTransport
 from sipphones.sipio.errors import ConnectionRefused, TransportError
-from sipphones.sipio.transport import TransportManager
+from sipphones.sipio.manager import TransportManager
 
 
 def response(branch: str, port: int) -> bytes:

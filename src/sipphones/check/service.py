@@ -7,7 +7,7 @@ per-set results into the report. Phones come from the caller (a list, or any asy
 e.g. a repository query), so the service needs no storage of its own.
 
 Several phones are checked concurrently (``concurrency``) over one shared
-:class:`~sipphones.sipio.client.SipStack`: one socket per registrar, not per phone.
+:class:`~sipphones.sipio.stack.SipStack`: one socket per registrar, not per phone.
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ from sipphones.sip.config import (
     TransactionTimers,
 )
 from sipphones.sip.events import ResultKind, SlotResult
-from sipphones.sipio.client import CheckRun, SipStack, run_check
+from sipphones.sipio.runner import CheckRun, run_check
+from sipphones.sipio.stack import SipStack
 
 from .models import CheckReport, CheckResult, ServerSetCheck
 

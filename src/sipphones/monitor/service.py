@@ -1,6 +1,6 @@
 """The fleet monitor: keep every selected phone of the store registered, and say how it goes.
 
-What it adds to the driver's :class:`~sipphones.sipio.client.RegistrationAgent` (which keeps
+What it adds to the driver's :class:`~sipphones.sipio.agent.RegistrationAgent` (which keeps
 phones registered, refreshes with jitter, fails over and back, and paces first registrations):
 
 * **The fleet comes from the store** and follows it: every ``reload_interval`` seconds the
@@ -45,7 +45,8 @@ from sipphones.sip.events import (
     Unregistered,
 )
 from sipphones.sipio.gc_policy import FleetCollector
-from sipphones.sipio.client import AgentEvent, RegistrationAgent, SipStack
+from sipphones.sipio.agent import AgentEvent, RegistrationAgent
+from sipphones.sipio.stack import SipStack
 from sipphones.repository import Repository
 
 __all__ = ["MonitorOptions", "FleetMonitor", "INVALID"]
