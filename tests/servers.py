@@ -38,6 +38,41 @@ def child_processes(pid: int) -> dict[int, str]:
     return out
 
 
+def gone(pid: int) -> bool:
+    """True once ``pid`` has exited (no such process, or a zombie)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return True
+    return state in ("Z", "X")
+
+
+def serve_workers(supervisor: int) -> list[int]:
+    """The worker processes of a ``serve --workers N`` supervisor: its children but the
+    multiprocessing resource tracker and the WAL checkpoint process (also a fresh interpreter while
+    it starts: its command line names it)."""
+    out = []
+    for pid, name in child_processes(supervisor).items():
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if name != "sipphones-wal" and b"resource_tracker" not in cmdline and b"storage.checkpoints" not in cmdline:
+            out.append(pid)
+    return sorted(out)
+
+
+def wait_for(what: str, check, timeout: float = 20.0):
+    """``check()``'s first true value, polled until ``timeout``; AssertionError naming ``what``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))

@@ -17,7 +17,7 @@ from sipphones.storage import checkpoints
 from sipphones.storage.raw.sqlite import SqliteRunner
 from sipphones.storage.pragmas import SqlitePragmas
 from tests.api.zoom import token_client
-from tests.servers import Admin, child_processes, start_sqlite_server
+from tests.servers import Admin, child_processes, gone, start_sqlite_server
 
 ROW = b"x" * 3000   # about one 4 KiB page per row
 
@@ -153,14 +153,6 @@ def _start(db: Path, mode: str, restart_frames: int = 1_000_000) -> tuple[subpro
     return proc, int(proc.stdout.readline())
 
 
-def _gone(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return True
-    return state in ("Z", "X")
-
-
 def _until(check, timeout: float = 15.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -186,7 +178,7 @@ def test_the_process_keeps_the_wal_checkpointed_and_stops_cleanly(tmp_path):
         proc.stdin.close()
         out = proc.stdout.read()
         proc.wait(10)
-    assert "exit 0" in out and _gone(pid)
+    assert "exit 0" in out and gone(pid)
 
 
 def test_the_process_ends_when_its_parent_dies(tmp_path):
@@ -194,7 +186,7 @@ def test_the_process_ends_when_its_parent_dies(tmp_path):
     _store(db)
     proc, pid = _start(db, "orphan")
     proc.wait(10)
-    assert _until(lambda: _gone(pid), 10), "the checkpoint process outlived its parent"
+    assert _until(lambda: gone(pid), 10), "the checkpoint process outlived its parent"
 
 
 def test_the_process_ends_on_sigint_like_the_rest_of_a_terminal_group(tmp_path):
@@ -204,9 +196,9 @@ def test_the_process_ends_on_sigint_like_the_rest_of_a_terminal_group(tmp_path):
     try:
         os.kill(pid, signal.SIGHUP)    # ignored: the supervisor's "replace the workers"
         time.sleep(0.2)
-        assert not _gone(pid)
+        assert not gone(pid)
         os.kill(pid, signal.SIGINT)
-        assert _until(lambda: _gone(pid), 10)
+        assert _until(lambda: gone(pid), 10)
     finally:
         proc.stdin.close()
         out = proc.stdout.read()
@@ -242,7 +234,7 @@ def test_serve_runs_the_checkpoints_in_a_process_of_their_own(tmp_path):
     finally:
         srv.stop()
     assert srv.proc.returncode == 0, srv.log()
-    assert _gone(ckpt)
+    assert gone(ckpt)
     assert "checkpoint" not in srv.log().lower(), srv.log()   # no error reported
     conn = sqlite3.connect(f"file:{srv.data_dir / 'sipphones.db'}?mode=ro", uri=True)
     assert conn.execute("SELECT count(*) FROM sip_phones").fetchone() == (1,)
@@ -257,7 +249,7 @@ def test_one_worker_serve_leaves_no_checkpoint_process_behind(tmp_path):
         assert srv.client().get("/healthz").status_code == 200
     finally:
         srv.stop()
-    assert _until(lambda: _gone(ckpt), 10)
+    assert _until(lambda: gone(ckpt), 10)
     assert "Traceback" not in srv.log(), srv.log()
 
 

@@ -15,62 +15,30 @@ import httpx
 import pytest
 
 from sipphones.storage import checkpoints
-from tests.servers import child_processes, free_port, start_server, start_sqlite_server
+from tests.servers import child_processes, free_port, gone, serve_workers, start_server, start_sqlite_server, wait_for
 
 CHECKPOINTER = checkpoints.PROCESS_NAME.decode()
-
-
-def _workers(supervisor: int) -> list[int]:
-    """uvicorn's workers: the supervisor's children but the resource tracker and the checkpoint
-    process (also a fresh interpreter while it starts: its command line names it)."""
-    out = []
-    for pid, name in child_processes(supervisor).items():
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if name != CHECKPOINTER and b"resource_tracker" not in cmdline and b"storage.checkpoints" not in cmdline:
-            out.append(pid)
-    return sorted(out)
 
 
 def _checkpointers(pid: int) -> list[int]:
     return [p for p, name in child_processes(pid).items() if name == CHECKPOINTER]
 
 
-def _gone(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return True
-    return state in ("Z", "X")
-
-
-def _wait_for(what: str, check, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def _kill_all(pids) -> None:
     for pid in pids:
-        if not _gone(pid):
+        if not gone(pid):
             os.kill(pid, signal.SIGKILL)
 
 
 def test_workers_and_the_checkpoint_process_end_when_the_supervisor_is_killed(tmp_path):
     srv = start_sqlite_server(tmp_path, workers=2)
-    workers = _wait_for("two workers", lambda: len(w := _workers(srv.proc.pid)) == 2 and w)
+    workers = wait_for("two workers", lambda: len(w := serve_workers(srv.proc.pid)) == 2 and w)
     [ckpt] = _checkpointers(srv.proc.pid)
     try:
         srv.proc.kill()
         srv.proc.wait(10)
-        _wait_for("the workers and the checkpoint process to end",
-                  lambda: all(_gone(p) for p in [*workers, ckpt]), timeout=15)
+        wait_for("the workers and the checkpoint process to end",
+                  lambda: all(gone(p) for p in [*workers, ckpt]), timeout=15)
         log = srv.log()   # before the next serve on this port writes its own log there
         # The port is free again: a new serve starts on it and serves.
         again = start_server(srv.database_url, srv.data_dir, port=srv.port, workers=2)
@@ -105,25 +73,25 @@ def test_a_killed_checkpoint_process_is_reaped_reported_and_restarted(tmp_path, 
     try:
         [first] = _checkpointers(srv.proc.pid)
         os.kill(first, signal.SIGKILL)
-        [second] = _wait_for("a new checkpoint process",
+        [second] = wait_for("a new checkpoint process",
                              lambda: [p for p in _checkpointers(srv.proc.pid) if p != first])
         assert not Path(f"/proc/{first}").exists()   # reaped: no zombie left
         assert f"the WAL checkpoint process [{first}] killed by SIGKILL; restarted as [{second}]\n" in srv.log()
         # The new one checkpoints: the WAL's pages reach the database file.
         before = os.path.getsize(db)
         _write_pages(db, 300)
-        _wait_for("a checkpoint", lambda: os.path.getsize(db) > before + 300 * 3000)
+        wait_for("a checkpoint", lambda: os.path.getsize(db) > before + 300 * 3000)
 
         # One that dies again at once is replaced after a back-off.
         os.kill(second, signal.SIGKILL)
-        [third] = _wait_for("a third checkpoint process",
+        [third] = wait_for("a third checkpoint process",
                             lambda: [p for p in _checkpointers(srv.proc.pid) if p not in (first, second)])
         assert (f"the WAL checkpoint process [{second}] killed by SIGKILL; restarted as [{third}] "
                 f"(first checkpoint in {checkpoints.RESTART_DELAYS_S[1]:g} s)") in srv.log()
         assert httpx.get(f"{srv.base_url}/healthz").status_code == 200
     finally:
         srv.stop()
-    _wait_for("the checkpoint process to end", lambda: _gone(third), timeout=10)
+    wait_for("the checkpoint process to end", lambda: gone(third), timeout=10)
     assert "Traceback" not in srv.log(), srv.log()
 
 
@@ -132,7 +100,7 @@ def test_a_checkpoint_process_stopped_on_purpose_is_reaped_and_not_restarted(tmp
     try:
         [ckpt] = _checkpointers(srv.proc.pid)
         os.kill(ckpt, signal.SIGTERM)   # as an operator's kill: it runs its last checkpoint, exits 0
-        _wait_for("the checkpoint process to be reaped", lambda: not Path(f"/proc/{ckpt}").exists())
+        wait_for("the checkpoint process to be reaped", lambda: not Path(f"/proc/{ckpt}").exists())
         time.sleep(0.5)
         assert _checkpointers(srv.proc.pid) == []
     finally:
@@ -144,16 +112,16 @@ def test_a_checkpoint_process_stopped_on_purpose_is_reaped_and_not_restarted(tmp
 def test_a_killed_worker_is_reported_as_a_warning(tmp_path):
     srv = start_sqlite_server(tmp_path, workers=2)
     try:
-        workers = _wait_for("two workers", lambda: len(w := _workers(srv.proc.pid)) == 2 and w)
+        workers = wait_for("two workers", lambda: len(w := serve_workers(srv.proc.pid)) == 2 and w)
         os.kill(workers[0], signal.SIGKILL)
         # uvicorn notices it at its next health check; one in flight to the dead worker waits out
         # its timeout (serve: 30 s) first.
-        _wait_for("a replacement worker",
-                  lambda: len(w := _workers(srv.proc.pid)) == 2 and workers[0] not in w and w, timeout=60)
+        wait_for("a replacement worker",
+                  lambda: len(w := serve_workers(srv.proc.pid)) == 2 and workers[0] not in w and w, timeout=60)
         assert f"worker process [{workers[0]}] killed by SIGKILL; the supervisor starts a new one\n" in srv.log()
         # Workers that uvicorn itself replaces (SIGHUP) or stops are not reported.
         srv.proc.send_signal(signal.SIGHUP)
-        _wait_for("replaced workers", lambda: len(w := _workers(srv.proc.pid)) == 2 and workers[1] not in w)
+        wait_for("replaced workers", lambda: len(w := serve_workers(srv.proc.pid)) == 2 and workers[1] not in w)
     finally:
         srv.stop()
     assert srv.proc.returncode == 0, srv.log()
@@ -165,11 +133,11 @@ def test_a_hung_worker_is_replaced(tmp_path):
     # (here: stopped with SIGSTOP) is killed and replaced, with a warning.
     srv = start_sqlite_server(tmp_path, workers=2, extra_env={"SIPPHONES_WORKER_HEALTHCHECK_S": "2"})
     try:
-        workers = _wait_for("two workers", lambda: len(w := _workers(srv.proc.pid)) == 2 and w)
+        workers = wait_for("two workers", lambda: len(w := serve_workers(srv.proc.pid)) == 2 and w)
         os.kill(workers[0], signal.SIGSTOP)
-        fresh = _wait_for("a replacement worker",
-                          lambda: len(w := _workers(srv.proc.pid)) == 2 and workers[0] not in w and w, timeout=30)
-        assert _gone(workers[0])
+        fresh = wait_for("a replacement worker",
+                          lambda: len(w := serve_workers(srv.proc.pid)) == 2 and workers[0] not in w and w, timeout=30)
+        assert gone(workers[0])
         assert f"worker process [{workers[0]}] has not answered for 2 s; replacing it" in srv.log()
         for _ in range(10):   # new connections spread over both workers: every one is answered
             assert httpx.get(f"{srv.base_url}/healthz", timeout=10).status_code == 200

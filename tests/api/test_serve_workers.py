@@ -5,43 +5,22 @@ from __future__ import annotations
 
 import os
 import signal
-import time
-from pathlib import Path
 
 import httpx
 
-from sipphones.storage import checkpoints
 from tests.api.zoom import token_client
-from tests.servers import Admin, child_processes, start_sqlite_server
-
-
-def _workers(supervisor: int) -> list[int]:
-    """The uvicorn workers (multiprocessing spawn children; not the resource tracker, not the WAL
-    checkpoint process)."""
-    return sorted(p for p, name in child_processes(supervisor).items()
-                  if b"resource_tracker" not in Path(f"/proc/{p}/cmdline").read_bytes()
-                  and name != checkpoints.PROCESS_NAME.decode())
+from tests.servers import Admin, serve_workers, start_sqlite_server, wait_for
 
 
 def _threads(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/task"))
 
 
-def _wait_for(what: str, check, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_workers_serve_without_a_second_thread_and_answer_health_checks(tmp_path):
     srv = start_sqlite_server(tmp_path, workers=2)
     try:
         creds = Admin(srv.database_url, srv.data_dir).account(users=("alice@example.com",))
-        procs = _wait_for("two workers", lambda: len(w := _workers(srv.proc.pid)) == 2 and w)
+        procs = wait_for("two workers", lambda: len(w := serve_workers(srv.proc.pid)) == 2 and w)
         # An OAuth token (secret check), a create and lists on both workers (new connections
         # spread over them).
         with token_client(srv, creds) as api:
@@ -60,8 +39,8 @@ def test_workers_serve_without_a_second_thread_and_answer_health_checks(tmp_path
         # SIGHUP: the supervisor brings up each replacement and waits until it reports itself started
         # (a health check answered with "started") before retiring the old worker.
         srv.proc.send_signal(signal.SIGHUP)
-        fresh = _wait_for("two replaced workers",
-                          lambda: len(w := _workers(srv.proc.pid)) == 2 and not set(w) & set(procs) and w)
+        fresh = wait_for("two replaced workers",
+                          lambda: len(w := serve_workers(srv.proc.pid)) == 2 and not set(w) & set(procs) and w)
         assert httpx.get(f"{srv.base_url}/healthz").status_code == 200
         assert [_threads(p) for p in fresh] == [1, 1]
         assert "was not ready in time" not in srv.log()
