@@ -145,7 +145,6 @@ class Worker:
         self.ping_sent_at: float | None = None
         self.last_ping_at = 0.0
         self.ready = False
-        self.stopping = False
 
     def start(self, now: float) -> None:
         self.process.start()
@@ -162,7 +161,7 @@ class Worker:
     def exit_code(self) -> int | None:
         return self.process.exitcode
 
-    def take_answers(self, now: float) -> None:
+    def take_answers(self) -> None:
         try:
             while self.conn.poll():
                 self.ready = self.conn.recv_bytes(64) == b"1" or self.ready
@@ -182,7 +181,6 @@ class Worker:
         return self.ping_sent_at is not None and now - self.ping_sent_at > timeout
 
     def terminate(self) -> None:
-        self.stopping = True
         if self.process.exitcode is None and self.pid:
             try:
                 os.kill(self.pid, signal.SIGTERM)
@@ -190,7 +188,6 @@ class Worker:
                 pass
 
     def kill(self) -> None:
-        self.stopping = True
         if self.process.exitcode is None:
             self.process.kill()
 
@@ -246,7 +243,7 @@ class Supervisor:
                 return False
         now = time.monotonic()
         for worker in list(self.workers):
-            worker.take_answers(now)
+            worker.take_answers()
             if not worker.alive():
                 if not self._ended(worker, now):
                     return False
@@ -307,7 +304,7 @@ class Supervisor:
             while not new.ready and new.alive() and time.monotonic() < deadline:
                 new.ping_if_due(time.monotonic())
                 if new.conn.poll(0.1):
-                    new.take_answers(time.monotonic())
+                    new.take_answers()
                 if any(s != signal.SIGHUP for s in self.signals):
                     return               # asked to stop meanwhile: the loop stops everyone
             if not new.ready:
