@@ -34,6 +34,8 @@ class Settings:
     secret_key: str = ""             # base64 of 32 bytes; empty: generated into data_dir on first run
     token_ttl: int = 3600            # seconds an access token lives (Zoom: 3600)
     page_token_ttl: int = 900        # seconds a next_page_token lives (Zoom: 15 minutes)
+    oauth_code_ttl: int = 300        # seconds an authorization code lives (Zoom: 5 minutes)
+    refresh_token_ttl: int = 7_776_000  # seconds a refresh token lives unused (Zoom: 90 days)
     sqlite_synchronous: str = "NORMAL"  # NORMAL (WAL: durable on checkpoint) or FULL
     # WAL pages after which a committing connection checkpoints (SQLite's wal_autocheckpoint).
     sqlite_wal_autocheckpoint: int = DEFAULT_WAL_AUTOCHECKPOINT
@@ -83,6 +85,10 @@ class Settings:
             if getattr(self, name) < 0:
                 raise ValueError(f"{ENV_PREFIX}{name.upper()} must be 0 or more, not {getattr(self, name)}")
 
+        for name in ("oauth_code_ttl", "refresh_token_ttl"):
+            if not 1 <= getattr(self, name) <= 10 * 365 * 86400:
+                raise ValueError(f"{ENV_PREFIX}{name.upper()} must be from 1 second to 10 years, "
+                                 f"not {getattr(self, name)}")
         if not 1 <= self.worker_healthcheck_s <= 3600:
             raise ValueError(f"{ENV_PREFIX}WORKER_HEALTHCHECK_S must be from 1 to 3,600 seconds, "
                              f"not {self.worker_healthcheck_s}")

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import time
 
-from sipphones.accounts.models import ALL_PERMISSIONS, Account, App, NewApp, Plan, User
-from sipphones.auth.scopes import DEFAULT_APP_SCOPES
+from sipphones.accounts.models import ALL_PERMISSIONS, Account, App, AppType, NewApp, Plan, User
+from sipphones.auth.scopes import DEFAULT_APP_SCOPES, DEFAULT_USER_APP_SCOPES
+from sipphones.auth.user_oauth import MAX_REDIRECT_URIS, check_redirect_uri
 from sipphones.auth.tokens import TokenClaims, TokenService
 from sipphones.errors import OAuthError, UserAlreadyExists, UserNotFound, ValidationFailed, FieldError
 from sipphones.ids import new_client_id, new_id, new_secret
@@ -110,6 +111,32 @@ class AccountService:
         await self.repo.add_app(app)
         return NewApp(app=app, client_secret=secret)
 
+    async def create_user_app(self, account_id: str, name: str = "User-managed app", *,
+                              redirect_uris: tuple[str, ...], scopes: tuple[str, ...] = DEFAULT_USER_APP_SCOPES,
+                              permissions: tuple[str, ...] = ALL_PERMISSIONS, public_client: bool = False) -> NewApp:
+        """A user-managed app: its users sign in (``/oauth/authorize``) and its tokens act as them.
+        ``permissions`` stand for the role of the users who authorize it (users have no roles here).
+        A public client has no secret (``client_secret`` is "") and must use PKCE."""
+        name = _clean_name("app", name, MAX_APP_NAME)
+        uris: list[str] = []
+        for uri in redirect_uris:
+            if msg := check_redirect_uri(uri):
+                raise ValueError(msg)
+            if uri not in uris:
+                uris.append(uri)
+        if not uris:
+            raise ValueError("a user-managed app needs at least one redirect URI")
+        if len(uris) > MAX_REDIRECT_URIS:
+            raise ValueError(f"a user-managed app has at most {MAX_REDIRECT_URIS} redirect URIs")
+        await self.require_account(account_id)
+        secret = "" if public_client else new_secret(24)
+        app = App(client_id=new_client_id(), account_id=account_id, name=name,
+                  secret_hash=hash_secret(secret) if secret else "", scopes=tuple(scopes),
+                  permissions=tuple(permissions), created_at=time.time(), app_type=AppType.USER_MANAGED,
+                  redirect_uris=tuple(uris), public_client=public_client)
+        await self.repo.add_app(app)
+        return NewApp(app=app, client_secret=secret)
+
     async def delete_app(self, client_id: str) -> None:
         if not await self.repo.delete_app(client_id):
             raise NotFoundError(f"no app with client id {client_id}")
@@ -118,7 +145,7 @@ class AccountService:
     async def grant_account_credentials(self, tokens: TokenService, *, client_id: str, client_secret: str,
                                         account_id: str) -> tuple[str, TokenClaims]:
         app = await self.repo.get_app(client_id)
-        if app is None:
+        if app is None or app.public_client:
             raise OAuthError(4702, "Invalid client_id or client_secret", status=401)
         # A fast hash is checked on the loop: a thread for it would cost more than the check, and
         # a serve worker that never starts a thread keeps its locks cheap (see cli.serving).
@@ -132,5 +159,8 @@ class AccountService:
             raise OAuthError(4717, "The app has been disabled", status=401)
         if app.account_id != account_id:
             raise OAuthError(4700, "Invalid account_id for this app.", status=400)
+        if app.user_managed:
+            raise OAuthError(4705, "Grant type is not supported for a user-managed app: use the authorization "
+                                   "code grant (/oauth/authorize).", error="unauthorized_client")
         return tokens.issue(account_id=account_id, client_id=app.client_id, scopes=app.scopes,
                             permissions=app.permissions)

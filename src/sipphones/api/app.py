@@ -13,7 +13,7 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 from sipphones import gc_pause, parent_watch
-from sipphones.api import check, meta, oauth, sip_phones, status, users
+from sipphones.api import check, meta, oauth, oauth_user, sip_phones, status, users
 from sipphones.api.dispatch import DirectDispatch, RouteTable
 from sipphones.api.responses import error_response
 from sipphones.api.state import AppState
@@ -60,6 +60,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True,
 
     routes = [
         *oauth.routes,
+        *oauth_user.routes,
         *sip_phones.routes,
         *users.routes,
         *meta.routes,

@@ -10,6 +10,7 @@ import orjson
 from sipphones.accounts.service import AccountService
 from sipphones.api.shapes import current_record, legacy_record
 from sipphones.auth.tokens import TokenService
+from sipphones.auth.user_oauth import UserOAuth
 from sipphones.config import Settings
 from sipphones.phones.pagination import PageTokens
 from sipphones.phones.rendered import RenderedItems
@@ -29,6 +30,7 @@ class AppState:
     accounts: AccountService
     phones: PhoneService
     tokens: TokenService
+    user_oauth: UserOAuth                          # user-managed apps: codes, grants, refresh tokens
     page_tokens: PageTokens
     limiter: RateLimiter
     legacy_items: RenderedItems[orjson.Fragment]   # list items as JSON, rendered once per phone version
@@ -42,12 +44,15 @@ class AppState:
         keys = Keys.derive(load_master_key(settings.secret_key, settings.data_dir))
         repo = SqlRepository.from_url(url, PasswordCipher(keys.sip_password), settings.sqlite_pragmas())
         page_tokens = PageTokens(keys.page_token, settings.page_token_ttl)
+        tokens = TokenService(keys.access_token, settings.token_ttl)
         return cls(
             settings=settings,
             repo=repo,
             accounts=AccountService(repo),
             phones=PhoneService(repo, page_tokens),
-            tokens=TokenService(keys.access_token, settings.token_ttl),
+            tokens=tokens,
+            user_oauth=UserOAuth(repo, tokens, code_ttl=settings.oauth_code_ttl,
+                                 refresh_ttl=settings.refresh_token_ttl),
             page_tokens=page_tokens,
             limiter=RateLimiter(settings.redis_url, timeout=settings.redis_timeout_ms / 1000,
                                 cooldown=settings.redis_breaker_cooldown_ms / 1000),

@@ -4,6 +4,7 @@ store behind both."""
 
 from __future__ import annotations
 
+from sipphones.storage.alchemy.grants import GrantStore
 from sipphones.storage.alchemy.repository import AlchemyRepository
 from sipphones.storage.crypto import PasswordCipher
 from sipphones.storage.database import async_engine
@@ -12,7 +13,7 @@ from sipphones.storage.raw.repository import RawRepository
 from sipphones.storage.raw.runner import Runner, runner_for
 
 
-class SqlRepository(RawRepository, AlchemyRepository):
+class SqlRepository(RawRepository, AlchemyRepository, GrantStore):
     """``engine`` (SQLAlchemy) serves the admin, CLI, monitor and search paths; ``hot`` (raw
     driver, see storage.raw) serves the per-request statements."""
 

@@ -10,7 +10,7 @@ from typing import Any, AsyncIterator
 from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from sipphones.accounts.models import Account, App, Plan, User
+from sipphones.accounts.models import Account, App, AppType, Plan, User
 from sipphones.phones.models import SipPhone
 from sipphones.repository import UNKNOWN_STATE, DuplicateKey, PhoneStatus, PhoneStatusEntry, StatusPage
 from sipphones.storage import counts
@@ -37,7 +37,8 @@ def _user(row) -> User:
 def _app(row) -> App:
     return App(client_id=row.client_id, account_id=row.account_id, name=row.name, secret_hash=row.secret_hash,
                scopes=tuple(row.scopes.split()), permissions=tuple(row.permissions.split()),
-               active=bool(row.active), created_at=row.created_at)
+               active=bool(row.active), created_at=row.created_at, app_type=AppType(row.app_type),
+               redirect_uris=tuple(row.redirect_uris.split()), public_client=bool(row.public_client))
 
 
 class AlchemyRepository(PhoneRows):
@@ -88,6 +89,8 @@ class AlchemyRepository(PhoneRows):
             phone_ids = select(t.sip_phones.c.id).where(t.sip_phones.c.account_id == account_id)
             await conn.execute(delete(t.phone_status).where(t.phone_status.c.phone_id.in_(phone_ids)))
             await conn.execute(delete(t.sip_phones).where(t.sip_phones.c.account_id == account_id))
+            await conn.execute(delete(t.oauth_codes).where(t.oauth_codes.c.account_id == account_id))
+            await conn.execute(delete(t.oauth_grants).where(t.oauth_grants.c.account_id == account_id))
             await conn.execute(delete(t.apps).where(t.apps.c.account_id == account_id))
             await conn.execute(delete(t.users).where(t.users.c.account_id == account_id))
             res = await conn.execute(delete(t.accounts).where(t.accounts.c.id == account_id))
@@ -138,6 +141,9 @@ class AlchemyRepository(PhoneRows):
             await conn.execute(delete(t.phone_status).where(t.phone_status.c.phone_id.in_(phones)))
             gone = (await conn.execute(delete(t.sip_phones).where(
                 t.sip_phones.c.account_id == account_id, t.sip_phones.c.user_id == user_id))).rowcount
+            # The user's codes and grants go too: the refresh tokens die with their owner.
+            await conn.execute(delete(t.oauth_codes).where(t.oauth_codes.c.user_id == user_id))
+            await conn.execute(delete(t.oauth_grants).where(t.oauth_grants.c.user_id == user_id))
             res = await conn.execute(delete(t.users).where(t.users.c.account_id == account_id, t.users.c.id == user_id))
             await counts.subtract(conn, account_id, gone)
         return res.rowcount > 0
@@ -150,7 +156,8 @@ class AlchemyRepository(PhoneRows):
                 await conn.execute(insert(t.apps).values(
                     client_id=app.client_id, account_id=app.account_id, name=app.name, secret_hash=app.secret_hash,
                     scopes=" ".join(app.scopes), permissions=" ".join(app.permissions), active=app.active,
-                    created_at=app.created_at))
+                    created_at=app.created_at, app_type=app.app_type.value, redirect_uris=" ".join(app.redirect_uris),
+                    public_client=app.public_client))
         except IntegrityError as e:
             raise DuplicateKey(str(e.orig)) from None
 
@@ -173,6 +180,8 @@ class AlchemyRepository(PhoneRows):
         if not _matchable(client_id):
             return False
         async with self.engine.begin() as conn:
+            await conn.execute(delete(t.oauth_codes).where(t.oauth_codes.c.client_id == client_id))
+            await conn.execute(delete(t.oauth_grants).where(t.oauth_grants.c.client_id == client_id))
             res = await conn.execute(delete(t.apps).where(t.apps.c.client_id == client_id))
         return res.rowcount > 0
 

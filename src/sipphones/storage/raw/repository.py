@@ -13,7 +13,7 @@ from sipphones.storage.raw.rows import _PLANS, PhoneRows, _make_account, _make_u
 from sipphones.storage.raw.runner import Runner
 from sipphones.storage.raw.runner import matchable as _matchable
 from sipphones.storage.raw.statements import (
-    SQL_ACTIVE_APP_ACCOUNT, SQL_DELETE_PHONE, SQL_DELETE_STATUS, SQL_INSERT_PHONE, SQL_INSERT_PHONE_COUNTED,
+    SQL_ACTIVE_APP_ACCOUNT, SQL_ACTIVE_GRANT_ACCOUNT, SQL_DELETE_PHONE, SQL_DELETE_STATUS, SQL_INSERT_PHONE, SQL_INSERT_PHONE_COUNTED,
     SQL_PAGE, SQL_PAGE_TOTAL, SQL_PHONE, SQL_PHONE_COUNT, SQL_UPDATE_PHONE, SQL_USERS_BY_EMAILS, SQL_VERSIONS,
     SQL_VERSIONS_TOTAL, _inserted_values, _updatable_values,
 )
@@ -43,6 +43,17 @@ class RawRepository(PhoneRows):
         if not _matchable(client_id, account_id):
             return None
         r = await self.hot.one(SQL_ACTIVE_APP_ACCOUNT, (client_id, account_id))
+        if r is None:
+            return None
+        return _make_account((r[0], r[1], _PLANS.get(r[2]) or Plan(r[2]), bool(r[3]), bool(r[4]), r[5]))
+
+    async def get_active_grant_account(self, grant_id: str, client_id: str, account_id: str,
+                                       user_id: str) -> Account | None:
+        """The account, if the grant is active and names this app, account and user (one query:
+        the per-request check of a user-managed app's token)."""
+        if not _matchable(grant_id, client_id, account_id, user_id):
+            return None
+        r = await self.hot.one(SQL_ACTIVE_GRANT_ACCOUNT, (grant_id, client_id, account_id, user_id))
         if r is None:
             return None
         return _make_account((r[0], r[1], _PLANS.get(r[2]) or Plan(r[2]), bool(r[3]), bool(r[4]), r[5]))

@@ -30,6 +30,12 @@ SQL_ACTIVE_APP_ACCOUNT = (
     f"SELECT {_ACCOUNT_COLS} FROM apps p JOIN accounts a ON a.id = p.account_id "
     "WHERE p.client_id = ? AND a.id = ? AND p.active"
 )
+# A user-managed app's token: its grant still active, the app active, the user still there.
+SQL_ACTIVE_GRANT_ACCOUNT = (
+    f"SELECT {_ACCOUNT_COLS} FROM oauth_grants g JOIN apps p ON p.client_id = g.client_id "
+    "JOIN accounts a ON a.id = g.account_id JOIN users u ON u.id = g.user_id AND u.account_id = g.account_id "
+    "WHERE g.id = ? AND g.client_id = ? AND g.account_id = ? AND g.user_id = ? AND g.revoked_at IS NULL AND p.active"
+)
 SQL_USERS_BY_EMAILS = f"SELECT {_USER_COLS} FROM users WHERE account_id = ? AND email IN (?, ?)"
 SQL_PHONE = f"SELECT {_PHONE_COLS} FROM sip_phones WHERE account_id = ? AND id = ?"
 SQL_INSERT_PHONE = (f"INSERT INTO sip_phones ({', '.join(_INSERTED)}) "
