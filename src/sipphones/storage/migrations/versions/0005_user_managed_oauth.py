@@ -23,11 +23,11 @@ USER_ID = sa.String(length=32).with_variant(sa.String(length=32, collation="C"),
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('apps', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('app_type', sa.String(length=24), server_default='server_to_server',
-                                      nullable=False))
-        batch_op.add_column(sa.Column('redirect_uris', sa.Text(), server_default='', nullable=False))
-        batch_op.add_column(sa.Column('public_client', sa.Boolean(), server_default=sa.false(), nullable=False))
+    # Plain ALTER TABLE ... ADD COLUMN on both databases (no table copy on SQLite).
+    op.add_column('apps', sa.Column('app_type', sa.String(length=24), server_default='server_to_server',
+                                    nullable=False))
+    op.add_column('apps', sa.Column('redirect_uris', sa.Text(), server_default='', nullable=False))
+    op.add_column('apps', sa.Column('public_client', sa.Boolean(), server_default=sa.false(), nullable=False))
 
     op.create_table('oauth_codes',
     sa.Column('code_hash', sa.String(length=64), nullable=False),
