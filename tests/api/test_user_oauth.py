@@ -382,3 +382,27 @@ def test_deleting_the_user_or_the_app_ends_its_tokens(http, app, admin, creds):
     body = tokens_of(exchange(http, app, get_code(http, app)))
     admin.run(lambda svc, repo: svc.delete_app(app.client_id))
     assert_error(http.get("/v2/users/me", headers=bearer(body["access_token"])), 401, 124)
+
+
+# --- bounds --------------------------------------------------------------------------------------
+
+def test_codes_kept_per_app_are_bounded(admin, app, creds):
+    from sipphones.auth.grants import AuthorizationCode
+
+    async def go(svc, repo):
+        user = await repo.get_user_by_email(creds.account_id, "alice@example.com")
+        now = time.time()
+
+        def code(n: int, at: float) -> AuthorizationCode:
+            return AuthorizationCode(code_hash=f"{n:064x}", client_id=app.client_id, account_id=creds.account_id,
+                                     user_id=user.id, redirect_uri=REDIRECT, scopes=("user:read",), challenge="",
+                                     challenge_method="", created_at=at, expires_at=at + 300)
+
+        kept = [await repo.add_authorization_code(code(n, now), 3) for n in range(4)]
+        # Codes expired over an hour ago are purged by the next new code, which then fits again.
+        old = [await repo.add_authorization_code(code(n, now - 7200), 10) for n in range(10, 12)]
+        return kept, old, await repo.add_authorization_code(code(20, now), 5)
+
+    kept, old, after_purge = admin.run(go)
+    assert kept == [True, True, True, False]
+    assert old == [True, True] and after_purge is True

@@ -34,6 +34,7 @@ MAX_REDIRECT_URI = 2048
 MAX_REDIRECT_URIS = 10
 MAX_STATE = 1024            # the ``state`` echoed back to the client
 MAX_TOKEN = 4096            # a code, refresh or access token as a request carries it
+MAX_CODES_PER_APP = 10_000  # codes an app may have stored (live, or used/expired within the last hour)
 _URI_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*")
 
 INVALID_TOKEN = "Invalid Token!"   # Zoom's reason for a refresh token it does not know (any more)
@@ -133,12 +134,15 @@ class UserOAuth:
         code = secrets.token_urlsafe(32)
         now = self.now()
         try:
-            await self.repo.add_authorization_code(AuthorizationCode(
+            stored = await self.repo.add_authorization_code(AuthorizationCode(
                 code_hash=digest(code), client_id=app.client_id, account_id=app.account_id, user_id=user.id,
                 redirect_uri=redirect_uri, scopes=scopes, challenge=challenge, challenge_method=challenge_method,
-                created_at=now, expires_at=self.code_expiry(now)))
+                created_at=now, expires_at=self.code_expiry(now)), MAX_CODES_PER_APP)
         except MissingReference:
             raise OAuthError(4700, "The user or the app no longer exists.") from None
+        if not stored:
+            raise OAuthError(4732, f"Creating authorization code error: the app has {MAX_CODES_PER_APP:,} codes "
+                                   "issued within the last hour; exchange or let them expire first.", status=429)
         return code
 
     # --- the token endpoint -------------------------------------------------------------------

@@ -33,9 +33,12 @@ def account_dict(a: Account) -> dict:
 
 
 def app_dict(a: App) -> dict:
-    return {"client_id": a.client_id, "account_id": a.account_id, "name": a.name, "type": a.app_type.value,
-            "scopes": list(a.scopes), "permissions": list(a.permissions), "active": a.active,
-            "redirect_uris": list(a.redirect_uris), "public_client": a.public_client, "created_at": _ts(a.created_at)}
+    out = {"client_id": a.client_id, "account_id": a.account_id, "name": a.name, "type": a.app_type.value,
+           "scopes": list(a.scopes), "permissions": list(a.permissions), "active": a.active}
+    if a.user_managed:
+        out.update(redirect_uris=list(a.redirect_uris), public_client=a.public_client)
+    out["created_at"] = _ts(a.created_at)
+    return out
 
 
 def user_dict(u: User) -> dict:
@@ -169,7 +172,8 @@ def apps_create(
                 fail(str(e))
     created = run(go)
     out = app_dict(created.app)
-    out["client_secret"] = created.client_secret
+    if created.client_secret:   # a public client has none
+        out["client_secret"] = created.client_secret
     emit(out, as_json, columns=["client_id", "client_secret", "account_id", "type", "scopes"])
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from sipphones.auth.grants import AuthorizationCode, Grant
@@ -38,11 +38,16 @@ def _grant(row) -> Grant:
 class GrantStore:
     engine: Any
 
-    async def add_authorization_code(self, code: AuthorizationCode) -> None:
+    async def add_authorization_code(self, code: AuthorizationCode, limit: int) -> bool:
+        """False (and nothing stored) when the app has ``limit`` codes kept already."""
         try:
             async with self.engine.begin() as conn:
                 await conn.execute(delete(t.oauth_codes).where(
                     t.oauth_codes.c.expires_at < code.created_at - CODE_RETENTION_S))
+                kept = (await conn.execute(select(func.count()).select_from(t.oauth_codes).where(
+                    t.oauth_codes.c.client_id == code.client_id))).scalar_one()
+                if kept >= limit:
+                    return False
                 await conn.execute(insert(t.oauth_codes).values(
                     code_hash=code.code_hash, client_id=code.client_id, account_id=code.account_id,
                     user_id=code.user_id, redirect_uri=code.redirect_uri, scopes=" ".join(code.scopes),
@@ -50,6 +55,7 @@ class GrantStore:
                     expires_at=code.expires_at, used_at=None, grant_id=None))
         except IntegrityError as e:  # the user or the app went away meanwhile
             raise MissingReference(str(e.orig)) from None
+        return True
 
     async def get_authorization_code(self, code_hash: str) -> AuthorizationCode | None:
         if not _matchable(code_hash):
@@ -71,8 +77,11 @@ class GrantStore:
                     used_at=grant.created_at, grant_id=grant.id))
                 if won.rowcount != 1:
                     return False
-                await conn.execute(update(g).where(g.c.client_id == grant.client_id, g.c.user_id == grant.user_id,
-                                                   g.c.revoked_at.is_(None)).values(revoked_at=grant.created_at))
+                mine = (g.c.client_id == grant.client_id, g.c.user_id == grant.user_id)
+                # Revoked grants are kept a while (a refresh with one is told it was revoked), then dropped.
+                await conn.execute(delete(g).where(*mine, g.c.revoked_at < grant.created_at - CODE_RETENTION_S))
+                await conn.execute(update(g).where(*mine, g.c.revoked_at.is_(None)).values(
+                    revoked_at=grant.created_at))
                 await conn.execute(insert(g).values(
                     id=grant.id, client_id=grant.client_id, account_id=grant.account_id, user_id=grant.user_id,
                     scopes=" ".join(grant.scopes), refresh_hash=grant.refresh_hash,
