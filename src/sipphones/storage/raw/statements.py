@@ -31,6 +31,13 @@ SQL_ACTIVE_APP_ACCOUNT = (
     "WHERE p.client_id = ? AND a.id = ? AND p.active"
 )
 SQL_USERS_BY_EMAILS = f"SELECT {_USER_COLS} FROM users WHERE account_id = ? AND email IN (?, ?)"
+# A user create: one statement (the account's existence is its foreign key: MissingReference).
+SQL_INSERT_USER = f"INSERT INTO users ({_USER_COLS}) VALUES ({', '.join('?' for _ in _USER_COLS.split(', '))})"
+# A page of an account's users in id order, the account's user count as its last column (one
+# statement); past the last page no row carries the count: SQL_USER_COUNT then.
+SQL_USERS_PAGE_TOTAL = (f"SELECT {_USER_COLS}, (SELECT count(*) FROM users WHERE account_id = ?) "
+                        "FROM users WHERE account_id = ? AND id > ? ORDER BY id LIMIT ?")
+SQL_USER_COUNT = "SELECT count(*) FROM users WHERE account_id = ?"
 SQL_PHONE = f"SELECT {_PHONE_COLS} FROM sip_phones WHERE account_id = ? AND id = ?"
 SQL_INSERT_PHONE = (f"INSERT INTO sip_phones ({', '.join(_INSERTED)}) "
                     f"VALUES ({', '.join('?' for _ in _INSERTED)})")
