@@ -40,7 +40,8 @@ class AppState:
         if run_migrations:
             migrate(url)
         keys = Keys.derive(load_master_key(settings.secret_key, settings.data_dir))
-        repo = SqlRepository.from_url(url, PasswordCipher(keys.sip_password), settings.sqlite_pragmas())
+        repo = SqlRepository.from_url(url, PasswordCipher(keys.sip_password), settings.sqlite_pragmas(),
+                                      settings.pool_sizes())
         page_tokens = PageTokens(keys.page_token, settings.page_token_ttl)
         return cls(
             settings=settings,

@@ -7,7 +7,7 @@ from __future__ import annotations
 from sipphones.storage.alchemy.repository import AlchemyRepository
 from sipphones.storage.crypto import PasswordCipher
 from sipphones.storage.database import async_engine
-from sipphones.storage.pragmas import SqlitePragmas
+from sipphones.storage.pragmas import PoolSizes, SqlitePragmas
 from sipphones.storage.raw.repository import RawRepository
 from sipphones.storage.raw.runner import Runner, runner_for
 
@@ -23,9 +23,11 @@ class SqlRepository(RawRepository, AlchemyRepository):
         self.sqlite = engine.dialect.name == "sqlite"
 
     @classmethod
-    def from_url(cls, url: str, cipher: PasswordCipher, pragmas: SqlitePragmas = SqlitePragmas()) -> "SqlRepository":
-        """``pragmas``: the settings of SQLite connections (ignored for PostgreSQL)."""
-        engine, hot = async_engine(url, pragmas), runner_for(url, pragmas)
+    def from_url(cls, url: str, cipher: PasswordCipher, pragmas: SqlitePragmas = SqlitePragmas(),
+                 pools: PoolSizes = PoolSizes()) -> "SqlRepository":
+        """``pragmas``: the settings of SQLite connections (ignored for PostgreSQL); ``pools``: the
+        sizes of the PostgreSQL connection pools (ignored for SQLite)."""
+        engine, hot = async_engine(url, pragmas, pools), runner_for(url, pragmas, pools)
         if hasattr(hot, "flush"):  # SQLite: both paths share the file's one write lock
             engine.before_write = hot.flush
         return cls(engine, cipher, hot)

@@ -28,7 +28,7 @@ import random
 from typing import Any, Awaitable, Callable, Protocol, Sequence, TypeVar
 
 from sipphones.repository import DuplicateKey, MissingReference
-from sipphones.storage.pragmas import SqlitePragmas
+from sipphones.storage.pragmas import PoolSizes, SqlitePragmas
 
 T = TypeVar("T")
 
@@ -104,7 +104,7 @@ def matchable(*keys: str | None) -> bool:
     return True
 
 
-def runner_for(url: str, pragmas: SqlitePragmas = SqlitePragmas()) -> Runner:
+def runner_for(url: str, pragmas: SqlitePragmas = SqlitePragmas(), pools: PoolSizes = PoolSizes()) -> Runner:
     from sqlalchemy.engine import make_url
 
     from sipphones.storage.raw.postgres import PostgresRunner
@@ -113,4 +113,5 @@ def runner_for(url: str, pragmas: SqlitePragmas = SqlitePragmas()) -> Runner:
     u = make_url(url)
     if u.get_backend_name() == "sqlite":
         return SqliteRunner(u.database or ":memory:", pragmas)
-    return PostgresRunner(u.set(drivername="postgresql").render_as_string(hide_password=False))
+    return PostgresRunner(u.set(drivername="postgresql").render_as_string(hide_password=False),
+                          min_size=min(2, pools.hot), max_size=pools.hot)
