@@ -12,9 +12,12 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sipphones.storage.pragmas import DEFAULT_WAL_AUTOCHECKPOINT, SYNCHRONOUS_LEVELS, PoolSizes, SqlitePragmas
+from sipphones.storage.pragmas import (
+    DEFAULT_WAL_AUTOCHECKPOINT, SYNCHRONOUS_LEVELS, PostgresTuning, SqlitePragmas,
+)
 
 ENV_PREFIX = "SIPPHONES_"
+MAX_GROUP_CREATES = 256  # phone creates per PostgreSQL statement (x 21 parameters, of at most 65,535)
 MAX_POOL_SIZE = 200   # PostgreSQL connections per pool and process (the server's max_connections is 100 by default)
 
 
@@ -58,6 +61,10 @@ class Settings:
     # opened for one request and closed after it (a new PostgreSQL backend each time).
     database_pool_size: int = 10
     database_admin_pool_size: int = 4
+    # PostgreSQL: the most phone creates of one account written in one statement and commit
+    # (storage.raw.pg_group: creates that arrive while the account's last group is written wait
+    # for the next one); 1: each create alone.
+    database_group_creates: int = 64
     # ``serve --workers N``: seconds a worker may leave the supervisor's ping unanswered before it
     # is replaced as hung (its loop may block up to SQLite's 10 s busy timeout).
     worker_healthcheck_s: int = 30
@@ -95,6 +102,9 @@ class Settings:
             if not 1 <= getattr(self, name) <= MAX_POOL_SIZE:
                 raise ValueError(f"{ENV_PREFIX}{name.upper()} must be from 1 to {MAX_POOL_SIZE} connections, "
                                  f"not {getattr(self, name)}")
+        if not 1 <= self.database_group_creates <= MAX_GROUP_CREATES:
+            raise ValueError(f"{ENV_PREFIX}DATABASE_GROUP_CREATES must be from 1 to {MAX_GROUP_CREATES}, "
+                             f"not {self.database_group_creates}")
         if not 1 <= self.worker_healthcheck_s <= 3600:
             raise ValueError(f"{ENV_PREFIX}WORKER_HEALTHCHECK_S must be from 1 to 3,600 seconds, "
                              f"not {self.worker_healthcheck_s}")
@@ -106,8 +116,8 @@ class Settings:
     def sqlite_pragmas(self) -> SqlitePragmas:
         return SqlitePragmas(self.sqlite_synchronous, self.sqlite_wal_autocheckpoint)
 
-    def pool_sizes(self) -> "PoolSizes":
-        return PoolSizes(self.database_pool_size, self.database_admin_pool_size)
+    def postgres_tuning(self) -> "PostgresTuning":
+        return PostgresTuning(self.database_pool_size, self.database_admin_pool_size, self.database_group_creates)
 
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -21,10 +21,10 @@ HOT, ADMIN = 3, 2
 
 
 def test_pool_sizes_come_from_the_settings_and_are_bounded(monkeypatch):
-    assert load_settings().pool_sizes() == (10, 4)
+    assert load_settings().postgres_tuning() == (10, 4, 64)
     monkeypatch.setenv("SIPPHONES_DATABASE_POOL_SIZE", "24")
     monkeypatch.setenv("SIPPHONES_DATABASE_ADMIN_POOL_SIZE", "6")
-    assert load_settings().pool_sizes() == (24, 6)
+    assert load_settings().postgres_tuning() == (24, 6, 64)
     for name in ("SIPPHONES_DATABASE_POOL_SIZE", "SIPPHONES_DATABASE_ADMIN_POOL_SIZE"):
         for bad in ("0", str(MAX_POOL_SIZE + 1), "many"):
             monkeypatch.setenv(name, bad)

@@ -41,7 +41,7 @@ class AppState:
             migrate(url)
         keys = Keys.derive(load_master_key(settings.secret_key, settings.data_dir))
         repo = SqlRepository.from_url(url, PasswordCipher(keys.sip_password), settings.sqlite_pragmas(),
-                                      settings.pool_sizes())
+                                      settings.postgres_tuning())
         page_tokens = PageTokens(keys.page_token, settings.page_token_ttl)
         return cls(
             settings=settings,

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 # process never needs SQLAlchemy at all.
 
 from sipphones.storage import files
-from sipphones.storage.pragmas import PoolSizes, SqlitePragmas
+from sipphones.storage.pragmas import PostgresTuning, SqlitePragmas
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -94,7 +94,7 @@ def sync_engine(url: str, pragmas: SqlitePragmas = SqlitePragmas()) -> Engine:
     return create_engine(u, pool_pre_ping=True, hide_parameters=True)
 
 
-def async_engine(url: str, pragmas: SqlitePragmas = SqlitePragmas(), pools: PoolSizes = PoolSizes()):
+def async_engine(url: str, pragmas: SqlitePragmas = SqlitePragmas(), pools: PostgresTuning = PostgresTuning()):
     """The engine of the repository's SQLAlchemy paths (admin, CLI, monitor, search).
 
     SQLite: a blocking engine behind the async interface (``BlockingAsyncEngine``). A SQLite

@@ -10,18 +10,19 @@ from sipphones.accounts.models import Account, Plan, User
 from sipphones.phones.models import SipPhone
 from sipphones.repository import RecordPage, VersionPage
 from sipphones.storage import counts
+from sipphones.storage.raw.pg_group import GroupedCreates
 from sipphones.storage.raw.rows import _PLANS, PhoneRows, _make_account, _make_user
 from sipphones.storage.raw.runner import Runner
 from sipphones.storage.raw.runner import matchable as _matchable
 from sipphones.storage.raw.statements import (
-    SQL_ACTIVE_APP_ACCOUNT, SQL_DELETE_PHONE, SQL_DELETE_STATUS, SQL_INSERT_PHONE, SQL_INSERT_PHONE_COUNTED,
-    SQL_INSERT_USER, SQL_PAGE, SQL_PAGE_TOTAL, SQL_PHONE, SQL_PHONE_COUNT, SQL_UPDATE_PHONE, SQL_USER_COUNT,
-    SQL_USERS_BY_EMAILS, SQL_USERS_PAGE_TOTAL, SQL_VERSIONS, SQL_VERSIONS_TOTAL, _inserted_values, _updatable_values,
+    SQL_ACTIVE_APP_ACCOUNT, SQL_DELETE_PHONE, SQL_DELETE_STATUS, SQL_INSERT_PHONE, SQL_INSERT_USER, SQL_PAGE,
+    SQL_PAGE_TOTAL, SQL_PHONE, SQL_PHONE_COUNT, SQL_UPDATE_PHONE, SQL_USER_COUNT, SQL_USERS_BY_EMAILS, SQL_USERS_PAGE_TOTAL, SQL_VERSIONS, SQL_VERSIONS_TOTAL, _inserted_values, _updatable_values,
 )
 
 
 class RawRepository(PhoneRows):
     hot: Runner
+    creates: GroupedCreates | None   # PostgreSQL's phone creates; None on SQLite
     # the search path of list pages (``storage.alchemy.repository.AlchemyRepository``)
     _search_page: Callable[..., Awaitable[tuple[list, int]]]
 
@@ -71,8 +72,8 @@ class RawRepository(PhoneRows):
         values["user_id"] = user_id
         values["email_key"] = phone.user_email.lower()
         params = _inserted_values(values)
-        if self.hot.dialect == "postgresql":
-            await self.hot.write(SQL_INSERT_PHONE_COUNTED, params)
+        if self.creates is not None:  # PostgreSQL: in a group of the account's creates (storage.raw.pg_group)
+            await self.creates.create(phone.account_id, params)
             return
         # One statement (no savepoint); the group adds up its creates' counts per account.
         await self.hot.write(SQL_INSERT_PHONE, params, tally=counts.created(phone.account_id))

@@ -28,7 +28,7 @@ import random
 from typing import Any, Awaitable, Callable, Protocol, Sequence, TypeVar
 
 from sipphones.repository import DuplicateKey, MissingReference
-from sipphones.storage.pragmas import PoolSizes, SqlitePragmas
+from sipphones.storage.pragmas import PostgresTuning, SqlitePragmas
 
 T = TypeVar("T")
 
@@ -104,7 +104,8 @@ def matchable(*keys: str | None) -> bool:
     return True
 
 
-def runner_for(url: str, pragmas: SqlitePragmas = SqlitePragmas(), pools: PoolSizes = PoolSizes()) -> Runner:
+def runner_for(url: str, pragmas: SqlitePragmas = SqlitePragmas(),
+               pools: PostgresTuning = PostgresTuning()) -> Runner:
     from sqlalchemy.engine import make_url
 
     from sipphones.storage.raw.postgres import PostgresRunner

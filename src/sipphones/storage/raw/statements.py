@@ -4,11 +4,12 @@ are read in (``storage.raw.rows``)."""
 
 from __future__ import annotations
 
+import functools
 import operator
 
 from sipphones.phones import fields
 from sipphones.storage import schema as t
-from sipphones.storage.counts import counted_insert
+from sipphones.storage.counts import counted_group_insert, counted_insert
 
 # A phone's columns: its fields' (``phones.fields``, in the table's order) with the owner, the
 # timestamps and the row's version, in SipPhone's order: rows are read by position (see
@@ -46,6 +47,8 @@ SQL_UPDATE_PHONE = (f"UPDATE sip_phones SET {', '.join(n + ' = ?' for n in _UPDA
                     "WHERE account_id = ? AND id = ?")
 # PostgreSQL: the insert and the account's phone count in one statement (``storage.counts``).
 SQL_INSERT_PHONE_COUNTED = counted_insert(SQL_INSERT_PHONE)
+# PostgreSQL: a group of one account's creates (``storage.raw.pg_group``), n rows then the account id.
+sql_insert_phones_counted = functools.partial(counted_group_insert, SQL_INSERT_PHONE)
 SQL_DELETE_STATUS = "DELETE FROM phone_status WHERE phone_id = ?"
 SQL_DELETE_PHONE = "DELETE FROM sip_phones WHERE account_id = ? AND id = ?"
 # List pages read only what a list item shows (PhoneRecord), in its order, the encrypted password
