@@ -45,6 +45,7 @@ class GroupedCreates:
         self._writing: set[str] = set()
         self._scheduled: set[str] = set()
         self._statements: dict[int, str] = {}
+        self._tasks: set[asyncio.Task] = set()
         self.groups = 0     # statements of more than one create (for tests and benchmarks)
 
     async def create(self, key: str, params: Sequence[Any]) -> None:
@@ -70,7 +71,9 @@ class GroupedCreates:
         else:
             del self._waiting[key]
         self._writing.add(key)
-        asyncio.ensure_future(self._write(key, group))
+        task = asyncio.ensure_future(self._write(key, group))
+        self._tasks.add(task)                 # held until done (the loop keeps only a weak reference)
+        task.add_done_callback(self._tasks.discard)
 
     async def _write(self, key: str, group: list[tuple[Sequence[Any], asyncio.Future]]) -> None:
         try:
