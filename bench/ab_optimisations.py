@@ -23,7 +23,7 @@ this file at commit a484015.)
   ``-t2 -c64``: req/s and server CPU per request.
 - ``pg``: two ``serve --workers 2`` on one seeded PostgreSQL database, wrk ``-t2 -c64``: phone
   creates with ``SIPPHONES_DATABASE_GROUP_CREATES`` as shipped and at 1 (each create alone); a
-  search page (the SQLAlchemy path) with the held pool and with the old one (2 + 6 overflow,
+  status-view page (the SQLAlchemy path) with the held pool and with the old one (2 + 6 overflow,
   closed when they come back: a ``sitecustomize`` on B's ``PYTHONPATH``). Req/s, server and
   PostgreSQL CPU per request, and new PostgreSQL backends per run (``pg_stat_database.sessions``).
 - ``coalesce``: the SIP engine against kamailio (``bench/sip_engine.py``'s registrar and worker,
@@ -33,6 +33,7 @@ this file at commit a484015.)
 from __future__ import annotations
 
 import argparse
+import signal
 import statistics
 import sys
 import tempfile
@@ -153,9 +154,9 @@ store.async_engine = async_engine
 def ab_pg(rounds: int, duration: float, admin_url: str) -> None:
     """Two ``serve --workers 2`` on one seeded PostgreSQL database, A as shipped, B without the
     optimisation; wrk ``-t2 -c64`` on each in turn. ``group``: phone creates (``POST
-    /v2/sip_phones``), B with ``SIPPHONES_DATABASE_GROUP_CREATES=1``. ``pool``: a search page
-    (``GET /v2/sip_phones?search_key=...``, the SQLAlchemy path), B with the old pool (2 + 6
-    overflow); also the PostgreSQL sessions (backends) started per run."""
+    /v2/sip_phones``), B with ``SIPPHONES_DATABASE_GROUP_CREATES=1``. ``pool``: a page of the
+    status view (``GET /_sipphones/v1/sip_phones/status``, the SQLAlchemy path), B with the old
+    pool (2 + 6 overflow); also the PostgreSQL sessions (backends) started per run."""
     import psycopg
     from sqlalchemy.engine import make_url
 
@@ -166,33 +167,40 @@ def ab_pg(rounds: int, duration: float, admin_url: str) -> None:
     from bench.run import Cleanup, access_token, create_pg_database, pg_backends
     from bench.workload import Workload
 
+    def on_term(signum, frame):  # SIGTERM: stop the servers and drop the database, as Ctrl-C does
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
     work = Path(tempfile.mkdtemp(prefix="sipphones-ab-pg-"))
     cleanup = Cleanup()
-    url = create_pg_database(admin_url, cleanup)
-    seed.prepare_schema(url)
-    data_dir = work / "data"
-    c_create = seed.provision_account(url, data_dir, "ab-create")
-    c_list = seed.provision_account(url, data_dir, "ab-list")
-    seed.seed_users(url, c_create.account_id, "c", 60_000)
-    users = seed.seed_users(url, c_list.account_id, "l", 100)
-    seed.seed_phones(url, data_dir, c_list.account_id, "l", users, 1000)
-    old_pool = _site_dir(work, "old-pool", _OLD_POOL)
-    sides = {
-        "group on": {}, "group off": {"SIPPHONES_DATABASE_GROUP_CREATES": "1"},
-        "pool on": {}, "pool off": {"PYTHONPATH": str(old_pool)},
-    }
-    servers = {}
-    watch = psycopg.connect(make_url(url).set(drivername="postgresql").render_as_string(hide_password=False),
-                            autocommit=True)
-    cleanup.add("sessions watch", watch.close)
-
-    def sessions() -> int:
-        time.sleep(1.1)  # statistics reach pg_stat_database within a second
-        watch.execute("SELECT pg_stat_clear_snapshot()")
-        return watch.execute("SELECT sessions FROM pg_stat_database WHERE datname = current_database()").fetchone()[0]
-
     results: dict[str, dict[str, list[float]]] = {}
     try:
+        url = create_pg_database(admin_url, cleanup)
+        seed.prepare_schema(url)
+        data_dir = work / "data"
+        c_create = seed.provision_account(url, data_dir, "ab-create")
+        c_list = seed.provision_account(url, data_dir, "ab-list")
+        seed.seed_users(url, c_create.account_id, "c", 60_000)
+        users = seed.seed_users(url, c_list.account_id, "l", 100)
+        seed.seed_phones(url, data_dir, c_list.account_id, "l", users, 1000)
+        with psycopg.connect(make_url(url).set(drivername="postgresql").render_as_string(hide_password=False),
+                             autocommit=True) as conn:
+            conn.execute("VACUUM ANALYZE")  # plans on statistics, as a database in use has them
+        old_pool = _site_dir(work, "old-pool", _OLD_POOL)
+        sides = {
+            "group on": {}, "group off": {"SIPPHONES_DATABASE_GROUP_CREATES": "1"},
+            "pool on": {}, "pool off": {"PYTHONPATH": str(old_pool)},
+        }
+        servers = {}
+        watch = psycopg.connect(make_url(url).set(drivername="postgresql").render_as_string(hide_password=False),
+                                autocommit=True)
+        cleanup.add("sessions watch", watch.close)
+
+        def sessions() -> int:
+            time.sleep(1.1)  # statistics reach pg_stat_database within a second
+            watch.execute("SELECT pg_stat_clear_snapshot()")
+            return watch.execute("SELECT sessions FROM pg_stat_database WHERE datname = current_database()").fetchone()[0]
+
         for side, env in sides.items():
             port = free_port()
             srv = launch(f"ab-{side.replace(' ', '-')}", serve_argv(port, 2), log_dir=work / side.replace(" ", "-"),
@@ -203,9 +211,10 @@ def ab_pg(rounds: int, duration: float, admin_url: str) -> None:
         db = pg_backends(admin_url, url, cleanup)
         create = Workload("create", "POST", "/v2/sip_phones", access_token(servers["group on"], c_create),
                           prefix="c", expect=201)
-        search = Workload("list", "GET", "/v2/sip_phones?page_size=30&search_key=l7@bench.example",
+        # A page of the registration status view: an outer join of 30 phones, on the SQLAlchemy path.
+        status = Workload("list", "GET", "/_sipphones/v1/sip_phones/status?page_size=30",
                           access_token(servers["pool on"], c_list))
-        cases = {"group": create, "pool": search}
+        cases = {"group": create, "pool": status}
         for name, w in cases.items():
             for side in (f"{name} on", f"{name} off"):   # warm-up, discarded
                 saturate(w, servers[side], target=side.replace(" ", "-"), duration=2, script_dir=work / "wrk")
@@ -230,7 +239,7 @@ def ab_pg(rounds: int, duration: float, admin_url: str) -> None:
                           file=sys.stderr)
     finally:
         cleanup.run()
-    for name, what in (("group", "phone creates"), ("pool", "search pages (SQLAlchemy path)")):
+    for name, what in (("group", "phone creates"), ("pool", "status pages (SQLAlchemy path)")):
         on, off = results[f"{name} on"], results[f"{name} off"]
         print(summary(f"PostgreSQL {what} req/s, {name} on/off (higher is better)", on["req_s"], off["req_s"], True))
         print(summary(f"PostgreSQL {what} server CPU us/req (lower is better)", on["cpu"], off["cpu"], False))

@@ -1,5 +1,5 @@
-"""Raw-driver statement runners for the request hot path (auth, user lookup, phone reads/writes,
-list pages).
+"""Raw-driver statement runners for the request hot path (auth, user lookup, user creates and
+pages, phone reads/writes, list pages).
 
 Why: through SQLAlchemy's async layer one primary-key SELECT costs ~250 µs of CPU on SQLite and
 ~420 µs on PostgreSQL (greenlet hops, a pool checkout with a pre-ping, result wrapping), against
@@ -14,7 +14,9 @@ them into ``%s`` once per statement) and run through:
   default), ``busy_timeout`` so that another process' short write (the CLI) is waited for.
 * ``PostgresRunner``: a psycopg_pool ``AsyncConnectionPool`` (autocommit connections, every hot
   statement prepared on first use, no per-checkout ping: a broken connection is dropped by the
-  pool when it comes back in a bad state, and idle connections are recycled after ``max_idle``).
+  pool when it comes back in a bad state, and idle connections are recycled after ``max_idle``;
+  its size is ``SIPPHONES_DATABASE_POOL_SIZE``). Phone creates of one account go in groups
+  (``storage.raw.pg_group``: one statement, one lock of the account row, one commit per group).
 
 ``SqliteRunner`` lives in ``storage.raw.sqlite``, ``PostgresRunner`` in ``storage.raw.postgres``, their
 statements in ``storage.raw.statements``, the row mappers in ``storage.raw.rows``. The SQLAlchemy
