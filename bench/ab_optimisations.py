@@ -4,6 +4,7 @@
     .venv/bin/python bench/ab_optimisations.py coalesce --rounds 6   # UDP send coalescing on/off (kamailio)
     .venv/bin/python bench/ab_optimisations.py one-send --rounds 7   # the one-send HTTP protocol vs uvicorn's
     .venv/bin/python bench/ab_optimisations.py pg --rounds 5         # PostgreSQL: grouped creates, held pool
+    .venv/bin/python bench/ab_optimisations.py users --old-src DIR   # POST /v2/users: this tree vs an older one
 
 Every case measures A (the optimisation on, as shipped) and B (off) in the same run, interleaved
 (the order alternates from round to round, so neither side always runs first), and prints each
@@ -26,6 +27,9 @@ this file at commit a484015.)
   status-view page (the SQLAlchemy path) with the held pool and with the old one (2 + 6 overflow,
   closed when they come back: a ``sitecustomize`` on B's ``PYTHONPATH``). Req/s, server and
   PostgreSQL CPU per request, and new PostgreSQL backends per run (``pg_stat_database.sessions``).
+- ``users``: ``POST /v2/users`` on this tree against an older one (``--old-src``: its ``src``
+  directory, on B's ``PYTHONPATH``), SQLite and PostgreSQL: the users path moved onto the raw
+  hot path (issue 12, point 5).
 - ``coalesce``: the SIP engine against kamailio (``bench/sip_engine.py``'s registrar and worker,
   one worker process): registrations/s and CPU per registration, ``coalesce_udp`` on and off.
 """
@@ -250,6 +254,69 @@ def ab_pg(rounds: int, duration: float, admin_url: str) -> None:
               f"[{min(off['sessions'])}-{max(off['sessions'])}]")
 
 
+# --- users on the raw hot path, against an older tree ------------------------------------------
+
+def ab_users(rounds: int, duration: float, admin_url: str | None, old_src: Path) -> None:
+    """``POST /v2/users`` on ``serve --workers 2``: A this tree, B the ``src`` directory of an older
+    one on B's ``PYTHONPATH`` (made by ``git archive <commit> src | tar -x -C DIR`` with the
+    compiled SIP core's ``.so`` files copied beside, as ``bootstrap.sh`` built them), both on one
+    store (SQLite, then PostgreSQL unless ``admin_url`` is None); wrk ``-t2 -c64``."""
+    from bench import seed
+    from bench.coldstart import serve_argv, serve_env
+    from bench.loadgen import saturate
+    from bench.procs import free_port, launch
+    from bench.run import Cleanup, access_token, create_pg_database, pg_backends
+    from bench.workload import Workload
+
+    def on_term(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+    work = Path(tempfile.mkdtemp(prefix="sipphones-ab-users-"))
+    cleanup = Cleanup()
+    out: dict[str, dict[str, dict[str, list[float]]]] = {}
+    try:
+        stores = [("sqlite", f"sqlite:///{work / 'sqlite' / 'sipphones.db'}")]
+        if admin_url:
+            stores.append(("postgres", create_pg_database(admin_url, cleanup)))
+        for store, url in stores:
+            data_dir = work / store
+            seed.prepare_schema(url)
+            creds = seed.provision_account(url, data_dir, f"ab-users-{store}")
+            servers = {}
+            for side, env in (("on", {}), ("off", {"PYTHONPATH": str(old_src)})):
+                port = free_port()
+                srv = launch(f"ab-users-{store}-{side}", serve_argv(port, 2), log_dir=data_dir,
+                             env=dict(serve_env(data_dir, url), **env), port=port)
+                cleanup.add(f"server {store} {side} (pid {srv.pid})", srv.stop)
+                srv.wait_ready("/healthz", timeout=60)
+                servers[side] = srv
+            db = pg_backends(admin_url, url, cleanup) if store == "postgres" else None
+            w = Workload("users", "POST", "/v2/users", access_token(servers["on"], creds), prefix="n", expect=201)
+            for side in ("on", "off"):
+                saturate(w, servers[side], target=f"{store}-{side}", duration=2, script_dir=work / "wrk")
+            got = out.setdefault(store, {"on": {"req_s": [], "cpu": []}, "off": {"req_s": [], "cpu": []}})
+            for r in range(rounds):
+                for side in (("on", "off") if r % 2 == 0 else ("off", "on")):
+                    m = saturate(w, servers[side], target=f"{store}-{side}", duration=duration,
+                                 script_dir=work / "wrk", db_pids=db)
+                    got[side]["req_s"].append(m.req_s)
+                    got[side]["cpu"].append(m.cpu_us_per_req)
+                    bad = {k: v for k, v in m.statuses.items() if k != "201"}
+                    print(f"  round {r + 1} {store} users {side}: {m.req_s:.0f} req/s  {m.cpu_us_per_req:.0f} us/req "
+                          f"server (other cores {m.extra['other_cores']:.2f}){'  BAD ' + str(bad) if bad else ''}",
+                          file=sys.stderr)
+            for srv in servers.values():
+                srv.stop()
+    finally:
+        cleanup.run()
+    for store, got in out.items():
+        print(summary(f"{store} POST /v2/users req/s, this tree vs {old_src} (higher is better)",
+                      got["on"]["req_s"], got["off"]["req_s"], True))
+        print(summary(f"{store} POST /v2/users server CPU us/req (lower is better)", got["on"]["cpu"],
+                      got["off"]["cpu"], False))
+
+
 # --- UDP coalescing ------------------------------------------------------------------------------
 
 def ab_coalesce(rounds: int, count: int) -> None:
@@ -283,7 +350,9 @@ def ab_coalesce(rounds: int, count: int) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("case", choices=("gc", "coalesce", "one-send", "pg"))
+    ap.add_argument("case", choices=("gc", "coalesce", "one-send", "pg", "users"))
+    ap.add_argument("--old-src", type=Path, help="users: the src directory of the older tree (B)")
+    ap.add_argument("--no-postgres", action="store_true", help="users: SQLite only")
     ap.add_argument("--postgres-url", default="postgresql://postgres@127.0.0.1:5432/test",
                     help="pg: a PostgreSQL database to connect to for CREATE/DROP DATABASE (a fresh one is used)")
     ap.add_argument("--duration", type=float, default=5.0, help="one-send: seconds per wrk run")
@@ -296,6 +365,10 @@ def main() -> int:
         ab_one_send(args.rounds, args.duration)
     elif args.case == "pg":
         ab_pg(args.rounds, args.duration, args.postgres_url)
+    elif args.case == "users":
+        if args.old_src is None or not (args.old_src / "sipphones").is_dir():
+            ap.error("users needs --old-src DIR holding an older tree's sipphones package")
+        ab_users(args.rounds, args.duration, None if args.no_postgres else args.postgres_url, args.old_src.resolve())
     else:
         ab_coalesce(args.rounds, args.phones)
     return 0
