@@ -49,7 +49,6 @@ from sipphones.api import http_protocol  # noqa: E402
 RESULTS = REPO / "bench" / "results"
 LIST_PATH = "/v2/sip_phones/phones?page_size=30"
 CASES = ("create", "users", "list", "update")
-USERS_TARGET = 0.5   # issue 12: POST /v2/users >= half the phone creates' req/s on the same store
 
 
 @dataclass
@@ -570,7 +569,7 @@ def print_report(result: dict) -> None:
                 also = (f"   ({s['req_s'] / one_send['req_s']:6.1%} of the bare app on sipphones' one-send protocol)"
                         if one_send else "")
                 print(f"  {target:9s} {case:7s} {s['x_bare_req_s']:6.1%} of bare  {verdict}{also}")
-        print(shares_text(tp["summary"]))
+        print(report.shares_text(tp["summary"], CASES))
     if result.get("profiles"):
         print("\nWhere the CPU goes (py-spy, share of samples of the server processes):")
         print(report.profile_text(result["profiles"]))
@@ -578,25 +577,6 @@ def print_report(result: dict) -> None:
         print("\n" + report.deep_table(result["deep_pagination"]))
     if result.get("cold_start"):
         print("\n" + report.cold_table(result["cold_start"]))
-
-
-def shares_text(summary: dict) -> str:
-    """Each case's share of the bare endpoint, the stores side by side (PostgreSQL beside SQLite),
-    and user creates against phone creates on each store (issue 12's target)."""
-    targets = list(dict.fromkeys(k.split("/")[0] for k in summary if k.split("/")[1] in CASES))
-    lines = ["\nShare of bare ASGI req/s, the stores side by side:",
-             "  " + " " * 8 + "".join(f"{t:>14s}" for t in targets)]
-    for case in CASES:
-        cells = [summary.get(f"{t}/{case}") for t in targets]
-        lines.append(f"  {case:8s}" + "".join(f"{c['x_bare_req_s']:14.1%}" if c else f"{'-':>14s}" for c in cells))
-    lines.append(f"\nPOST /v2/users vs phone creates (same store, same run; target >= {USERS_TARGET:.0%}):")
-    for t in targets:
-        users, create = summary.get(f"{t}/users"), summary.get(f"{t}/create")
-        if users and create:
-            ratio = users["req_s"] / create["req_s"]
-            lines.append(f"  {t:12s} {users['req_s']:9,.0f} users/s vs {create['req_s']:9,.0f} phones/s: {ratio:6.1%}  "
-                         f"{'ok' if ratio >= USERS_TARGET else 'MISSED'}")
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":
