@@ -130,6 +130,17 @@ class UserNotFound(ZoomError):
         super().__init__(f"User {user} not exist or not belong to this account.")
 
 
+class AccountNotFound(ZoomError):
+    """The caller's account is gone (deleted while its request ran): Zoom's answer for an
+    account that does not exist."""
+
+    status = 404
+    code = 2001
+
+    def __init__(self, account_id: str):
+        super().__init__(f"Account does not exist: {account_id}.")
+
+
 class UserAlreadyExists(ZoomError):
     status = 409
     code = 1005

@@ -13,7 +13,7 @@ from sipphones.errors import OAuthError, UserAlreadyExists, UserNotFound, Valida
 from sipphones.ids import new_client_id, new_id, new_secret
 from sipphones.phones import rules
 from sipphones.storage.crypto import hash_secret, is_slow_hash, verify_secret
-from sipphones.repository import DuplicateKey, Repository
+from sipphones.repository import DuplicateKey, MissingReference, Repository
 
 
 class NotFoundError(LookupError):
@@ -75,7 +75,10 @@ class AccountService:
     # --- users ----------------------------------------------------------------------------
     async def create_user(self, account_id: str, email: str, first_name: str = "", last_name: str = "",
                           type: int = 1) -> User:
-        await self.require_account(account_id)
+        """The new user; ValidationFailed for bad fields, UserAlreadyExists for an address the
+        account has already, NotFoundError when the account does not exist (any more: its
+        existence is checked by the insert itself, one statement, so a create racing the account's
+        delete is told apart from a duplicate)."""
         errors = []
         if msg := rules.check_email(email):
             errors.append(FieldError("email", msg))
@@ -92,6 +95,8 @@ class AccountService:
             await self.repo.add_user(user)
         except DuplicateKey:
             raise UserAlreadyExists(email) from None
+        except MissingReference:
+            raise NotFoundError(f"no account with id {account_id}") from None
         return user
 
     async def delete_user(self, account_id: str, user_ref: str) -> None:
@@ -108,7 +113,10 @@ class AccountService:
         secret = new_secret(24)
         app = App(client_id=new_client_id(), account_id=account_id, name=name, secret_hash=hash_secret(secret),
                   scopes=tuple(scopes), permissions=tuple(permissions), created_at=time.time())
-        await self.repo.add_app(app)
+        try:
+            await self.repo.add_app(app)
+        except MissingReference:  # the account was deleted since it was looked up
+            raise NotFoundError(f"no account with id {account_id}") from None
         return NewApp(app=app, client_secret=secret)
 
     async def create_user_app(self, account_id: str, name: str = "User-managed app", *,

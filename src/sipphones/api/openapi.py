@@ -314,6 +314,7 @@ OWN_PATHS = {
                 "400": _error(USERS_BAD_REQUEST + "."),
                 "401": _error(UNAUTHORIZED, limited=False),
                 "403": _error("Forbidden: the app's role lacks User:Edit (code 3306)."),
+                "404": _error("Not Found: the account was deleted while the request ran (code 2001)."),
                 "409": _error("Conflict: the user is already in the account (code 1005)."),
                 "429": _too_many(),
             },

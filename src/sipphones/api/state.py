@@ -42,7 +42,8 @@ class AppState:
         if run_migrations:
             migrate(url)
         keys = Keys.derive(load_master_key(settings.secret_key, settings.data_dir))
-        repo = SqlRepository.from_url(url, PasswordCipher(keys.sip_password), settings.sqlite_pragmas())
+        repo = SqlRepository.from_url(url, PasswordCipher(keys.sip_password), settings.sqlite_pragmas(),
+                                      settings.postgres_tuning())
         page_tokens = PageTokens(keys.page_token, settings.page_token_ttl)
         tokens = TokenService(keys.access_token, settings.token_ttl)
         return cls(

@@ -13,7 +13,8 @@ from sipphones.api.endpoint import Caller, authorize, int_param, json_body, zoom
 from sipphones.api.responses import empty_response, json_response
 from sipphones.api.state import app_state
 from sipphones.auth.scopes import Operation
-from sipphones.errors import FieldError, UserNotFound, ValidationFailed
+from sipphones.accounts.service import NotFoundError
+from sipphones.errors import AccountNotFound, FieldError, UserNotFound, ValidationFailed
 from sipphones.ratelimit.policy import Label
 
 
@@ -81,6 +82,8 @@ async def create_user(request: Request, caller: Caller) -> Response:
         user = await app_state(request).accounts.create_user(caller.account.id, email, first, last, utype)
     except ValidationFailed as e:
         raise ValidationFailed([FieldError(f"user_info.{err.field}", err.message) for err in e.errors]) from None
+    except NotFoundError:  # the account was deleted after this request's token check
+        raise AccountNotFound(caller.account.id) from None
     return json_response({"id": user.id, "first_name": user.first_name, "last_name": user.last_name,
                           "email": user.email, "type": user.type}, 201)
 

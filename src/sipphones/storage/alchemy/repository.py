@@ -1,6 +1,6 @@
 """The repository's SQLAlchemy Core path (SQLite through a blocking engine, PostgreSQL through
-psycopg 3): accounts, users, apps, the admin, CLI, monitor and search operations on phones, and
-registration health."""
+psycopg 3): accounts, user lookups and deletes, apps, the admin, CLI, monitor and search operations
+on phones, and registration health (user creates and pages are on the hot path, ``storage.raw``)."""
 
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ from sqlalchemy.exc import IntegrityError
 
 from sipphones.accounts.models import Account, App, AppType, Plan, User
 from sipphones.phones.models import SipPhone
-from sipphones.repository import UNKNOWN_STATE, DuplicateKey, PhoneStatus, PhoneStatusEntry, StatusPage
+from sipphones.repository import UNKNOWN_STATE, PhoneStatus, PhoneStatusEntry, StatusPage
 from sipphones.storage import counts
 from sipphones.storage import schema as t
 from sipphones.storage.raw.rows import PhoneRows
 from sipphones.storage.raw.runner import matchable as _matchable
-from sipphones.storage.raw.runner import retrying
+from sipphones.storage.raw.runner import constraint_error, retrying
 from sipphones.storage.raw.statements import _LIST_NULLABLE, _PHONE_COLUMNS, LIST_COLUMN_NAMES
 
 _LIST_COLUMNS = [func.nullif(t.sip_phones.c[n], "") if n in _LIST_NULLABLE else t.sip_phones.c[n]
@@ -55,7 +55,7 @@ class AlchemyRepository(PhoneRows):
                     sip_phone_integration=account.sip_phone_integration, unlimited=account.unlimited,
                     phone_count=counts.INITIAL, created_at=account.created_at))
         except IntegrityError as e:
-            raise DuplicateKey(str(e.orig)) from None
+            raise (constraint_error(e.orig) or e) from None
 
     async def get_account(self, account_id: str) -> Account | None:
         if not _matchable(account_id):
@@ -98,15 +98,6 @@ class AlchemyRepository(PhoneRows):
 
     # --- users ----------------------------------------------------------------------------
 
-    async def add_user(self, user: User) -> None:
-        try:
-            async with self.engine.begin() as conn:
-                await conn.execute(insert(t.users).values(
-                    id=user.id, account_id=user.account_id, email=user.email.lower(), first_name=user.first_name,
-                    last_name=user.last_name, type=user.type, status=user.status, created_at=user.created_at))
-        except IntegrityError as e:
-            raise DuplicateKey(str(e.orig)) from None
-
     async def get_user(self, account_id: str, user_id: str) -> User | None:
         if not _matchable(account_id, user_id):
             return None
@@ -117,16 +108,6 @@ class AlchemyRepository(PhoneRows):
 
     async def get_user_by_email(self, account_id: str, email: str) -> User | None:
         return await self.get_user_by_emails(account_id, (email,))
-
-    async def list_users(self, account_id: str, *, after_id: str | None, limit: int) -> tuple[list[User], int]:
-        q = select(t.users).where(t.users.c.account_id == account_id)
-        if after_id:
-            q = q.where(t.users.c.id > after_id)
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(q.order_by(t.users.c.id).limit(limit))).all()
-            total = (await conn.execute(select(func.count()).select_from(t.users).where(
-                t.users.c.account_id == account_id))).scalar_one()
-        return [_user(r) for r in rows], total
 
     async def delete_user(self, account_id: str, user_id: str) -> bool:
         if not _matchable(account_id, user_id):
@@ -159,7 +140,7 @@ class AlchemyRepository(PhoneRows):
                     created_at=app.created_at, app_type=app.app_type.value, redirect_uris=" ".join(app.redirect_uris),
                     public_client=app.public_client))
         except IntegrityError as e:
-            raise DuplicateKey(str(e.orig)) from None
+            raise (constraint_error(e.orig) or e) from None
 
     async def get_app(self, client_id: str) -> App | None:
         if not _matchable(client_id):
