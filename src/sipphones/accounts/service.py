@@ -73,7 +73,7 @@ class AccountService:
 
     # --- users ----------------------------------------------------------------------------
     async def create_user(self, account_id: str, email: str, first_name: str = "", last_name: str = "",
-                          type: int = 1) -> User:
+                          type: int = 1, *, user_id: str | None = None) -> User:
         await self.require_account(account_id)
         errors = []
         if msg := rules.check_email(email):
@@ -85,7 +85,7 @@ class AccountService:
             errors.append(FieldError("type", "Must be 1 (basic), 2 (licensed), 3 (on-prem) or 99 (none)."))
         if errors:
             raise ValidationFailed(errors)
-        user = User(id=new_id(), account_id=account_id, email=email.lower(), first_name=first_name,
+        user = User(id=user_id or new_id(), account_id=account_id, email=email.lower(), first_name=first_name,
                     last_name=last_name, type=type, created_at=time.time())
         try:
             await self.repo.add_user(user)

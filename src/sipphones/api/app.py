@@ -13,7 +13,7 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 from sipphones import gc_pause, parent_watch
-from sipphones.api import check, meta, oauth, sip_phones, status, users
+from sipphones.api import check, control, meta, oauth, sip_phones, status, users
 from sipphones.api.dispatch import DirectDispatch, RouteTable
 from sipphones.api.responses import error_response
 from sipphones.api.state import AppState
@@ -47,6 +47,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True,
         state = AppState.build(settings, run_migrations=run_migrations)
         app.state.sipphones = state
         app.sipphones = state          # the same object, for api.state.app_state
+        await state.start()
         unwatch = parent_watch.watch(asyncio.get_running_loop()) if watch_parent else None
         gc_pause.resume()              # started: the collector back on (see sipphones.gc_pause)
         try:
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True,
         *check.routes,
         *status.routes,
         *extra_routes,
+        *([control.mount()] if settings.emulator else []),   # the control plane: emulator mode only
         Mount("/docs/static", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-static"),
     ]
     return ZoomApp(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Callable
 
 import jwt
 
@@ -28,15 +29,17 @@ class TokenClaims:
 
 
 class TokenService:
-    def __init__(self, key: bytes, ttl: int = 3600, cache_size: int = 4096):
+    def __init__(self, key: bytes, ttl: int = 3600, cache_size: int = 4096, clock: Callable[[], float] = time.time):
+        """``clock``: the service's clock (``time.time``, or the emulator's ``Clock.now``)."""
         self._key = key
+        self.clock = clock
         self.ttl = ttl
         self._cache: OrderedDict[str, TokenClaims] = OrderedDict()
         self._cache_size = cache_size
 
     def issue(self, *, account_id: str, client_id: str, scopes: tuple[str, ...], permissions: tuple[str, ...],
               now: float | None = None) -> tuple[str, TokenClaims]:
-        iat = int(time.time() if now is None else now)
+        iat = int(self.clock() if now is None else now)
         claims = {
             "iss": ISSUER, "aid": account_id, "cid": client_id, "scp": " ".join(scopes),
             "prm": " ".join(permissions), "iat": iat, "exp": iat + self.ttl, "jti": _nonce(),
@@ -45,7 +48,7 @@ class TokenService:
         return token, TokenClaims(account_id, client_id, frozenset(scopes), frozenset(permissions), iat, iat + self.ttl)
 
     def verify(self, token: str, now: float | None = None) -> TokenClaims:
-        current = time.time() if now is None else now
+        current = self.clock() if now is None else now
         claims = self._cache.get(token)
         if claims is None:
             try:

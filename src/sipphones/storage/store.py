@@ -5,6 +5,7 @@ store behind both."""
 from __future__ import annotations
 
 from sipphones.storage.alchemy.repository import AlchemyRepository
+from sipphones.storage.alchemy.state import StateRows
 from sipphones.storage.crypto import PasswordCipher
 from sipphones.storage.database import async_engine
 from sipphones.storage.pragmas import SqlitePragmas
@@ -12,7 +13,7 @@ from sipphones.storage.raw.repository import RawRepository
 from sipphones.storage.raw.runner import Runner, runner_for
 
 
-class SqlRepository(RawRepository, AlchemyRepository):
+class SqlRepository(RawRepository, AlchemyRepository, StateRows):
     """``engine`` (SQLAlchemy) serves the admin, CLI, monitor and search paths; ``hot`` (raw
     driver, see storage.raw) serves the per-request statements."""
 
