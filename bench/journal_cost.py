@@ -109,10 +109,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=None)
     p.add_argument("--duration", type=float, default=None, help="seconds per measured run")
     p.add_argument("--connections", type=int, default=64)
+    p.add_argument("--smoke", action="store_true",
+                   help="the tool's own test (bench/tests): 1 s per side, no verdict on the target")
     args = p.parse_args(argv)
-    rounds = args.rounds or (1 if args.quick else 3)
-    duration = args.duration or (2.0 if args.quick else 10.0)
-    warmup = 1.0 if args.quick else 2.0
+    quick = args.quick or args.smoke
+    rounds = args.rounds or (1 if quick else 3)
+    duration = args.duration or (1.0 if args.smoke else 2.0 if quick else 10.0)
+    warmup = 0.5 if args.smoke else 1.0 if quick else 2.0
     # Phones a side may create: at most ~4k/s on this machine's one worker; ten per seeded user.
     users = int(rounds * (duration + warmup) * 4_000 / 10) + 500
 
@@ -145,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         for srv in servers.values():
             srv.stop()
 
-    record_us = record_cost_us()
+    record_us = record_cost_us(2_000 if args.smoke else 20_000)
     print(f"\njournal cost on create throughput (wrk -t2 -c{args.connections}, {rounds} round(s) of {duration:g} s, "
           f"one worker per side, SQLite)")
     for side in SIDES:
@@ -168,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     if entries == 0 or off_entries != 0:
         print("  CHECK FAILED: the journal-on server must hold entries and the journal-off one none")
         failed = True
-    if 1 - ratio > TARGET_COST:
+    if 1 - ratio > TARGET_COST and not args.smoke:
         print("  TARGET MISSED")
         failed = True
     return 1 if failed else 0
