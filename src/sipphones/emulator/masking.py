@@ -35,6 +35,7 @@ MAX_FORM_FIELDS = 100
 _SCHEMES = ("bearer", "basic", "digest")
 _SCHEME_BYTES = frozenset(s.encode() for s in _SCHEMES)
 _MASK_BYTES = MASK.encode()
+_MASKED_VALUE = b'"' + _MASK_BYTES + b'"'
 # Every secret name contains one of these (in lower case), and so does any escaped name
 # (``may_hold_secrets`` spells them out, for speed; tests/emulator/test_masking.py checks the two agree).
 MARKERS = (b"password", b"secret", b"token", b"code_verifier", b"\\u")
@@ -66,6 +67,47 @@ def may_hold_secrets(raw: bytes) -> bool:
     low = raw.lower()
     return (b"password" in low or b"secret" in low or b"token" in low or b"code_verifier" in low
             or b"\\u" in low)
+
+
+_SECRET_KEYS = tuple(f'"{name}"'.encode() for name in sorted(SECRET_FIELDS))
+_COLON = re.compile(rb"\s*:")
+_SCALAR_VALUE = re.compile(rb'\s*:\s*("(?:[^"\\]|\\.)*"|-?[0-9][0-9.eE+-]*|true|false|null)')
+
+
+def mask_json_bytes(raw: bytes) -> bytes | None:
+    """A JSON text with every secret member's value masked, done on the bytes (no decoding), or
+    None when this quick way cannot be sure - a secret's name in another case or escaped, a
+    secret holding an object or an array: then decode and use ``mask_json``.
+
+    Sound for JSON because a ``"`` inside a string is always escaped: ``"password"`` in the text
+    is a whole string, and a string followed by ``:`` is a member's name."""
+    low = raw.lower()
+    if b"\\u" in low:
+        return None
+    for marker in MARKERS[:-1]:
+        if marker in low and low.count(marker) != raw.count(marker):
+            return None
+    spans = []
+    for key in _SECRET_KEYS:
+        at = raw.find(key)
+        while at >= 0:
+            after = at + len(key)
+            value = _SCALAR_VALUE.match(raw, after)
+            if value is not None:
+                spans.append(value.span(1))
+            elif _COLON.match(raw, after):
+                return None          # a secret member whose value is not a scalar
+
+            at = raw.find(key, after)
+    if not spans:
+        return raw
+    spans.sort()
+    out, last = [], 0
+    for start, end in spans:
+        out += [raw[last:start], _MASKED_VALUE]
+        last = end
+    out.append(raw[last:])
+    return b"".join(out)
 
 
 def mask_json(document: Any) -> Any:
