@@ -69,7 +69,7 @@ def may_hold_secrets(raw: bytes) -> bool:
             or b"\\u" in low)
 
 
-_SECRET_KEYS = tuple(f'"{name}"'.encode() for name in sorted(SECRET_FIELDS))
+_SECRET_KEY = re.compile(b'"(?:' + b"|".join(sorted(n.encode() for n in SECRET_FIELDS)) + b')"')
 _COLON = re.compile(rb"\s*:")
 _SCALAR_VALUE = re.compile(rb'\s*:\s*("(?:[^"\\]|\\.)*"|-?[0-9][0-9.eE+-]*|true|false|null)')
 
@@ -88,20 +88,14 @@ def mask_json_bytes(raw: bytes) -> bytes | None:
         if marker in low and low.count(marker) != raw.count(marker):
             return None
     spans = []
-    for key in _SECRET_KEYS:
-        at = raw.find(key)
-        while at >= 0:
-            after = at + len(key)
-            value = _SCALAR_VALUE.match(raw, after)
-            if value is not None:
-                spans.append(value.span(1))
-            elif _COLON.match(raw, after):
-                return None          # a secret member whose value is not a scalar
-
-            at = raw.find(key, after)
+    for key in _SECRET_KEY.finditer(raw):
+        value = _SCALAR_VALUE.match(raw, key.end())
+        if value is not None:
+            spans.append(value.span(1))
+        elif _COLON.match(raw, key.end()):
+            return None              # a secret member whose value is not a scalar
     if not spans:
         return raw
-    spans.sort()
     out, last = [], 0
     for start, end in spans:
         out += [raw[last:start], _MASKED_VALUE]
