@@ -1,0 +1,85 @@
+"""What the request journal never keeps: secrets, masked before an exchange is stored.
+
+Masked, whatever the endpoint:
+
+- the headers that carry credentials (``Authorization`` keeps its scheme: ``Bearer ****``,
+  ``Basic ****``; cookies; the operator token's header);
+- in JSON bodies, at any depth, the value of every member whose name is a secret's: SIP phone
+  ``password``, ``client_secret``, ``access_token``, ``refresh_token``, ``id_token``,
+  ``code_verifier``, ``secret``, ``token`` (names compared case-insensitively, after JSON
+  decoding, so an escaped name such as ``"pass\\u0077ord"`` is masked too);
+- in form bodies (the OAuth endpoints) the same fields, plus ``code`` (an authorization code;
+  in JSON ``code`` is Zoom's error number and stays);
+- in a body that claims to be JSON but does not parse, the same members, found by a pattern on
+  the text (best effort: such a body never reached an endpoint as data).
+
+Bodies of any other type are kept as text, as they came: the Zoom endpoints accept none.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import parse_qsl
+
+MASK = "****"
+
+SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
+SECRET_FIELDS = frozenset({
+    "password", "client_secret", "access_token", "refresh_token", "id_token", "code_verifier", "secret", "token",
+})
+FORM_SECRET_FIELDS = SECRET_FIELDS | {"code"}
+MAX_FORM_FIELDS = 100
+
+_SCHEMES = ("bearer", "basic", "digest")
+_SECRET_MEMBER = re.compile(
+    r'("(?:' + "|".join(sorted(SECRET_FIELDS)) + r')"\s*:\s*)("(?:[^"\\]|\\.)*"?|[^,}\]\s]+)', re.IGNORECASE)
+
+
+def mask_header(name: str, value: str) -> str:
+    """``value`` as the journal keeps it (``name`` in lower case)."""
+    if name not in SECRET_HEADERS:
+        return value
+    scheme, _, rest = value.partition(" ")
+    if rest and scheme.lower() in _SCHEMES:
+        return f"{scheme} {MASK}"
+    return MASK
+
+
+def mask_json(document: Any) -> Any:
+    """``document`` (decoded JSON, changed in place) with every secret member's value masked.
+    Iterative: a deeply nested body cannot exhaust the interpreter's stack."""
+    stack = [document]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in SECRET_FIELDS or (key.lower() in SECRET_FIELDS):
+                    node[key] = MASK
+                elif isinstance(value, (dict, list)):
+                    stack.append(value)
+        elif isinstance(node, list):
+            stack.extend(item for item in node if isinstance(item, (dict, list)))
+    return document
+
+
+def mask_json_text(text: str) -> str:
+    """A JSON-looking text that did not parse, with the secret members it shows masked."""
+    return _SECRET_MEMBER.sub(lambda m: f'{m.group(1)}"{MASK}"', text)
+
+
+def mask_form(text: str) -> dict[str, str | list[str]]:
+    """An ``application/x-www-form-urlencoded`` body as a mapping (a repeated field: a list),
+    secrets masked; at most ``MAX_FORM_FIELDS`` fields are read."""
+    out: dict[str, str | list[str]] = {}
+    for key, value in parse_qsl(text, keep_blank_values=True, max_num_fields=None)[:MAX_FORM_FIELDS]:
+        if key.lower() in FORM_SECRET_FIELDS:
+            value = MASK
+        before = out.get(key)
+        if before is None:
+            out[key] = value
+        elif isinstance(before, list):
+            before.append(value)
+        else:
+            out[key] = [before, value]
+    return out
