@@ -82,7 +82,8 @@ class Control:
         try:
             response = self._http.request(method, PREFIX + path, json=json, params=params)
         except httpx.HTTPError as e:
-            raise ControlError(f"{method} {PREFIX}{path}: {type(e).__name__}: {e}") from None
+            raise ControlError(f"{method} {self.base_url}{PREFIX}{path}: {type(e).__name__}: {e} "
+                               "(is the emulator running, in emulator mode?)") from None
         if response.status_code not in expect:
             try:
                 message = response.json().get("message", response.text)

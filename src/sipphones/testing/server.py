@@ -33,7 +33,10 @@ def free_port(host: str = "127.0.0.1") -> int:
 class EmulatorServer:
     def __init__(self, *, seed: str | Path | None = None, data_dir: str | Path | None = None,
                  host: str = "127.0.0.1", startup_timeout: float = 30.0, stop_timeout: float = 10.0,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, database_url: str = "") -> None:
+        """``database_url``: the store (default: a SQLite file in ``data_dir``). A reset empties
+        it: give the emulator a database of its own."""
+        self.database_url = database_url
         self.seed = str(Path(seed).resolve()) if seed else None
         self._own_dir = None if data_dir else tempfile.TemporaryDirectory(prefix="sipphones-emulator-")
         self.data_dir = Path(data_dir) if data_dir else Path(self._own_dir.name)
@@ -67,7 +70,9 @@ class EmulatorServer:
     def _start_once(self) -> str | None:
         env = {**os.environ, **self._env, "SIPPHONES_ADMIN_TOKEN": self.admin_token,
                "SIPPHONES_DATA_DIR": str(self.data_dir), "SIPPHONES_EMULATOR": "1"}
-        env.pop("SIPPHONES_DATABASE_URL", None)  # the emulator's own SQLite file in data_dir
+        env.pop("SIPPHONES_DATABASE_URL", None)  # by default the emulator's own SQLite file in data_dir
+        if self.database_url:
+            env["SIPPHONES_DATABASE_URL"] = self.database_url
         args = [sys.executable, "-m", "sipphones", "serve", "--emulator", "--host", self.host,
                 "--port", str(self.port)]
         if self.seed:
