@@ -58,6 +58,11 @@ class Settings:
     emulator: bool = False
     admin_token: str = field(default="", repr=False)
     seed_file: str = ""              # emulator mode: a seed file (YAML or JSON) applied at start and by reset
+    # Emulator mode: the request journal (sipphones.emulator.journal), in memory: on or off, how many
+    # entries it keeps (the oldest go first) and how many bytes of headers and bodies per entry.
+    journal: bool = True
+    journal_max_entries: int = 1000
+    journal_max_entry_bytes: int = 32_768
 
     def __post_init__(self) -> None:
         # Values may come as text (environment, command line): convert to each field's type.
@@ -100,6 +105,11 @@ class Settings:
             if getattr(self, name) < 1:
                 raise ValueError(f"{ENV_PREFIX}{name.upper()} must be 1 or more, not {getattr(self, name)}")
         self.api_url = _api_url(self.api_url)
+        if not 1 <= self.journal_max_entries <= 1_000_000:
+            raise ValueError(f"{ENV_PREFIX}JOURNAL_MAX_ENTRIES must be from 1 to 1,000,000, not {self.journal_max_entries}")
+        if not 1024 <= self.journal_max_entry_bytes <= 16_777_216:
+            raise ValueError(f"{ENV_PREFIX}JOURNAL_MAX_ENTRY_BYTES must be from 1,024 to 16,777,216, "
+                             f"not {self.journal_max_entry_bytes}")
         self.admin_token = self.admin_token.strip()
         if self.emulator and not self.admin_token:
             import secrets

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import orjson
 
-from sipphones.emulator.masking import MASK, mask_form, mask_header, mask_json, mask_json_text
+from sipphones.emulator.masking import (
+    FORM_SECRET_FIELDS, MARKERS, MASK, mask_form, mask_header, mask_header_bytes, mask_json, mask_json_text,
+    may_hold_secrets,
+)
 
 
 def test_credential_headers_keep_their_scheme_only():
@@ -56,3 +59,15 @@ def test_form_secrets_are_masked_including_an_authorization_code():
 def test_a_form_body_of_many_fields_is_read_up_to_a_bound():
     form = mask_form("&".join(f"f{i}=v" for i in range(10_000)))
     assert len(form) == 100
+
+
+def test_the_quick_secret_check_knows_every_secret_name():
+    assert all(any(m in name.encode() for m in MARKERS) for name in FORM_SECRET_FIELDS - {"code"})
+    for marker in MARKERS:
+        assert may_hold_secrets(b'{"x": 1, "' + marker.upper() + b'": 2}')
+    assert not may_hold_secrets(b'{"user_email": "a@example.com", "domain": "sip.example.com"}')
+
+
+def test_raw_credential_headers_are_masked_too():
+    assert mask_header_bytes(b"Bearer abc.def") == b"Bearer ****"
+    assert mask_header_bytes(b"abc") == b"****"

@@ -13,8 +13,9 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 from sipphones import gc_pause, parent_watch
-from sipphones.api import check, control, meta, oauth, sip_phones, status, users
+from sipphones.api import check, control, control_faults, control_journal, meta, oauth, sip_phones, status, users
 from sipphones.api.dispatch import DirectDispatch, RouteTable
+from sipphones.api.emulator_wire import EmulatorWire
 from sipphones.api.responses import error_response
 from sipphones.api.state import AppState
 from sipphones.config import Settings, load_settings
@@ -67,7 +68,8 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True,
         *check.routes,
         *status.routes,
         *extra_routes,
-        *([control.mount()] if settings.emulator else []),   # the control plane: emulator mode only
+        # the control plane: emulator mode only
+        *([control.mount([*control_journal.routes, *control_faults.routes])] if settings.emulator else []),
         Mount("/docs/static", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-static"),
     ]
     return ZoomApp(
@@ -75,6 +77,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True,
         direct_routes=[*oauth.routes, *sip_phones.routes, *users.routes],
         lifespan=lifespan,
         exception_handlers={HTTPException: _http_error, Exception: _unexpected, ZoomError: _zoom_error},
+        emulator=settings.emulator,
     )
 
 
@@ -84,12 +87,27 @@ class ZoomApp(Starlette):
 
     sipphones: AppState | None = None  # set by the lifespan (api.state.app_state)
 
-    def __init__(self, *, direct_routes, **kwargs):
+    def __init__(self, *, direct_routes, emulator: bool = False, **kwargs):
+        """``emulator``: the request journal and the fault rules around every Zoom path
+        (``sipphones.api.emulator_wire``), emulator mode only."""
         super().__init__(**kwargs)
         # No redirect for a trailing slash: Starlette builds its Location from the Host header
         # (``Host: evil.example`` -> ``http://evil.example/...``); a Zoom-shaped 404 instead.
         self.router.redirect_slashes = False
         self._dispatch = DirectDispatch(self, RouteTable(direct_routes), super().__call__)
+        if emulator:
+            self._dispatch = EmulatorWire(self._dispatch, self._emulator, self._account_of_token)
+
+    def _emulator(self):
+        return None if self.sipphones is None else self.sipphones.emulator
+
+    def _account_of_token(self, token: str) -> str | None:
+        if self.sipphones is None:
+            return None
+        try:
+            return self.sipphones.tokens.signed_claims(token).account_id
+        except ZoomError:
+            return None
 
     async def __call__(self, scope, receive, send) -> None:
         await self._dispatch(scope, receive, send)

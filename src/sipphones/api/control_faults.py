@@ -15,43 +15,39 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from sipphones.api.control_support import control_route, emulator_of, json_object
+from sipphones.api.control import json_object
+from sipphones.api.state import app_state
 from sipphones.api.responses import empty_response, error_response, json_response
 from sipphones.errors import NotFound
 
 
-@control_route
 async def add_rule(request: Request) -> Response:
-    rule = emulator_of(request).faults.add(await json_object(request))
+    rule = app_state(request).emulator.faults.add(await json_object(request))
     return json_response(rule.as_dict(), 201)
 
 
-@control_route
 async def list_rules(request: Request) -> Response:
-    rules = emulator_of(request).faults.list()
+    rules = app_state(request).emulator.faults.list()
     return json_response({"faults": [r.as_dict() for r in rules], "total": len(rules)})
 
 
-@control_route
 async def get_rule(request: Request) -> Response:
     rule_id = request.path_params["rule_id"]
-    rule = emulator_of(request).faults.get(rule_id)
+    rule = app_state(request).emulator.faults.get(rule_id)
     if rule is None:
         return error_response(_no_rule(rule_id))
     return json_response(rule.as_dict())
 
 
-@control_route
 async def remove_rule(request: Request) -> Response:
     rule_id = request.path_params["rule_id"]
-    if not emulator_of(request).faults.remove(rule_id):
+    if not app_state(request).emulator.faults.remove(rule_id):
         return error_response(_no_rule(rule_id))
     return empty_response(204)
 
 
-@control_route
 async def clear_rules(request: Request) -> Response:
-    return json_response({"removed": emulator_of(request).faults.clear()})
+    return json_response({"removed": app_state(request).emulator.faults.clear()})
 
 
 def _no_rule(rule_id: str) -> NotFound:

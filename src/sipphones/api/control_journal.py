@@ -17,7 +17,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from sipphones.api.control_support import control_route, emulator_of, json_object
+from sipphones.api.control import json_object
+from sipphones.api.state import app_state
 from sipphones.api.responses import error_response, json_response
 from sipphones.emulator.journal import MAX_QUERY_LIMIT, Matcher
 from sipphones.errors import FieldError, NotFound, ValidationFailed
@@ -25,7 +26,6 @@ from sipphones.errors import FieldError, NotFound, ValidationFailed
 _QUERY_FIELDS = ("method", "path", "account_id", "status", "since", "until")
 
 
-@control_route
 async def list_requests(request: Request) -> Response:
     params = request.query_params
     unknown = sorted(set(params) - {*_QUERY_FIELDS, "limit", "order"})
@@ -41,28 +41,25 @@ async def list_requests(request: Request) -> Response:
     order = params.get("order") or "asc"
     if order not in ("asc", "desc"):
         raise ValidationFailed([FieldError("order", "must be asc or desc")])
-    entries, total = emulator_of(request).journal.query(matcher, limit=limit, newest_first=order == "desc")
+    entries, total = app_state(request).emulator.journal.query(matcher, limit=limit, newest_first=order == "desc")
     return json_response({"requests": [e.as_dict() for e in entries], "total": total})
 
 
-@control_route
 async def get_request(request: Request) -> Response:
     raw = request.path_params["entry_id"]
-    found = emulator_of(request).journal.get(int(raw)) if raw.isdigit() and len(raw) < 19 else None
+    found = app_state(request).emulator.journal.get(int(raw)) if raw.isdigit() and len(raw) < 19 else None
     if found is None:
         return error_response(NotFound(f"No journal entry {raw[:64]}."))
     return json_response(found.as_dict())
 
 
-@control_route
 async def count_requests(request: Request) -> Response:
-    matcher = Matcher.parse(await json_object(request, empty_is={}))
-    return json_response({"count": emulator_of(request).journal.count(matcher)})
+    matcher = Matcher.parse(await json_object(request))
+    return json_response({"count": app_state(request).emulator.journal.count(matcher)})
 
 
-@control_route
 async def clear_requests(request: Request) -> Response:
-    return json_response({"cleared": emulator_of(request).journal.clear()})
+    return json_response({"cleared": app_state(request).emulator.journal.clear()})
 
 
 def _integer(text: str, name: str) -> int:

@@ -13,6 +13,8 @@ from sipphones.api.shapes import current_record, legacy_record
 from sipphones.auth.tokens import TokenService
 from sipphones.config import Settings
 from sipphones.emulator.clock import Clock
+from sipphones.emulator.faults import FaultRules
+from sipphones.emulator.journal import Journal
 from sipphones.emulator.service import Emulator
 from sipphones.phones.pagination import PageTokens
 from sipphones.phones.rendered import RenderedItems
@@ -68,6 +70,9 @@ class AppState:
             state.emulator = Emulator(repo, state.accounts, state.phones, state.tokens, clock, seed=seed,
                                       on_reset=(state.limiter.reset, state.legacy_items.clear,
                                                 state.current_items.clear))
+            state.emulator.journal = Journal(settings.journal_max_entries, settings.journal_max_entry_bytes,
+                                             now=clock.now, enabled=settings.journal)
+            state.emulator.faults = FaultRules()
         return state
 
     async def start(self) -> None:

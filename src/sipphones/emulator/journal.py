@@ -28,7 +28,9 @@ from typing import Any, Callable, Iterable, Sequence
 
 import orjson
 
-from sipphones.emulator.masking import mask_form, mask_header, mask_json, mask_json_text
+from sipphones.emulator.masking import (
+    SECRET_HEADER_NAMES, mask_form, mask_header_bytes, mask_json, mask_json_text, may_hold_secrets,
+)
 from sipphones.emulator.patterns import MAX_ID_CHARS, Checked, path_matches
 from sipphones.errors import ValidationFailed
 
@@ -60,16 +62,33 @@ class Exchange:
     response_size: int | None = None
 
 
-@dataclass(slots=True)
 class Body:
-    value: Any                     # decoded JSON, a form mapping, text, or None (no body)
-    format: str                    # "json", "form", "text" or "none"
-    size: int                      # the body's length as sent, in bytes
-    truncated: bool = False
+    """A body as kept: decoded JSON, a form mapping, text, or nothing. A JSON body that holds no
+    secret is kept as its bytes and decoded when first read (recording stays cheap)."""
+
+    __slots__ = ("_value", "_raw", "format", "size", "truncated")
+
+    def __init__(self, value: Any, format: str, size: int, truncated: bool = False, raw: bytes | None = None):
+        self._value = value
+        self._raw = raw
+        self.format = format      # "json", "form", "text" or "none"
+        self.size = size          # the body's length as sent, in bytes
+        self.truncated = truncated
+
+    @property
+    def value(self) -> Any:
+        raw = self._raw
+        if raw is not None:
+            try:
+                self._value = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                self._value, self.format = raw.decode("utf-8", "replace"), "text"
+            self._raw = None
+        return self._value
 
     def as_dict(self) -> dict[str, Any]:
-        return {"body": self.value, "body_format": self.format, "body_bytes": self.size,
-                "body_truncated": self.truncated}
+        value = self.value
+        return {"body": value, "body_format": self.format, "body_bytes": self.size, "body_truncated": self.truncated}
 
 
 @dataclass(slots=True)
@@ -80,10 +99,10 @@ class Entry:
     path: str
     query: str
     account_id: str | None
-    request_headers: list[tuple[str, str]]
+    request_headers: list[tuple[bytes, bytes]]     # secrets masked
     request: Body
     status: int | None
-    response_headers: list[tuple[str, str]]
+    response_headers: list[tuple[bytes, bytes]]
     response: Body
     duration_ms: float
     fault_id: str | None
@@ -101,10 +120,11 @@ class Entry:
         }
 
 
-def dict_of(headers: list[tuple[str, str]]) -> dict[str, str]:
+def dict_of(headers: list[tuple[bytes, bytes]]) -> dict[str, str]:
     """Headers as a mapping (a repeated header's values joined with ", ", as HTTP allows)."""
     out: dict[str, str] = {}
-    for name, value in headers:
+    for name_bytes, value_bytes in headers:
+        name, value = name_bytes.decode("latin-1").lower(), value_bytes.decode("latin-1")
         out[name] = f"{out[name]}, {value}" if name in out else value
     return out
 
@@ -185,11 +205,10 @@ class Journal:
         if not self.enabled:
             return None
         budget = self.max_entry_bytes
-        request_headers, used, cut_request = _headers(exchange.request_headers, budget // 4)
-        response_headers, used_too, cut_response = _headers(exchange.response_headers, budget // 4 - used)
+        request_headers, used, cut_request, request_type = _headers(exchange.request_headers, budget // 4)
+        response_headers, used_too, cut_response, response_type = _headers(exchange.response_headers,
+                                                                           budget // 4 - used)
         budget -= used + used_too
-        request_type = _content_type(exchange.request_headers)
-        response_type = _content_type(exchange.response_headers)
         request_size = _size(exchange.request_body, exchange.request_size)
         response_size = _size(exchange.response_body, exchange.response_size)
         request_share = max(budget // 2, budget - response_size)
@@ -236,27 +255,26 @@ class Journal:
             return list(self._entries)
 
 
-def _headers(raw: Iterable[tuple[bytes, bytes]], budget: int) -> tuple[list[tuple[str, str]], int, bool]:
-    """Decoded, masked headers within ``budget`` characters; the characters used; whether some
-    were left out."""
+def _headers(raw: Iterable[tuple[bytes, bytes]], budget: int) -> tuple[list[tuple[bytes, bytes]], int, bool, str]:
+    """Masked headers within ``budget`` bytes; the bytes used; whether some were left out; the
+    content type (its media type, in lower case). ASGI header names are in lower case; they are
+    decoded when an entry is read."""
     out = []
     used = 0
-    for name_bytes, value_bytes in raw:
-        name = name_bytes.decode("latin-1").lower()
-        value = mask_header(name, value_bytes.decode("latin-1"))
+    content_type = b""
+    cut = False
+    for name, value in raw:
+        if name in SECRET_HEADER_NAMES:
+            value = mask_header_bytes(value)
+        elif name == b"content-type":
+            content_type = value
         size = len(name) + len(value)
-        if used + size > budget:
-            return out, used, True
+        if cut or used + size > budget:
+            cut = True
+            continue
         used += size
         out.append((name, value))
-    return out, used, False
-
-
-def _content_type(headers: Iterable[tuple[bytes, bytes]]) -> str:
-    for name, value in headers:
-        if name.lower() == b"content-type":
-            return value.decode("latin-1").partition(";")[0].strip().lower()
-    return ""
+    return out, used, cut, content_type.partition(b";")[0].strip().lower().decode("latin-1")
 
 
 def _size(raw: bytes, declared: int | None) -> int:
@@ -275,6 +293,10 @@ def _body(raw: bytes, size: int, content_type: str, budget: int) -> Body:
             return Body(form, "form", size)
         return Body(orjson.dumps(form).decode()[:budget], "text", size, True)
     if content_type.endswith("json") or raw[:1] in (b"{", b"["):
+        if complete and not may_hold_secrets(raw):
+            if size <= budget:
+                return Body(None, "json", size, raw=raw)          # decoded when read
+            return Body(raw[:budget].decode("utf-8", "replace"), "text", size, True)
         if complete:
             try:
                 document = orjson.loads(raw)

@@ -25,6 +25,7 @@ from urllib.parse import parse_qsl
 MASK = "****"
 
 SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
+SECRET_HEADER_NAMES = frozenset(name.encode() for name in SECRET_HEADERS)
 SECRET_FIELDS = frozenset({
     "password", "client_secret", "access_token", "refresh_token", "id_token", "code_verifier", "secret", "token",
 })
@@ -32,6 +33,11 @@ FORM_SECRET_FIELDS = SECRET_FIELDS | {"code"}
 MAX_FORM_FIELDS = 100
 
 _SCHEMES = ("bearer", "basic", "digest")
+_SCHEME_BYTES = frozenset(s.encode() for s in _SCHEMES)
+_MASK_BYTES = MASK.encode()
+# Every secret name contains one of these (in lower case), and so does any escaped name
+# (``may_hold_secrets`` spells them out, for speed; tests/emulator/test_masking.py checks the two agree).
+MARKERS = (b"password", b"secret", b"token", b"code_verifier", b"\\u")
 _SECRET_MEMBER = re.compile(
     r'("(?:' + "|".join(sorted(SECRET_FIELDS)) + r')"\s*:\s*)("(?:[^"\\]|\\.)*"?|[^,}\]\s]+)', re.IGNORECASE)
 
@@ -46,6 +52,22 @@ def mask_header(name: str, value: str) -> str:
     return MASK
 
 
+def mask_header_bytes(value: bytes) -> bytes:
+    """``mask_header`` on a raw value (of a header named in ``SECRET_HEADER_NAMES``)."""
+    scheme, _, rest = value.partition(b" ")
+    if rest and scheme.lower() in _SCHEME_BYTES:
+        return scheme + b" " + _MASK_BYTES
+    return _MASK_BYTES
+
+
+def may_hold_secrets(raw: bytes) -> bool:
+    """Whether a JSON text may have a secret member: a secret's name in any case, or any ``\\u``
+    escape (which could spell one). False means surely none: the text needs no masking."""
+    low = raw.lower()
+    return (b"password" in low or b"secret" in low or b"token" in low or b"code_verifier" in low
+            or b"\\u" in low)
+
+
 def mask_json(document: Any) -> Any:
     """``document`` (decoded JSON, changed in place) with every secret member's value masked.
     Iterative: a deeply nested body cannot exhaust the interpreter's stack."""
@@ -53,11 +75,16 @@ def mask_json(document: Any) -> Any:
     while stack:
         node = stack.pop()
         if isinstance(node, dict):
+            for key in SECRET_FIELDS.intersection(node):
+                node[key] = MASK
             for key, value in node.items():
-                if key in SECRET_FIELDS or (key.lower() in SECRET_FIELDS):
+                if isinstance(value, (dict, list)):
+                    if key.lower() in SECRET_FIELDS:
+                        node[key] = MASK
+                    else:
+                        stack.append(value)
+                elif not key.islower() and key.lower() in SECRET_FIELDS:
                     node[key] = MASK
-                elif isinstance(value, (dict, list)):
-                    stack.append(value)
         elif isinstance(node, list):
             stack.extend(item for item in node if isinstance(item, (dict, list)))
     return document
