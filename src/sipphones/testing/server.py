@@ -77,6 +77,7 @@ class EmulatorServer:
                 "--port", str(self.port)]
         if self.seed:
             args += ["--seed", self.seed]
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         log_path = self.data_dir / "server.log"
         self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
         self._process = subprocess.Popen(args, env=env, stdout=self._log, stderr=subprocess.STDOUT,
