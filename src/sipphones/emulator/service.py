@@ -90,8 +90,9 @@ class Emulator:
                                                      unlimited=unlimited)
         try:
             for email in emails:
-                await self.accounts.create_user(account.id, email)
-            created = await self.accounts.create_app(account.id, "Test app", app_scopes, ALL_PERMISSIONS)
+                await self.accounts.create_user(account.id, email, account_known=True)
+            created = await self.accounts.create_app(account.id, "Test app", app_scopes, ALL_PERMISSIONS,
+                                                     account_known=True)
         except BaseException:
             await self.repo.delete_account(account.id)
             raise

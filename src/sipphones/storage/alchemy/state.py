@@ -15,9 +15,11 @@ is a handful of statements, not a rebuild of the database.
 from __future__ import annotations
 
 import base64
+import binascii
 from typing import Any
 
 from sqlalchemy import delete, insert, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from sipphones.storage import schema as t
 
@@ -98,6 +100,15 @@ class StateRows:
         """Delete every row (or one account's) and insert ``tables``' rows, in one transaction.
         With ``account_id``, only that account's rows of ``tables`` are inserted."""
         check_rows(tables)
+        try:
+            await self._replace(tables, account_id)
+        except (SQLAlchemyError, TypeError, ValueError, KeyError, binascii.Error) as e:
+            # A row that does not fit its table (a missing column, a duplicate key, a wrong type):
+            # the transaction is rolled back, nothing changed.
+            detail = str(getattr(e, "orig", None) or e).strip().splitlines()[0][:300]
+            raise ValueError(f"the rows do not fit the tables ({detail})") from None
+
+    async def _replace(self, tables: dict[str, list[dict]], account_id: str | None) -> None:
         ordered = t.metadata.sorted_tables
         async with self.engine.begin() as conn:
             for table in reversed(ordered):
