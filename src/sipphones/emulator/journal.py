@@ -261,6 +261,8 @@ def _headers(raw: Sequence[tuple[bytes, bytes]], budget: int) -> tuple[list[tupl
     content type (its media type, in lower case). ASGI header names are in lower case; they are
     decoded when an entry is read. (The common case - all headers fit - runs in C: one size
     sum, one dict.)"""
+    if not isinstance(raw, (list, tuple)):
+        raw = list(raw)          # any iterable ASGI allows, read once
     index = dict(raw)
     content_type = index.get(b"content-type", b"").partition(b";")[0].strip().lower().decode("latin-1")
     if SECRET_HEADER_NAMES.isdisjoint(index):
@@ -296,7 +298,10 @@ def _body(raw: bytes, size: int, content_type: str, budget: int) -> Body:
             return Body(form, "form", size)
         return Body(orjson.dumps(form).decode()[:budget], "text", size, True)
     if content_type.endswith("json") or raw[:1] in (b"{", b"["):
-        masked = raw if complete and not may_hold_secrets(raw) else mask_json_bytes(raw) if complete else None
+        masked = None
+        if complete:
+            low = raw.lower()
+            masked = mask_json_bytes(raw, low) if may_hold_secrets(raw, low) else raw
         if masked is not None:
             if size <= budget:
                 return Body(None, "json", size, raw=masked)       # decoded when read

@@ -61,10 +61,11 @@ def mask_header_bytes(value: bytes) -> bytes:
     return _MASK_BYTES
 
 
-def may_hold_secrets(raw: bytes) -> bool:
+def may_hold_secrets(raw: bytes, low: bytes | None = None) -> bool:
     """Whether a JSON text may have a secret member: a secret's name in any case, or any ``\\u``
     escape (which could spell one). False means surely none: the text needs no masking."""
-    low = raw.lower()
+    if low is None:
+        low = raw.lower()
     return (b"password" in low or b"secret" in low or b"token" in low or b"code_verifier" in low
             or b"\\u" in low)
 
@@ -74,14 +75,16 @@ _COLON = re.compile(rb"\s*:")
 _SCALAR_VALUE = re.compile(rb'\s*:\s*("(?:[^"\\]|\\.)*"|-?[0-9][0-9.eE+-]*|true|false|null)')
 
 
-def mask_json_bytes(raw: bytes) -> bytes | None:
+def mask_json_bytes(raw: bytes, low: bytes | None = None) -> bytes | None:
     """A JSON text with every secret member's value masked, done on the bytes (no decoding), or
     None when this quick way cannot be sure - a secret's name in another case or escaped, a
     secret holding an object or an array: then decode and use ``mask_json``.
 
     Sound for JSON because a ``"`` inside a string is always escaped: ``"password"`` in the text
-    is a whole string, and a string followed by ``:`` is a member's name."""
-    low = raw.lower()
+    is a whole string, and a string followed by ``:`` is a member's name. ``low``: ``raw.lower()``
+    when the caller has it."""
+    if low is None:
+        low = raw.lower()
     if b"\\u" in low:
         return None
     for marker in MARKERS[:-1]:
