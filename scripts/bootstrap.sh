@@ -66,7 +66,7 @@ fi
 
 # Test peers and servers from Debian's packages.
 apt_install curl openssl sqlite3 kamailio kamailio-tls-modules kamailio-sqlite-modules sip-tester dnsmasq-base \
-            postgresql redis-server chromium
+            postgresql redis-server chromium wrk
 
 # Installing kamailio may start its default service on :5060; the tests use their own instances.
 if command -v systemctl >/dev/null && systemctl is-active --quiet kamailio 2>/dev/null; then

@@ -10,7 +10,7 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "sipphones"
 SANS_IO_FORBIDDEN = {"asyncio", "socket", "time", "random", "secrets", "ssl", "selectors", "threading"}
-DOMAIN_PACKAGES = ("phones", "accounts", "auth", "ratelimit")
+DOMAIN_PACKAGES = ("phones", "accounts", "auth", "ratelimit", "emulator")
 
 
 def _imported_roots(path: Path) -> set[str]:

@@ -70,6 +70,16 @@ class Settings:
     # ``serve --workers N``: seconds a worker may leave the supervisor's ping unanswered before it
     # is replaced as hung (its loop may block up to SQLite's 10 s busy timeout).
     worker_healthcheck_s: int = 30
+    # Emulator mode (``serve --emulator``, sipphones.emulator): the control plane under /_sipphones/v1,
+    # for test suites; every request to it needs this operator token (empty: one is generated).
+    emulator: bool = False
+    admin_token: str = field(default="", repr=False)
+    seed_file: str = ""              # emulator mode: a seed file (YAML or JSON) applied at start and by reset
+    # Emulator mode: the request journal (sipphones.emulator.journal), in memory: on or off, how many
+    # entries it keeps (the oldest go first) and how many bytes of headers and bodies per entry.
+    journal: bool = True
+    journal_max_entries: int = 1000
+    journal_max_entry_bytes: int = 32_768
 
     def __post_init__(self) -> None:
         # Values may come as text (environment, command line): convert to each field's type.
@@ -82,6 +92,11 @@ class Settings:
                     setattr(self, f.name, int(str(value).strip()))
                 except ValueError:
                     raise ValueError(f"{ENV_PREFIX}{f.name.upper()} must be an integer, not {value!r}") from None
+            elif f.type in ("bool", bool) and not isinstance(value, bool):
+                text = str(value).strip().lower()
+                if text not in _BOOLEANS:
+                    raise ValueError(f"{ENV_PREFIX}{f.name.upper()} must be 1 or 0 (true or false), not {value!r}")
+                setattr(self, f.name, _BOOLEANS[text])
             elif f.type in ("str", str) and not isinstance(value, str):
                 setattr(self, f.name, str(value))
 
@@ -118,6 +133,18 @@ class Settings:
             if getattr(self, name) < 1:
                 raise ValueError(f"{ENV_PREFIX}{name.upper()} must be 1 or more, not {getattr(self, name)}")
         self.api_url = _api_url(self.api_url)
+        if not 1 <= self.journal_max_entries <= 1_000_000:
+            raise ValueError(f"{ENV_PREFIX}JOURNAL_MAX_ENTRIES must be from 1 to 1,000,000, not {self.journal_max_entries}")
+        if not 1024 <= self.journal_max_entry_bytes <= 16_777_216:
+            raise ValueError(f"{ENV_PREFIX}JOURNAL_MAX_ENTRY_BYTES must be from 1,024 to 16,777,216, "
+                             f"not {self.journal_max_entry_bytes}")
+        self.admin_token = self.admin_token.strip()
+        if self.emulator and not self.admin_token:
+            import secrets
+
+            self.admin_token = secrets.token_urlsafe(24)
+        if self.admin_token and not 16 <= len(self.admin_token) <= 256:
+            raise ValueError(f"{ENV_PREFIX}ADMIN_TOKEN must be 16 to 256 characters long")
 
     def sqlite_pragmas(self) -> SqlitePragmas:
         return SqlitePragmas(self.sqlite_synchronous, self.sqlite_wal_autocheckpoint)
@@ -130,6 +157,9 @@ class Settings:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'sipphones.db').resolve()}"
 
+
+_BOOLEANS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False,
+             "": False}
 
 HTTP_LIMITS = ("http_max_body_bytes", "http_max_form_bytes", "http_max_head_bytes", "http_keep_alive_s",
                "http_idle_timeout_s", "http_header_timeout_s", "http_max_connections")

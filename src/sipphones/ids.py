@@ -22,10 +22,12 @@ _B64 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 _TO_ALPHABET = bytes.maketrans(_B64, ALPHABET.encode())
 
 
-def new_id(now_ms: int | None = None) -> str:
-    """8 characters of the millisecond clock (48 bits, big-endian), then 14 random ones (84 bits)."""
+def new_id(now_ms: int | None = None, random_bytes: bytes | None = None) -> str:
+    """8 characters of the millisecond clock (48 bits, big-endian), then 14 random ones (84 bits).
+    ``random_bytes`` (11 bytes) stands in for the OS's randomness: the emulator's seeded ids."""
     ms = int(time.time() * 1000) if now_ms is None else now_ms
-    raw = base64.b64encode((ms & 0xFFFF_FFFF_FFFF).to_bytes(6, "big")) + base64.b64encode(os.urandom(11))[:14]
+    noise = os.urandom(11) if random_bytes is None else random_bytes
+    raw = base64.b64encode((ms & 0xFFFF_FFFF_FFFF).to_bytes(6, "big")) + base64.b64encode(noise)[:14]
     return raw.translate(_TO_ALPHABET).decode()
 
 

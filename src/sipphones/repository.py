@@ -163,6 +163,12 @@ class Repository(Protocol):
 
     async def close(self) -> None: ...
 
+    # the whole state as JSON-ready rows, table by table (the emulator's reset, seed and snapshot)
+    async def dump_state(self, account_id: str | None = None) -> dict[str, list[dict]]: ...
+    async def replace_state(self, tables: dict[str, list[dict]], account_id: str | None = None) -> None:
+        """Every row (or one account's) replaced by ``tables``' rows, in one transaction."""
+        ...
+
     # registration health, listed with the phones (``phones.status``)
     async def list_phone_statuses(
         self, account_id: str, *, states: tuple[str, ...] | None, after_id: str | None, limit: int,

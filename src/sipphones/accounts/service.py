@@ -74,11 +74,11 @@ class AccountService:
 
     # --- users ----------------------------------------------------------------------------
     async def create_user(self, account_id: str, email: str, first_name: str = "", last_name: str = "",
-                          type: int = 1) -> User:
+                          type: int = 1, *, user_id: str | None = None) -> User:
         """The new user; ValidationFailed for bad fields, UserAlreadyExists for an address the
         account has already, NotFoundError when the account does not exist (any more: its
         existence is checked by the insert itself, one statement, so a create racing the account's
-        delete is told apart from a duplicate)."""
+        delete is told apart from a duplicate). ``user_id``: a fixed id (a seed file's)."""
         errors = []
         if msg := rules.check_email(email):
             errors.append(FieldError("email", msg))
@@ -89,7 +89,7 @@ class AccountService:
             errors.append(FieldError("type", "Must be 1 (basic), 2 (licensed), 3 (on-prem) or 99 (none)."))
         if errors:
             raise ValidationFailed(errors)
-        user = User(id=new_id(), account_id=account_id, email=email.lower(), first_name=first_name,
+        user = User(id=user_id or new_id(), account_id=account_id, email=email.lower(), first_name=first_name,
                     last_name=last_name, type=type, created_at=time.time())
         try:
             await self.repo.add_user(user)
@@ -107,9 +107,11 @@ class AccountService:
     # --- apps -----------------------------------------------------------------------------
     async def create_app(self, account_id: str, name: str = "Server-to-Server app",
                          scopes: tuple[str, ...] = DEFAULT_APP_SCOPES,
-                         permissions: tuple[str, ...] = ALL_PERMISSIONS) -> NewApp:
+                         permissions: tuple[str, ...] = ALL_PERMISSIONS, *, account_known: bool = False) -> NewApp:
+        """``account_known``: the caller has just made or read the account (no lookup again)."""
         name = _clean_name("app", name, MAX_APP_NAME)
-        await self.require_account(account_id)
+        if not account_known:
+            await self.require_account(account_id)
         secret = new_secret(24)
         app = App(client_id=new_client_id(), account_id=account_id, name=name, secret_hash=hash_secret(secret),
                   scopes=tuple(scopes), permissions=tuple(permissions), created_at=time.time())

@@ -13,8 +13,9 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 from sipphones import gc_pause, parent_watch
-from sipphones.api import check, meta, oauth, oauth_user, sip_phones, status, users
+from sipphones.api import check, control, control_faults, control_journal, meta, oauth, oauth_user, sip_phones, status, users
 from sipphones.api.dispatch import DirectDispatch, RouteTable
+from sipphones.api.emulator_wire import EmulatorWire
 from sipphones.api.responses import error_response
 from sipphones.api.state import AppState
 from sipphones.config import Settings, load_settings
@@ -47,6 +48,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True,
         state = AppState.build(settings, run_migrations=run_migrations)
         app.state.sipphones = state
         app.sipphones = state          # the same object, for api.state.app_state
+        await state.start()
         unwatch = parent_watch.watch(asyncio.get_running_loop()) if watch_parent else None
         gc_pause.resume()              # started: the collector back on (see sipphones.gc_pause)
         try:
@@ -67,6 +69,8 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True,
         *check.routes,
         *status.routes,
         *extra_routes,
+        # the control plane: emulator mode only
+        *([control.mount([*control_journal.routes, *control_faults.routes])] if settings.emulator else []),
         Mount("/docs/static", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-static"),
     ]
     return ZoomApp(
@@ -74,6 +78,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True,
         direct_routes=[*oauth.routes, *sip_phones.routes, *users.routes],
         lifespan=lifespan,
         exception_handlers={HTTPException: _http_error, Exception: _unexpected, ZoomError: _zoom_error},
+        emulator=settings.emulator,
     )
 
 
@@ -83,12 +88,27 @@ class ZoomApp(Starlette):
 
     sipphones: AppState | None = None  # set by the lifespan (api.state.app_state)
 
-    def __init__(self, *, direct_routes, **kwargs):
+    def __init__(self, *, direct_routes, emulator: bool = False, **kwargs):
+        """``emulator``: the request journal and the fault rules around every Zoom path
+        (``sipphones.api.emulator_wire``), emulator mode only."""
         super().__init__(**kwargs)
         # No redirect for a trailing slash: Starlette builds its Location from the Host header
         # (``Host: evil.example`` -> ``http://evil.example/...``); a Zoom-shaped 404 instead.
         self.router.redirect_slashes = False
         self._dispatch = DirectDispatch(self, RouteTable(direct_routes), super().__call__)
+        if emulator:
+            self._dispatch = EmulatorWire(self._dispatch, self._emulator, self._account_of_token)
+
+    def _emulator(self):
+        return None if self.sipphones is None else self.sipphones.emulator
+
+    def _account_of_token(self, token: str) -> str | None:
+        if self.sipphones is None:
+            return None
+        try:
+            return self.sipphones.tokens.read(token).account_id
+        except ZoomError:
+            return None
 
     async def __call__(self, scope, receive, send) -> None:
         await self._dispatch(scope, receive, send)

@@ -69,6 +69,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 # Only what ``serve``'s supervisor may import (tests/test_startup_imports.py): the app's libraries
 # (orjson, Starlette) are imported where a worker first needs them.
+from sipphones.api.connection import DROP_CONNECTION
 from sipphones.errors import HeadTooLarge, InvalidHttpRequest, RequestTimeout, TooManyConnections, ZoomError
 
 PROTOCOL = "sipphones.api.http_protocol:OneSendProtocol"
@@ -321,6 +322,9 @@ class OneSendProtocol(asyncio.Protocol):
         elif ended != self.heads_ended:
             self.head_bytes = 0
         if not self.over_cap:
+            # The request tasks uvicorn's protocol starts in this call copy this context: an
+            # emulator fault rule can drop this connection (sipphones.api.connection).
+            DROP_CONNECTION.set(self.drop)
             self.inner.data_received(data)
 
     # --- our parser's callbacks (httptools calls them while ``feed_data`` runs) ------------------
@@ -363,6 +367,12 @@ class OneSendProtocol(asyncio.Protocol):
             self.refuse(RequestTimeout())
         else:
             transport.close()
+
+    def drop(self) -> None:
+        """Closes the connection at once, without an answer (nothing held is sent)."""
+        self.deadline = None
+        if self.transport is not None:
+            self.transport.abort()
 
     def refuse(self, error: ZoomError, retry_after: bytes | None = None) -> None:
         """Answer ``error`` in Zoom's shape and close, unless an answer is under way (then just close)."""

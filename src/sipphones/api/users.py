@@ -36,7 +36,7 @@ async def list_users(request: Request, caller: Caller) -> Response:
     state = app_state(request)
     size = int_param(request, "page_size", maximum=300) or 30
     token = request.query_params.get("next_page_token") or None
-    after, number, now = None, 1, time.time()
+    after, number, now = None, 1, state.page_tokens.clock()
     if token:
         cursor = state.page_tokens.read(token, account_id=caller.account.id, search="\x00users", now=now)
         after, number = cursor.after_id, cursor.page_number

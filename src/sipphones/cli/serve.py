@@ -82,7 +82,15 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     port: int = typer.Option(8000, "--port", help="Port to listen on (1-65535)."),
     workers: int = typer.Option(1, "--workers", min=1, help="Worker processes (2 on a 2-core machine)."),
-    demo: bool = typer.Option(False, "--demo", help="Seed a demo account, users and an app; print credentials."),
+    demo: bool = typer.Option(False, "--demo", help="Seed a demo account, users and an app; print credentials "
+                                                    "(runs in emulator mode)."),
+    emulator: bool = typer.Option(False, "--emulator", envvar="SIPPHONES_EMULATOR",
+                                  help="Emulator mode for test suites: the control plane under /_sipphones/v1 "
+                                       "(reset, seed, snapshot, clock, journal, faults), behind the operator token "
+                                       "SIPPHONES_ADMIN_TOKEN (generated and printed when unset)."),
+    seed: str = typer.Option(None, "--seed", envvar="SIPPHONES_SEED_FILE", show_default=False,
+                             help="Emulator mode: a seed file (YAML or JSON) the store is set to at start and "
+                                  "by every reset (implies --emulator)."),
     redis_url: str = typer.Option(None, "--redis-url", envvar="SIPPHONES_REDIS_URL",
                                   help="Keep rate-limit counters in Redis (shared by several processes)."),
     redis_timeout_ms: int = typer.Option(None, "--redis-timeout-ms", min=1, max=60_000,
@@ -124,6 +132,17 @@ def serve(
                         ("HTTP_MAX_CONNECTIONS", max_connections), ("HTTP_MAX_BODY_BYTES", max_body_bytes)):
         if value is not None:
             os.environ["SIPPHONES_" + name] = str(value)
+    if demo and seed:
+        fail("--demo and --seed both set the store up at start: use one of them.")
+    emulator = bool(emulator or demo or seed)
+    if emulator:
+        if workers > 1:
+            fail("--emulator runs one worker process: the clock, journal and fault rules live in its memory "
+                 "(leave out --workers).")
+        os.environ["SIPPHONES_EMULATOR"] = "1"
+        if seed:
+            seed = _check_seed(seed)
+            os.environ["SIPPHONES_SEED_FILE"] = seed
     settings = settings_from(database_url, data_dir)
     if redis_url:
         settings.redis_url = redis_url
@@ -166,6 +185,13 @@ def serve(
         except serving.ListenError as e:
             fail(str(e))
         print(f"sipphones listening on http://{_url_host(host)}:{port}", flush=True)
+        if settings.emulator:
+            # The workers read the same token; it is printed only when it was generated here.
+            generated = not os.environ.get("SIPPHONES_ADMIN_TOKEN", "").strip()
+            os.environ["SIPPHONES_ADMIN_TOKEN"] = settings.admin_token
+            print(f"emulator mode: control plane at http://{_url_host(host)}:{port}/_sipphones/v1"
+                  + (f" (operator token: {settings.admin_token})" if generated else
+                     " (operator token: SIPPHONES_ADMIN_TOKEN)"), flush=True)
         if workers > 1:
             gc_pause.resume()  # the supervisor has started; each worker pauses its own collector
             status = serving.serve_workers(config, sock, workers, settings.worker_healthcheck_s)
@@ -176,6 +202,19 @@ def serve(
             checkpoints.stop()
     if status:
         raise typer.Exit(status)
+
+
+def _check_seed(path: str) -> str:
+    """The seed file's absolute path, once it has been read and checked (one sentence if not)."""
+    from pathlib import Path
+
+    from sipphones.emulator.seed import Seed, SeedError
+
+    try:
+        Seed.load(path)
+    except SeedError as e:
+        fail(str(e))
+    return str(Path(path).resolve())
 
 
 def start_checkpoints(url: str, settings: Settings):

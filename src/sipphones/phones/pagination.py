@@ -11,7 +11,9 @@ import base64
 import hashlib
 import hmac
 import json
+import time
 from dataclasses import dataclass
+from typing import Callable
 from json.encoder import encode_basestring_ascii as _json_str  # what json.dumps uses for str
 
 from sipphones.errors import InvalidPageToken
@@ -27,8 +29,11 @@ _FINGERPRINTS_MAX = 4096
 
 
 class PageTokens:
-    def __init__(self, key: bytes, ttl: int = 900):
+    def __init__(self, key: bytes, ttl: int = 900, clock: Callable[[], float] = time.time):
+        """``clock``: the service's clock (``time.time``, or the emulator's ``Clock.now``): callers
+        read ``now`` from it for ``issue`` and ``read``."""
         self._key = key
+        self.clock = clock
         self._mac = hmac.new(key, digestmod=hashlib.sha256)  # keyed once; copied for each token
         self.ttl = ttl
         self._fingerprints: dict[tuple[str, str | None], str] = {}

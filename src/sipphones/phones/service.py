@@ -41,7 +41,8 @@ class PhoneService:
             raise SipIntegrationDisabled(legacy)
 
     async def create(self, account: Account, changes: PhoneChanges, user_email: str, *, legacy: bool,
-                     label=lambda n: n, email_suffixes: tuple[str, ...] = rules.LEGACY_SUFFIXES) -> SipPhone:
+                     label=lambda n: n, email_suffixes: tuple[str, ...] = rules.LEGACY_SUFFIXES,
+                     phone_id: str | None = None) -> SipPhone:
         self.require_integration(account, legacy)
         # The exact address first, else its base without a platform suffix: one lookup for both.
         base, suffix = rules.split_email(user_email, email_suffixes)
@@ -50,7 +51,7 @@ class PhoneService:
             raise UserNotFound(user_email)
         now = time.time()
         # What applying the changes to a blank phone gives, built in one step (a create's hot path).
-        phone = SipPhone(id=new_id(), account_id=account.id, user_email=user_email,
+        phone = SipPhone(id=phone_id or new_id(), account_id=account.id, user_email=user_email,
                          servers=_default_transports(changes.new_server_sets()), created_at=now, updated_at=now,
                          **fields.new_scalars(changes.scalars))
         _check_server_sets(phone, label)
@@ -86,7 +87,7 @@ class PhoneService:
         renders, served from it when every phone of the page is there in its stored version."""
         self.require_integration(account, legacy)
         size = DEFAULT_PAGE_SIZE if page_size is None else min(page_size, MAX_PAGE_SIZE)
-        now = time.time()
+        now = self.page_tokens.clock()
         search = (search or "").strip() or None  # a blank search_key lists everything
         after_id, offset, number = None, 0, 1
         if next_page_token:

@@ -8,7 +8,6 @@ No HTTP here: ``api/status.py`` translates.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 from sipphones.accounts.models import Account
@@ -66,7 +65,7 @@ class PhoneStatusService:
         refused, as the phone lists do)."""
         PhoneService.require_integration(account, legacy=False)
         size = DEFAULT_PAGE_SIZE if page_size is None else max(1, min(page_size, MAX_PAGE_SIZE))
-        now = time.time()
+        now = self.page_tokens.clock()
         query = _query_key(states)
         after_id = None
         if next_page_token:

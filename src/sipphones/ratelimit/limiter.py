@@ -130,7 +130,11 @@ class RateLimiter:
     """Zoom's per-account, per-label, per-plan limits; one instance per server process."""
 
     def __init__(self, redis_url: str = "", *, storage: Counters | None = None, timeout: float = REDIS_TIMEOUT,
-                 cooldown: float = BREAKER_COOLDOWN, clock: Callable[[], float] = time.monotonic):
+                 cooldown: float = BREAKER_COOLDOWN, clock: Callable[[], float] = time.monotonic,
+                 wall_clock: Callable[[], float] = time.time):
+        """``clock`` times the breaker's cool-down; ``wall_clock`` (the service's clock: ``time.time``,
+        or the emulator's ``Clock.now``) decides the per-second and daily windows."""
+        self.wall_clock = wall_clock
         self.storage = storage if storage is not None else counters_for(redis_url, timeout)
         self.backend = "memory" if isinstance(self.storage, MemoryCounters) else "redis"
         self.breaker = Breaker(cooldown, clock)
@@ -146,7 +150,7 @@ class RateLimiter:
         breaker = self.breaker
         if not breaker.allow():
             return Outcome({})  # the storage failed recently: pass without asking it (see Failure)
-        now = time.time() if now is None else now
+        now = self.wall_clock() if now is None else now
         limit = limit_for(label, account.plan)
         try:
             used = await self.storage.incr(second_key(account.id, label, now), SECOND_KEY_TTL)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from sipphones.storage.alchemy.grants import GrantStore
 from sipphones.storage.alchemy.repository import AlchemyRepository
+from sipphones.storage.alchemy.state import StateRows
 from sipphones.storage.crypto import PasswordCipher
 from sipphones.storage.database import async_engine
 from sipphones.storage.pragmas import PostgresTuning, SqlitePragmas
@@ -15,7 +16,7 @@ from sipphones.storage.raw.runner import Runner, runner_for
 from sipphones.storage.raw.statements import SQL_INSERT_PHONE_COUNTED, sql_insert_phones_counted
 
 
-class SqlRepository(RawRepository, AlchemyRepository, GrantStore):
+class SqlRepository(RawRepository, AlchemyRepository, GrantStore, StateRows):
     """``engine`` (SQLAlchemy) serves the admin, CLI, monitor and search paths; ``hot`` (raw
     driver, see storage.raw) serves the per-request statements."""
 
