@@ -17,6 +17,7 @@ from sipphones.api import check, meta, oauth, sip_phones, status, users
 from sipphones.api.dispatch import DirectDispatch, RouteTable
 from sipphones.api.responses import error_response
 from sipphones.api.state import AppState
+from sipphones.console.routes import routes as console_routes
 from sipphones.config import Settings, load_settings
 from sipphones.errors import BadRequest, InternalError, MethodNotAllowed, NotFound, ZoomError
 
@@ -65,6 +66,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True,
         *meta.routes,
         *check.routes,
         *status.routes,
+        *console_routes,
         *extra_routes,
         Mount("/docs/static", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-static"),
     ]

@@ -33,6 +33,7 @@ class AppState:
     limiter: RateLimiter
     legacy_items: RenderedItems[orjson.Fragment]   # list items as JSON, rendered once per phone version
     current_items: RenderedItems[orjson.Fragment]
+    console_key: bytes = b""   # signs the admin console's session cookies (sipphones.console)
 
     @classmethod
     def build(cls, settings: Settings, *, run_migrations: bool = True) -> "AppState":
@@ -53,6 +54,7 @@ class AppState:
                                 cooldown=settings.redis_breaker_cooldown_ms / 1000),
             legacy_items=_rendered(legacy_record, settings.list_cache_items),
             current_items=_rendered(current_record, settings.list_cache_items),
+            console_key=keys.console_session,
         )
 
     async def close(self) -> None:

@@ -40,6 +40,9 @@ def _app(row) -> App:
                active=bool(row.active), created_at=row.created_at)
 
 
+MAX_STATUS_IDS = 500  # phone ids of one get_statuses call (a page lists at most 300)
+
+
 class AlchemyRepository(PhoneRows):
     engine: Any
     sqlite: bool
@@ -276,6 +279,18 @@ class AlchemyRepository(PhoneRows):
         async with self.engine.connect() as conn:
             row = (await conn.execute(select(t.phone_status).where(t.phone_status.c.phone_id == phone_id))).first()
         return PhoneStatus(**row._mapping) if row else None
+
+    async def get_statuses(self, account_id: str, phone_ids: list[str]) -> dict[str, PhoneStatus]:
+        """The status rows of those of ``phone_ids`` that are the account's and have one, in one
+        statement (at most ``MAX_STATUS_IDS`` ids)."""
+        if not phone_ids:
+            return {}
+        if len(phone_ids) > MAX_STATUS_IDS:
+            raise ValueError(f"at most {MAX_STATUS_IDS} phone ids at once")
+        s = t.phone_status
+        q = select(s).where(s.c.account_id == account_id, s.c.phone_id.in_(list(phone_ids)))
+        async with self.engine.connect() as conn:
+            return {r.phone_id: PhoneStatus(**r._mapping) for r in (await conn.execute(q)).all()}
 
     async def list_status(self, account_id: str | None = None) -> list[PhoneStatus]:
         q = select(t.phone_status).order_by(t.phone_status.c.phone_id)
