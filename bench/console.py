@@ -55,10 +55,16 @@ async def run(phones: int, rounds: int, root: Path) -> dict:
     data_dir = root / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
     url = f"sqlite:///{root / 'bench.db'}"
+    t0 = time.perf_counter()
+
+    def note(what: str) -> None:
+        print(f"[{time.perf_counter() - t0:6.1f} s] {what}", file=sys.stderr, flush=True)
+
     await asyncio.to_thread(seed.prepare_schema, url)
     creds = await asyncio.to_thread(seed.provision_account, url, data_dir, "console bench")
     users = await asyncio.to_thread(seed.seed_users, url, creds.account_id, "c", max(1, (phones + 9) // 10))
     ids = await asyncio.to_thread(seed.seed_phones, url, data_dir, creds.account_id, "c", users, phones)
+    note(f"seeded {phones} phones")
     # a status row for every phone, one in ten failed (what the monitor would have written)
     repo = SqlRepository.from_url(url, PasswordCipher(seed.keys_for(data_dir).sip_password))
     now = time.time()
@@ -71,6 +77,7 @@ async def run(phones: int, rounds: int, root: Path) -> dict:
     finally:
         await repo.close()
 
+    note("statuses written")
     app = create_app(load_settings(database_url=url, data_dir=str(data_dir)), run_migrations=False)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
@@ -80,6 +87,9 @@ async def run(phones: int, rounds: int, root: Path) -> dict:
                                   auth=(creds.client_id, creds.client_secret))).json()["access_token"]
             results = {"baseline: GET /v2/sip_phones (API)": await _measure(
                 c, "GET", "/v2/sip_phones", rounds, headers={"Authorization": f"Bearer {token}"})}
+            results["API: GET /v2/sip_phones?search_key="] = await _measure(
+                c, "GET", "/v2/sip_phones?search_key=c12@bench.example", rounds,
+                headers={"Authorization": f"Bearer {token}"})
             results["GET /console/signin"] = await _measure(c, "GET", "/console/signin", rounds)
             page = await c.get("/console/signin")
             csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
@@ -103,6 +113,7 @@ async def run(phones: int, rounds: int, root: Path) -> dict:
             }
             for name, path in pages.items():
                 results[name] = await _measure(c, "GET", path, rounds)
+                note(f"{name}: {results[name]['median_ms']:.1f} ms")
             # not a page: the whole export, for scale
             results["GET /console/csv/export (all phones)"] = await _measure(c, "GET", "/console/csv/export",
                                                                               max(1, rounds // 10))

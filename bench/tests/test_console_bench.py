@@ -11,7 +11,7 @@ def test_console_bench_quick(tmp_path):
 
     report = asyncio.run(console.run(300, 2, tmp_path))
     pages = report["pages"]
-    assert len(pages) == 12
+    assert len(pages) == 13
     for name, m in pages.items():
         assert m["status"] == 200, name
         assert m["median_ms"] > 0 and m["ratio_to_baseline"] > 0
