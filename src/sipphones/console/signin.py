@@ -3,8 +3,8 @@ checked as the token endpoint checks them (``AccountService.grant_account_creden
 wrong secrets slowed down.
 
 ``SignInThrottle``: after ``FREE_FAILURES`` wrong attempts in a row for the same client id, each
-further attempt for it must wait ``2 ** (failures - FREE_FAILURES)`` seconds
-(at most ``MAX_WAIT``) after the last failure; an attempt made sooner is refused without the
+further attempt for it must wait ``FIRST_WAIT * 2 ** (failures - FREE_FAILURES)``
+seconds (5, 10, 20, 40, then ``MAX_WAIT``) after the last failure; an attempt made sooner is refused without the
 secret being checked. A success clears the count. The counts live in this process (bounded to
 ``MAX_KEYS`` keys, the oldest forgotten first). Keyed by client id, not by address: an attacker
 guessing one app's secret is slowed whatever address he uses, and admins sharing an address
@@ -22,6 +22,7 @@ from sipphones.auth.tokens import TokenService
 from sipphones.errors import OAuthError
 
 FREE_FAILURES = 3
+FIRST_WAIT = 5.0
 MAX_WAIT = 60.0
 MAX_KEYS = 10_000
 MAX_INPUT = 128  # characters of an account id, client id or secret
@@ -45,7 +46,7 @@ class SignInThrottle:
         for key in keys:
             f = self._failures.get(key)
             if f is not None and f.count >= FREE_FAILURES:
-                delay = min(2.0 ** (f.count - FREE_FAILURES), MAX_WAIT)
+                delay = min(FIRST_WAIT * 2.0 ** (f.count - FREE_FAILURES), MAX_WAIT)
                 longest = max(longest, f.last + delay - now)
         return max(0.0, longest)
 
