@@ -16,9 +16,9 @@ from starlette.responses import Response, StreamingResponse
 
 from sipphones.auth.scopes import Operation
 from sipphones.console.pages import Admin, admin_of, checked_form, refused, render, state, text, to_sign_in
-from sipphones.provisioning.csvfile import CsvWriter
-from sipphones.provisioning.importer import ImportAborted, Importer, Planned
-from sipphones.provisioning.local import LocalDirectory
+
+# The import and export machinery (and the API client's exceptions it speaks, with httpx behind
+# them) is imported by the views that use it, not when a server process starts.
 
 MAX_UPLOAD_BYTES = 8 * 1024 * 1024   # a CSV file (about 40,000 phones)
 UPLOAD_TTL = 3600                    # seconds an uploaded file waits for its confirmation
@@ -49,7 +49,9 @@ def _sweep(folder: Path) -> None:
             pass
 
 
-def _directory(request: Request, admin: Admin) -> LocalDirectory:
+def _directory(request: Request, admin: Admin):
+    from sipphones.provisioning.local import LocalDirectory
+
     st = state(request)
     return LocalDirectory(admin.account, st.phones, st.accounts, st.repo,
                           may_list_users=admin.can(Operation.USERS_READ))
@@ -74,6 +76,8 @@ async def transfer_page(request: Request) -> Response:
 
 async def upload(request: Request) -> Response:
     """Keep the file, run the import as a dry run, show what it would do."""
+    from sipphones.provisioning.importer import ImportAborted, Importer, Planned
+
     admin = await _admin(request, Operation.LIST, Operation.CREATE, Operation.UPDATE)
     if isinstance(admin, Response):
         return admin
@@ -97,7 +101,7 @@ async def upload(request: Request) -> Response:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(data)
-    plan: list[Planned] = []
+    plan: list = []
 
     def on_plan(p: Planned) -> None:
         if len(plan) < MAX_PLAN_ROWS:
@@ -118,6 +122,8 @@ async def upload(request: Request) -> Response:
 
 async def confirm(request: Request) -> Response:
     """Run the previewed import for real, show its summary."""
+    from sipphones.provisioning.importer import ImportAborted, Importer
+
     admin = await _admin(request, Operation.LIST, Operation.CREATE, Operation.UPDATE)
     if isinstance(admin, Response):
         return admin
@@ -143,6 +149,8 @@ async def confirm(request: Request) -> Response:
 
 async def export(request: Request) -> Response:
     """The account's phones as CSV (the import's columns); passwords only when asked for."""
+    from sipphones.provisioning.csvfile import CsvWriter
+
     admin = await _admin(request, Operation.LIST)
     if isinstance(admin, Response):
         return admin
