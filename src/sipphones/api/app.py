@@ -18,6 +18,7 @@ from sipphones.api.dispatch import DirectDispatch, RouteTable
 from sipphones.api.emulator_wire import EmulatorWire
 from sipphones.api.responses import error_response
 from sipphones.api.state import AppState
+from sipphones.console.routes import routes as console_routes
 from sipphones.config import Settings, load_settings
 from sipphones.errors import BadRequest, InternalError, MethodNotAllowed, NotFound, ZoomError
 
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True,
         *meta.routes,
         *check.routes,
         *status.routes,
+        *console_routes,
         *extra_routes,
         # the control plane: emulator mode only
         *([control.mount([*control_journal.routes, *control_faults.routes])] if settings.emulator else []),

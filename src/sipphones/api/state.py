@@ -40,6 +40,7 @@ class AppState:
     limiter: RateLimiter
     legacy_items: RenderedItems[orjson.Fragment]   # list items as JSON, rendered once per phone version
     current_items: RenderedItems[orjson.Fragment]
+    console_key: bytes = b""   # signs the admin console's session cookies (sipphones.console)
     emulator: Emulator | None = None    # emulator mode only (sipphones.emulator): the control object
 
     @classmethod
@@ -68,6 +69,7 @@ class AppState:
                                 cooldown=settings.redis_breaker_cooldown_ms / 1000, wall_clock=now),
             legacy_items=_rendered(legacy_record, settings.list_cache_items),
             current_items=_rendered(current_record, settings.list_cache_items),
+            console_key=keys.console_session,
         )
         if clock is not None:
             from sipphones.emulator.seed import Seed
