@@ -378,7 +378,7 @@ def phones_import(
                                                           "write nothing."),
     create_users: bool = typer.Option(False, "--create-users",
                                       help="Create the users the file names that do not exist yet (email only)."),
-    concurrency: int = typer.Option(8, "--concurrency", min=1, max=64, help="Requests in flight (1-64)."),
+    concurrency: int = typer.Option(32, "--concurrency", min=1, max=64, help="Requests in flight (1-64)."),
     base_url: str = BaseUrlOption, account_id: str = AccountIdOption, client_id: str = ClientIdOption,
     client_secret: str = ClientSecretOption, timeout: float = TimeoutOption, max_retries: int = MaxRetriesOption,
     as_json: bool = JsonOption,
