@@ -1,8 +1,9 @@
 """The async client's transports side by side: httpx's own pool (httpcore) against aiohttp's
-(``httpx-aiohttp``, the default), sending user and phone creates through ``AsyncSipPhonesClient``
+(``httpx-aiohttp``, the default), each on asyncio's event loop and aiohttp also on uvloop (what
+``phones import`` runs on), sending user and phone creates through ``AsyncSipPhonesClient``
 into a ``sipphones serve`` on SQLite, at several numbers of requests in flight, in interleaved
 rounds (so a busy machine hurts both alike). Prints creates a second and each ratio to httpcore
-at the same concurrency.
+at the same concurrency (creates a second: user and phone creates together).
 
     .venv/bin/python -m bench.client_transport --rows 2000 --rounds 2
 """
@@ -28,7 +29,8 @@ import httpx  # noqa: E402
 from bench import seed  # noqa: E402
 from bench.csv_import import start_serve  # noqa: E402
 
-TRANSPORTS = ("httpcore", "aiohttp")
+# (transport, event loop): before (httpx's pool, asyncio's loop), the new transport alone, and now.
+CONFIGS = (("httpcore", "asyncio"), ("aiohttp", "asyncio"), ("aiohttp", "uvloop"))
 
 
 def phone(email: str, n: int) -> dict:
@@ -59,6 +61,13 @@ async def drive(base_url: str, creds: seed.Credentials, transport: str, concurre
         return 2 * rows / (time.perf_counter() - t0)
 
 
+def run(coro, loop: str):
+    import uvloop
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop if loop == "uvloop" else None) as runner:
+        return runner.run(coro)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--rows", type=int, default=2000)
@@ -75,17 +84,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for r in range(args.rounds):
             for c in levels:
-                for t in TRANSPORTS:
-                    rate = asyncio.run(drive(f"{srv.base_url}/v2", creds, t, c, args.rows, f"r{r}c{c}{t}"))
-                    got.setdefault(f"{t} c={c}", []).append(rate)
-                    print(f"round {r + 1} {t:8} {c:3} in flight: {rate:8,.0f} creates/s", file=sys.stderr)
+                for t, loop in CONFIGS:
+                    rate = run(drive(f"{srv.base_url}/v2", creds, t, c, args.rows, f"r{r}c{c}{t}{loop}"), loop)
+                    got.setdefault(f"{t}+{loop} c={c}", []).append(rate)
+                    print(f"round {r + 1} {t}+{loop} {c:3} in flight: {rate:8,.0f} creates/s", file=sys.stderr)
     finally:
         srv.stop()
     summary = {k: statistics.median(v) for k, v in got.items()}
     for c in levels:
-        base = summary[f"httpcore c={c}"]
-        print(f"{c:3} in flight: httpcore {base:7,.0f}/s  aiohttp {summary[f'aiohttp c={c}']:7,.0f}/s  "
-              f"(x{summary[f'aiohttp c={c}'] / base:.2f})")
+        base = summary[f"httpcore+asyncio c={c}"]
+        print(f"{c:3} in flight: " + "  ".join(
+            f"{t}+{loop} {summary[f'{t}+{loop} c={c}']:7,.0f}/s (x{summary[f'{t}+{loop} c={c}'] / base:.2f})"
+            for t, loop in CONFIGS))
     print(json.dumps({"runs": got, "median": summary}))
     return 0
 
