@@ -11,7 +11,9 @@ What it measures (see bench/README.md for what each figure means):
    update against ``sipphones serve --workers 2`` on SQLite and PostgreSQL, in
    interleaved rounds, medians, each as a ratio to the bare endpoint of the same run;
 3. latency at half the maximum throughput, open loop (bench/ratedriver.py);
-4. a list page at depth ~1,000,000 against the first page.
+4. a list page at depth ~1,000,000 against the first page;
+5. ``phones import --create-users`` of 10,000 and 100,000 rows (quick: 1,000 and 5,000) into a fresh
+   account, SQLite and PostgreSQL: rows/s and the importer's peak RSS (bench/csv_import.py).
 Prints tables, writes bench/results/bench-<time>-<mode>.json, exits 1 if a check failed (a
 non-2xx answer, a create that did not create a phone, a start that was not clean).
 """
@@ -41,7 +43,7 @@ if __package__ in (None, ""):
 
 import httpx  # noqa: E402
 
-from bench import coldstart, deep, hotspots, loadgen, report, seed  # noqa: E402
+from bench import coldstart, csv_import, deep, hotspots, loadgen, report, seed  # noqa: E402
 from bench.procs import REPO, Server, free_port, launch, wait_for_quiet  # noqa: E402
 from bench.workload import Workload  # noqa: E402
 from sipphones.api import http_protocol  # noqa: E402
@@ -69,11 +71,12 @@ class Mode:
     create_users: int
     list_phones: int
     quiet_wait: float = 0.0  # seconds to wait for an idle machine before each measurement (0: never)
+    import_rows: tuple = csv_import.SIZES  # CSV import sizes (bench/csv_import.py), SQLite and PostgreSQL
 
 
 QUICK = Mode("quick", rounds=1, duration=4, warmup=1, rate_duration=4, rate_warmup=1, cold_launches=3,
              clean_launches=3, deep_rows=1_000_000, deep_postgres=False, deep_samples=100, deep_wrk_s=2,
-             deep_rounds=2, create_users=40_000, list_phones=1000)
+             deep_rounds=2, create_users=40_000, list_phones=1000, import_rows=(1_000, 5_000))
 FULL = Mode("full", rounds=3, duration=10, warmup=2, rate_duration=10, rate_warmup=2, cold_launches=7,
             clean_launches=10, deep_rows=1_000_000, deep_postgres=True, deep_samples=300, deep_wrk_s=4,
             deep_rounds=3, create_users=150_000, list_phones=1000)
@@ -453,7 +456,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="a PostgreSQL database to connect to for CREATE/DROP DATABASE (a fresh one is used)")
     p.add_argument("--no-postgres", action="store_true", help="SQLite only")
     p.add_argument("--deep-rows", type=int, help="phones in the deep-pagination store (default 1,000,000)")
-    p.add_argument("--skip", action="append", default=[], choices=["cold", "throughput", "deep"],
+    p.add_argument("--skip", action="append", default=[], choices=["cold", "throughput", "deep", "import"],
                    help="leave out a part (repeatable)")
     p.add_argument("--clean-workers", type=int, default=4, help="workers for the clean multi-worker start check")
     p.add_argument("--profile", action="store_true", help="also py-spy each endpoint under load (separate runs)")
@@ -514,6 +517,10 @@ def main(argv: list[str] | None = None) -> int:
             checks += tp["checks"]
         if "deep" not in args.skip:
             result["deep_pagination"] = run_deep(workdir, mode, pg_admin, cleanup, scripts)
+        if "import" not in args.skip:
+            result["csv_import"] = csv_import.run_phase(workdir, mode.import_rows, pg_admin and (
+                lambda: create_pg_database(pg_admin, cleanup)), log=log)
+            checks += result["csv_import"]["problems"]
     except KeyboardInterrupt:
         log("interrupted: stopping everything")
         checks.append("interrupted")
@@ -577,6 +584,8 @@ def print_report(result: dict) -> None:
         print("\n" + report.deep_table(result["deep_pagination"]))
     if result.get("cold_start"):
         print("\n" + report.cold_table(result["cold_start"]))
+    if result.get("csv_import"):
+        print("\n" + "\n".join(csv_import.report_lines(result["csv_import"])))
 
 
 if __name__ == "__main__":

@@ -371,6 +371,21 @@ def _print_status_table(phones: list[dict[str, Any]]) -> None:
 
 DRY_RUN_LINES = 10_000  # changes a dry run lists one by one (the summary counts them all)
 
+
+def run_async(coro):
+    """``coro`` on uvloop's event loop (as ``serve`` runs), the stock one without it: the import
+    spends a good part of its CPU in the loop and its sockets (bench/README.md, "CSV import")."""
+    import asyncio
+
+    try:
+        import uvloop
+        loop_factory = uvloop.new_event_loop
+    except ImportError:
+        loop_factory = None
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        return runner.run(coro)
+
+
 @phones_app.command("import")
 def phones_import(
     file: str = typer.Argument(..., help="The CSV file: a header row of legacy field names, then one phone a row."),
@@ -378,7 +393,7 @@ def phones_import(
                                                           "write nothing."),
     create_users: bool = typer.Option(False, "--create-users",
                                       help="Create the users the file names that do not exist yet (email only)."),
-    concurrency: int = typer.Option(8, "--concurrency", min=1, max=64, help="Requests in flight (1-64)."),
+    concurrency: int = typer.Option(32, "--concurrency", min=1, max=64, help="Requests in flight (1-64)."),
     base_url: str = BaseUrlOption, account_id: str = AccountIdOption, client_id: str = ClientIdOption,
     client_secret: str = ClientSecretOption, timeout: float = TimeoutOption, max_retries: int = MaxRetriesOption,
     as_json: bool = JsonOption,
@@ -388,7 +403,6 @@ def phones_import(
     The whole file is validated first: any invalid row and nothing is written (exit code 2,
     every error listed). Rows equal to their phone are left alone, so a second run changes
     nothing. Exit code 1 when some rows could not be written."""
-    import asyncio
     import sys
 
     from sipphones.provisioning.importer import Importer, ImportAborted
@@ -421,7 +435,7 @@ def phones_import(
                 return await importer.run(client)
 
     try:
-        result = asyncio.run(go())
+        result = run_async(go())
     except ImportAborted as e:
         fail(str(e))
         raise
@@ -508,7 +522,6 @@ def phones_export(
     client_secret: str = ClientSecretOption, timeout: float = TimeoutOption, max_retries: int = MaxRetriesOption,
 ):
     """Write every SIP phone of the account as CSV (the columns `phones import` reads, plus phone_id)."""
-    import asyncio
     import io
     import sys
 
@@ -542,7 +555,7 @@ def phones_export(
 
     ok = False
     try:
-        count = asyncio.run(go())
+        count = run_async(go())
         ok = True
     finally:
         if file is None:

@@ -10,7 +10,7 @@ from typing import Any, AsyncIterator, Callable, Mapping, Sequence
 import httpx
 import tenacity
 
-from sipphones.client import _core
+from sipphones.client import _core, _transport
 from sipphones.client._core import Call, CallState, Core, Pages
 from sipphones.client._retry import TOKEN_METHOD, RetryEvent
 from sipphones.client.models import (
@@ -31,17 +31,22 @@ class AsyncSipPhonesClient:
     ``timeout``: seconds per request (or an ``httpx.Timeout``). ``max_retries``: retries of one
     call (429, connection failures, and for GET/PATCH/DELETE also read failures and 502/503/504);
     ``max_retry_after``: the longest ``Retry-After`` waited for. ``on_retry``: called with a
-    ``RetryEvent`` before each wait. Use it as an async context manager, or await ``aclose()``.
+    ``RetryEvent`` before each wait. ``transport``: an httpx transport to send through (default:
+    aiohttp's connection pool, which keeps its speed with many requests in flight; see
+    ``_transport``). Use it as an async context manager, or await ``aclose()``.
     """
 
     def __init__(self, account_id: str | None = None, client_id: str | None = None,
                  client_secret: str | None = None, *, base_url: str | None = None, token_url: str | None = None,
                  timeout: float | httpx.Timeout | None = _core.DEFAULT_TIMEOUT, max_retries: int = 5,
-                 max_retry_after: float = 60.0, on_retry: Callable[[RetryEvent], Any] | None = None):
+                 max_retry_after: float = 60.0, on_retry: Callable[[RetryEvent], Any] | None = None,
+                 transport: httpx.AsyncBaseTransport | None = None):
         self._core = Core.configure(account_id=account_id, client_id=client_id, client_secret=client_secret,
                                     base_url=base_url, token_url=token_url, timeout=timeout,
                                     max_retries=max_retries, max_retry_after=max_retry_after, on_retry=on_retry)
-        self._http = httpx.AsyncClient(**self._core.http_options())
+        options = self._core.http_options()
+        self._http = httpx.AsyncClient(transport=transport or _transport.async_transport(options["limits"]),
+                                       **options)
         self._token_lock = asyncio.Lock()
 
     @property
@@ -188,7 +193,7 @@ class AsyncSipPhonesClient:
         try:
             response = await self._http.send(request, stream=True)
         except httpx.TransportError as e:
-            raise self._core.transport_error(e) from e
+            raise self._core.transport_error(e, _transport.never_sent(e)) from e
         try:
             body = bytearray()
             async for chunk in response.aiter_bytes():
@@ -197,6 +202,6 @@ class AsyncSipPhonesClient:
                     raise self._core.too_large()
             return response, bytes(body)
         except httpx.TransportError as e:
-            raise self._core.transport_error(e) from e
+            raise self._core.transport_error(e, _transport.never_sent(e)) from e
         finally:
             await response.aclose()

@@ -226,9 +226,11 @@ class Core:
         return kind(status, code, message, errors, tracking, retry_after=retry_after)
 
     @staticmethod
-    def transport_error(error: httpx.TransportError) -> TransportError:
-        """httpx's failure as ours, saying whether the request may have reached the service."""
-        never_sent = isinstance(error, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
+    def transport_error(error: httpx.TransportError, never_sent: bool | None = None) -> TransportError:
+        """httpx's failure as ours, saying whether the request may have reached the service
+        (``never_sent``: the transport's own word on that, when it has one)."""
+        if never_sent is None:
+            never_sent = isinstance(error, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
         what = type(error).__name__
         detail = " ".join(str(error).split())[:300]
         out = TransportError(f"{what}: {detail}" if detail else what, maybe_delivered=not never_sent)

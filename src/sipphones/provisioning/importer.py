@@ -6,7 +6,10 @@ An import reads the file twice and never holds its rows:
    (id, a digest of its fields, a digest of its password); the users likewise (their emails);
 2. **validate and plan**: every row is checked with the domain's rules (the API's messages)
    and sorted into create / update / unchanged. Any invalid row: nothing is written, every
-   error is returned (line, column, message). ``dry_run`` stops here;
+   error is returned (line, column, message). ``dry_run`` stops here. The emails seen (a repeat
+   is an error) and the owning users to create are kept on disk (``scratch``), so memory does
+   not grow with the file; what does grow is the map of the account's existing phones (bounded
+   by the account, ~300 bytes a phone) and its users' emails;
 3. with ``create_users``, the missing owning users are created (email only);
 4. **apply**: the file is read again and each create or update is sent, ``concurrency``
    requests in flight. Creates use the current ``POST /sip_phones/phones`` (the whole phone in
@@ -23,7 +26,6 @@ out (the client's retries, then more rounds here) and the row sent again, never 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import random
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
@@ -38,13 +40,14 @@ from sipphones.provisioning.csvfile import (
     COLUMNS, SLOT_SUFFIX, CsvFileError, CsvWriter, Header, Row, RowError, email_key, fields_digest, flat_phone,
     owner_email, parse_row, password_digest, read_header, read_rows,
 )
+from sipphones.provisioning.scratch import Scratch
 
 MAX_ERRORS = 1000            # errors listed; beyond, only counted
 MAX_CONCURRENCY = 64          # the client keeps 64 connections open
-# Measured (3,000 creates into serve on SQLite, same 2-core machine): 8 in flight 519 rows/s,
-# 32 in flight 202 rows/s: httpx's AsyncClient slows down with many concurrent requests in one
-# process (encode/httpx#3215), more than the server gains from them.
-DEFAULT_CONCURRENCY = 8
+# On httpx's own pool an import ran 519 rows/s with 8 in flight and 202 with 32 (encode/httpx#3215);
+# the client now sends through aiohttp's pool, where 32 in flight beats 8 (bench/client_transport.py,
+# bench/README.md "CSV import").
+DEFAULT_CONCURRENCY = 32
 MAX_RATE_ROUNDS = 120        # rate-limited rounds of one request (each after the client's own retries)
 MAX_RATE_WAIT = 60.0         # a longer Retry-After (a daily quota) stops the import
 PAGE_SIZE = 300
@@ -131,7 +134,7 @@ class Importer:
         self._users: set[str] | None = None
         self._fields: tuple[str, ...] = ()
         self._invalid_lines = 0
-        self._missing_users: set[str] = set()
+        self._scratch: Scratch | None = None   # the file's emails and the users to create, on disk
 
     def note_retry(self, event: RetryEvent) -> None:
         if event.reason == "429":
@@ -140,6 +143,20 @@ class Importer:
     async def run(self, client: AsyncSipPhonesClient) -> ImportResult:
         """Validate the whole file, then (unless invalid or a dry run) apply it. Raises
         ``ImportAborted`` when listing fails; an apply that has to stop says why in ``aborted``."""
+        self._scratch = Scratch()
+        try:
+            return await self._run(client)
+        finally:
+            self._scratch.close()
+            self._scratch = None
+
+    @property
+    def scratch(self) -> Scratch:
+        if self._scratch is None:
+            raise RuntimeError("the import is not running")
+        return self._scratch
+
+    async def _run(self, client: AsyncSipPhonesClient) -> ImportResult:
         result = self.result
         try:
             header = read_header(self.path)
@@ -163,10 +180,11 @@ class Importer:
             return result
         if self.dry_run:
             result.created, result.updated, result.unchanged = planned[CREATE], planned[UPDATE], planned[UNCHANGED]
-            result.users_created = len(self._missing_users)
+            result.users_created = self.scratch.owner_count()
             return result
-        if self._missing_users:
-            await self._create_users(client)
+        owners = self.scratch.owner_count()
+        if owners:
+            await self._create_users(client, owners)
             if result.aborted:
                 return result
         await self._apply(client, header, planned[CREATE] + planned[UPDATE])
@@ -228,7 +246,6 @@ class Importer:
         """Pass 1: every row checked, errors recorded, actions counted."""
         self._fields = header.fields
         self._invalid_lines = 0
-        seen: set[int] = set()        # a 64-bit digest of each email (~60 bytes a row): duplicates
         done = 0
         for line, row in self._rows(header):
             done += 1
@@ -239,13 +256,11 @@ class Importer:
                 for e in row:
                     self.result.error(e)
                 continue
-            digest = int.from_bytes(hashlib.blake2b(row.key.encode("utf-8", "surrogatepass"), digest_size=8).digest())
-            if digest in seen:
+            if not self.scratch.first_time(row.key):
                 self._invalid_lines += 1
                 self.result.error(RowError(line, "user_email", "The same user_email as an earlier line: each "
                                                                "address is one phone."))
                 continue
-            seen.add(digest)
             owner = self._user_missing(row.user_email)
             if owner is not None:
                 if not self.create_users:
@@ -253,7 +268,7 @@ class Importer:
                     self.result.error(RowError(line, "user_email", f"User {row.user_email} not exist or not belong "
                                                                    "to this account. (--create-users creates it)"))
                     continue
-                self._missing_users.add(owner)
+                self.scratch.add_owner(owner)
             action, phone_id = self._classify(row)
             planned[action] += 1
             if self.on_plan is not None:
@@ -262,8 +277,8 @@ class Importer:
 
     # --- apply --------------------------------------------------------------------------
 
-    async def _create_users(self, client: AsyncSipPhonesClient) -> None:
-        pending = iter(sorted(self._missing_users))
+    async def _create_users(self, client: AsyncSipPhonesClient, count: int) -> None:
+        pending = self.scratch.owners()
 
         async def worker() -> None:
             for email in pending:
@@ -280,7 +295,7 @@ class Importer:
                 except TransportError as e:
                     self.result.aborted = f"user {email} not created: no answer from the service: {e}"
 
-        await asyncio.gather(*(worker() for _ in range(min(self.concurrency, len(self._missing_users)))))
+        await asyncio.gather(*(worker() for _ in range(min(self.concurrency, count))))
         if self.result.aborted:
             self.result.error(RowError(0, "", self.result.aborted))
 
