@@ -136,3 +136,42 @@ def test_a_postgres_restart_under_creates_loses_no_acknowledged_create(own_postg
         assert log.count("the database does not answer") <= 10
     finally:
         srv.stop()
+
+
+async def test_the_hot_path_on_a_database_that_is_down_fails_fast_and_comes_back(own_postgres):
+    """A worker whose first requests meet a database that is down (its pool not open yet): each
+    concurrent request gets StoreUnavailable within about one pool wait (not one wait per request
+    queued before it), and the first request after the database is back is served."""
+    import asyncio
+
+    from sipphones.repository import StoreUnavailable
+    from sipphones.storage.outage import POOL_WAIT_S
+    from sipphones.storage.raw.postgres import PostgresRunner
+
+    runner = PostgresRunner(own_postgres.url)
+    try:
+        own_postgres.stop("fast")
+
+        async def timed_read():
+            start = time.monotonic()
+            try:
+                await runner.one("SELECT 1", ())
+            except StoreUnavailable:
+                return time.monotonic() - start
+            raise AssertionError("a read succeeded on a stopped database")
+
+        waits = await asyncio.gather(*(timed_read() for _ in range(10)))
+        print(f"10 concurrent reads on a stopped database: slowest {max(waits):.2f} s")
+        assert max(waits) < 2 * POOL_WAIT_S + 5  # queued one after another they would take ~10 x POOL_WAIT_S
+
+        own_postgres.start()
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                assert await runner.one("SELECT 1", ()) == (1,)
+                break
+            except StoreUnavailable:
+                assert time.monotonic() < deadline, "the runner did not come back with the database"
+                await asyncio.sleep(0.2)
+    finally:
+        await runner.close()

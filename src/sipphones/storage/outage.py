@@ -11,7 +11,9 @@ its answer (defaults below; a value the database URL sets itself is kept):
 * a hot-path statement: the server's ``statement_timeout`` (a lock held by someone else, a
   database too slow), on the hot path's connections only: admin work (deleting a large account,
   migrations) may take longer;
-* waiting for a pooled connection: the pools' own timeouts (``POOL_WAIT_S``).
+* waiting for a pooled connection: the pools' own timeouts (``POOL_WAIT_S``);
+* coming back: the hot path's pool retries a lost connection for ``RECONNECT_GIVE_UP_S`` at
+  most before the next request starts again from a one-second pause.
 
 Errors. A connection refused or closed (restart, ``pg_terminate_backend``), "the database system
 is starting up / shutting down", a statement cancelled by its timeout, a pool that hands out no
@@ -27,6 +29,10 @@ from sipphones.storage.raw.runner import RETRY_SQLSTATES
 
 CONNECT_TIMEOUT_S = 3          # libpq connect_timeout (it counts whole seconds; 2 at least)
 POOL_WAIT_S = 5.0              # seconds a request waits for a pooled connection
+# psycopg_pool retries a failed connection with a doubling pause (1, 2, 4 s ...) until this many
+# seconds have passed, then gives it up; the next request that finds no connection starts a new
+# series at once. Short: after a long outage the next try is never minutes away.
+RECONNECT_GIVE_UP_S = 5.0
 HOT_STATEMENT_TIMEOUT_MS = 15_000
 TCP_USER_TIMEOUT_MS = 15_000   # unacknowledged data on a connection for this long: it is dead
 KEEPALIVE = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3}

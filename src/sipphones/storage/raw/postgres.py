@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from typing import Any, Awaitable, Callable, Sequence, TypeVar
 
 from sipphones.storage import outage
@@ -45,6 +46,7 @@ class PostgresRunner:
         self._opening: asyncio.Lock | None = None
         self._sql: dict[str, str] = {}
         self._checking: asyncio.Task | None = None  # the pool's check of its idle connections
+        self._open_failed_at = -1.0                  # time.monotonic() of the last failed pool opening
 
     def sql(self, sql: str) -> str:
         out = self._sql.get(sql)
@@ -57,7 +59,12 @@ class PostgresRunner:
             return self._pool
         if self._opening is None:
             self._opening = asyncio.Lock()
+        asked = time.monotonic()
         async with self._opening:
+            if self._pool is None and self._open_failed_at >= asked:
+                # An attempt that ended while this request waited for it failed: answer now rather
+                # than queue one more whole attempt behind each waiting request.
+                raise outage.unavailable(ConnectionError("the database did not accept connections"))
             if self._pool is None:
                 from psycopg_pool import AsyncConnectionPool
 
@@ -66,10 +73,12 @@ class PostgresRunner:
                 pool = AsyncConnectionPool(
                     self.conninfo, min_size=self.min_size, max_size=self.max_size, max_idle=self.max_idle,
                     open=False, kwargs=kwargs, timeout=outage.POOL_WAIT_S,
+                    reconnect_timeout=outage.RECONNECT_GIVE_UP_S,
                 )
                 try:
                     await pool.open(wait=True, timeout=outage.POOL_WAIT_S)
                 except Exception as e:
+                    self._open_failed_at = time.monotonic()
                     await pool.close()  # no pool left trying to connect in the background
                     raise (outage.unavailable(e) if outage.is_outage(e) else e) from None
                 self._pool = pool
