@@ -39,9 +39,9 @@ def test_limits_pass_while_redis_is_down_and_come_back_shared(shared_postgres, r
             while not all("x-ratelimit-limit" in c.get("/v2/sip_phones/phones").headers for c in (a, b)):
                 assert time.monotonic() < deadline, "the limits did not come back after Redis did"
                 time.sleep(COOLDOWN_MS / 1000 / 3)
+            # One limit for both again: counted in the restarted Redis (memory counters would
+            # admit the limit on each instance).
             assert_one_shared_limit(burst([a, b], limit), limit)
-        with restartable_redis.client() as r:
-            assert r.keys(f"sipphones:{creds.account_id}:*")  # counted in the restarted Redis
         for srv in instances:
             log = srv.log()
             assert log.count(DOWN) == 1 and log.count(BACK) == 1, log[-2000:]
