@@ -100,6 +100,11 @@ def test_a_postgres_restart_under_creates_loses_no_acknowledged_create(own_postg
                 assert r.status_code == 503, r.text
                 assert r.json() == UNAVAILABLE and r.headers["retry-after"] == "1"
                 assert time.monotonic() - start < CLIENT_TIMEOUT
+            # The token endpoint (the SQLAlchemy path) too.
+            r = c.post("/oauth/token", auth=(creds.client_id, creds.client_secret),
+                       data={"grant_type": "account_credentials", "account_id": creds.account_id},
+                       timeout=CLIENT_TIMEOUT)
+            assert r.status_code == 503 and r.json() == UNAVAILABLE, r.text
             assert c.get("/healthz").status_code == 503
             time.sleep(max(0.0, OUTAGE - (time.monotonic() - down_at)))
             own_postgres.start()
