@@ -152,8 +152,9 @@ def serve(
             fits = key_opens_store(url, master)
         except Exception as e:  # noqa: BLE001
             fail(f"cannot open the database: {e}")
-        if not fits:
-            fail(MISMATCH + ".")
+        if not fits:  # a warning, not a refusal: a key rotation or a test may do it on purpose
+            print(f"warning: {MISMATCH}; this instance answers 500 for the phones it cannot decrypt, "
+                  "and the others cannot read the passwords it stores.", file=sys.stderr, flush=True)
     _warn_of_open_directories(settings.data_dir, sqlite_file(url))
     if demo:
         info = run(lambda: seed_demo(settings))

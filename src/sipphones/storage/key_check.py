@@ -4,7 +4,7 @@ Every instance of a deployment must hold the same master key (``storage.keys``):
 one encrypts are read by all, and so are the access and page tokens one signs. Instances on
 separate hosts that each created their own ``secret.key`` would store passwords the others cannot
 read. ``serve`` on PostgreSQL (the shared store) therefore decrypts one stored password before it
-starts, and refuses to start with a key that does not open it.
+starts, and warns loudly (stderr, before it listens) when its key does not open it.
 """
 
 from __future__ import annotations
