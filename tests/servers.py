@@ -112,7 +112,8 @@ class ServerProcess:
 
 
 def start_server(database_url: str, data_dir: Path, *, port: int | None = None, workers: int = 1,
-                 extra_env: dict | None = None, extra_args: list[str] | None = None) -> ServerProcess:
+                 extra_env: dict | None = None, extra_args: list[str] | None = None,
+                 start_timeout: float = 20) -> ServerProcess:
     port = port or free_port()
     env = dict(os.environ)
     env.update({"SIPPHONES_DATABASE_URL": database_url, "SIPPHONES_DATA_DIR": str(data_dir)})
@@ -127,7 +128,7 @@ def start_server(database_url: str, data_dir: Path, *, port: int | None = None, 
         stdout=log, stderr=subprocess.STDOUT, env=env,
     )
     server = ServerProcess(database_url, data_dir, port, proc, log_path, env)
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + start_timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"server exited with {proc.returncode}:\n{server.log()}")

@@ -260,6 +260,20 @@ class TooManyConnections(ZoomError):
     message = "Service Unavailable: too many open connections. Try again later."
 
 
+class DatabaseUnavailable(ZoomError):
+    """The store does not answer (``repository.StoreUnavailable``): restarting, unreachable, or
+    slower than its deadline. Nothing was stored that this answer could hide: a create answered
+    so may or may not exist (the client looks before it creates again)."""
+
+    status = 503
+    code = 503
+    message = "Service Unavailable: the database does not answer. Try again later."
+    RETRY_AFTER = "1"
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": self.RETRY_AFTER}
+
+
 class InternalError(ZoomError):
     status = 500
     code = 500

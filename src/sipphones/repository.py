@@ -22,6 +22,12 @@ class MissingReference(Exception):
     while the phone was being created."""
 
 
+class StoreUnavailable(Exception):
+    """The store does not answer: down, restarting, unreachable, out of connections, or slower
+    than its deadline. Nothing is known of the operation: a read may be tried again; a write may
+    or may not have been stored (it was never reported as stored)."""
+
+
 class CorruptRecord(Exception):
     """A stored row cannot be read back (e.g. a password that does not decrypt)."""
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import re
 import logging
+import time
 from dataclasses import dataclass
 from typing import Awaitable, Callable
 
@@ -25,12 +26,37 @@ from sipphones.api.state import app_state
 from sipphones.auth.scopes import REQUIREMENTS, Operation
 from sipphones.auth.tokens import TokenClaims
 from sipphones.errors import (
-    BadRequest, ClientGone, FieldError, InternalError, InvalidAccessToken, MissingScopes, NoPermission, ValidationFailed,
+    BadRequest, ClientGone, DatabaseUnavailable, FieldError, InternalError, InvalidAccessToken, MissingScopes, NoPermission, ValidationFailed,
     ZoomError,
 )
 from sipphones.ratelimit.policy import Label
+from sipphones.repository import StoreUnavailable
 
 log = logging.getLogger("sipphones.api")
+
+
+class OutageLog:
+    """One warning when requests start failing for a database that does not answer, then at most
+    one every ``interval`` seconds with how many failed meanwhile: an outage under load must not
+    write a line per request."""
+
+    def __init__(self, interval: float = 10.0, clock=time.monotonic) -> None:
+        self.interval = interval
+        self._clock = clock
+        self._next = 0.0
+        self._unlogged = 0
+
+    def seen(self, error: BaseException) -> None:
+        self._unlogged += 1
+        now = self._clock()
+        if now >= self._next:
+            log.warning("the database does not answer (%s): %d request(s) answered 503 since the last such line",
+                        error, self._unlogged)
+            self._unlogged = 0
+            self._next = now + self.interval
+
+
+outages = OutageLog()
 
 
 @dataclass(frozen=True)
@@ -83,6 +109,9 @@ def zoom_endpoint(operation: Operation, label: Label) -> Callable[[Handler], Cal
                 return response
             except ZoomError as e:
                 return error_response(e, limit_headers)
+            except StoreUnavailable as e:  # the database does not answer: 503, one log line now and then
+                outages.seen(e)
+                return error_response(DatabaseUnavailable(), limit_headers)
             except ClientDisconnect:  # the client went away mid-request: nothing to answer, nothing wrong here
                 log.debug("client disconnected during %s %s", request.method, request.url.path)
                 return error_response(ClientGone())

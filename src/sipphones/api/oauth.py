@@ -15,7 +15,9 @@ from starlette.routing import Route
 from sipphones.api.body import read_body
 from sipphones.api.responses import error_response, json_response
 from sipphones.api.state import app_state
-from sipphones.errors import ClientGone, InternalError, OAuthError, ZoomError
+from sipphones.api.endpoint import outages
+from sipphones.errors import ClientGone, DatabaseUnavailable, InternalError, OAuthError, ZoomError
+from sipphones.repository import StoreUnavailable
 
 log = logging.getLogger("sipphones.api")
 
@@ -118,6 +120,9 @@ async def token(request: Request) -> Response:
         return json_response(await _grant(request))
     except ZoomError as e:
         return error_response(e)
+    except StoreUnavailable as e:
+        outages.seen(e)
+        return error_response(DatabaseUnavailable())
     except ClientDisconnect:  # the client went away mid-body: nothing to answer, nothing wrong here
         log.debug("client disconnected during POST /oauth/token")
         return error_response(ClientGone())

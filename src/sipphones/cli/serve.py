@@ -120,7 +120,7 @@ def serve(
 ):
     """Run the Zoom-compatible API server."""
     from sipphones.cli import serving, supervision
-    from sipphones.storage.database import DatabaseUrlError, migrate, sqlite_file
+    from sipphones.storage.database import DatabaseUrlError, is_sqlite, migrate, sqlite_file
     from sipphones.storage.keys import KeyError_, load_master_key
 
     if not 1 <= port <= 65535:
@@ -161,9 +161,19 @@ def serve(
     except Exception as e:  # noqa: BLE001
         fail(f"cannot open the database: {e}")
     try:
-        load_master_key(settings.secret_key, settings.data_dir)  # create it once, before the workers
+        master = load_master_key(settings.secret_key, settings.data_dir)  # create it once, before the workers
     except KeyError_ as e:
         fail(str(e))
+    if sqlite_file(url) is None and not is_sqlite(url):  # a shared store: every instance must hold its key
+        from sipphones.storage.key_check import MISMATCH, key_opens_store
+
+        try:
+            fits = key_opens_store(url, master)
+        except Exception as e:  # noqa: BLE001
+            fail(f"cannot open the database: {e}")
+        if not fits:  # a warning, not a refusal: a key rotation or a test may do it on purpose
+            print(f"warning: {MISMATCH}; this instance answers 500 for the phones it cannot decrypt, "
+                  "and the others cannot read the passwords it stores.", file=sys.stderr, flush=True)
     _warn_of_open_directories(settings.data_dir, sqlite_file(url))
     if demo:
         info = run(lambda: seed_demo(settings))

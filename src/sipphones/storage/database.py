@@ -91,7 +91,15 @@ def sync_engine(url: str, pragmas: SqlitePragmas = SqlitePragmas()) -> Engine:
         engine = create_engine(u, hide_parameters=True)
         _sqlite_pragmas(engine, pragmas)
         return engine
-    return create_engine(u, pool_pre_ping=True, hide_parameters=True)
+    from sipphones.storage import outage
+
+    return create_engine(u, pool_pre_ping=True, hide_parameters=True,
+                         connect_args=outage.connect_args(_libpq(u), hot=False))
+
+
+def _libpq(u) -> str:
+    """The libpq connection string of a SQLAlchemy PostgreSQL URL."""
+    return u.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def async_engine(url: str, pragmas: SqlitePragmas = SqlitePragmas(), pools: PostgresTuning = PostgresTuning()):
@@ -113,8 +121,15 @@ def async_engine(url: str, pragmas: SqlitePragmas = SqlitePragmas(), pools: Post
         return BlockingAsyncEngine(sync_engine(url, pragmas))
     from sqlalchemy.ext.asyncio import create_async_engine
 
-    return create_async_engine(_url(url, asynchronous=True), pool_size=pools.admin, max_overflow=0,
-                               pool_pre_ping=True, pool_timeout=10, hide_parameters=True)
+    from sipphones.storage import outage
+
+    # Held connections (no overflow: an overflow connection is closed on return, a new backend
+    # per request under load); every wait bounded (storage.outage).
+    engine = create_async_engine(_url(url, asynchronous=True), pool_size=pools.admin, max_overflow=0,
+                                 pool_pre_ping=True, hide_parameters=True, pool_timeout=outage.POOL_WAIT_S,
+                                 connect_args=outage.connect_args(_libpq(u), hot=False))
+    outage.map_engine_outages(engine.sync_engine)  # StoreUnavailable for a database that does not answer
+    return engine
 
 
 class BlockingConnection:
@@ -170,12 +185,21 @@ def head_revision() -> str:
 
 
 def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        return _revision(conn)
+
+
+def _revision(conn: Connection) -> str | None:
     from sqlalchemy import inspect, text
 
-    with engine.connect() as conn:
-        if not inspect(conn).has_table("alembic_version"):
-            return None
-        return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    if not inspect(conn).has_table("alembic_version"):
+        return None
+    return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
+# The PostgreSQL advisory lock key under which one process migrates (any fixed 64-bit number;
+# this one is "sipphone" in ASCII).
+MIGRATION_LOCK_KEY = 0x73697070686F6E65
 
 
 def plain_sqlite_path(url: str) -> str | None:
@@ -301,6 +325,14 @@ def migrate(url: str) -> str:
             return head
         cfg = _alembic_config(url)
         with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # Several instances started at once on one database: one migrates, the others wait
+                # for its commit here (the lock ends with the transaction), then find the head.
+                from sqlalchemy import text
+
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+                if _revision(conn) == head:
+                    return head
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
         return head
