@@ -9,7 +9,7 @@ file is that output and that a file made from it is identical to a migrated one
 regenerate it with ``python -m tests.test_sqlite_snapshot`` (the test fails until then).
 PostgreSQL is always migrated by Alembic.
 """
-REVISION = '0004'
+REVISION = '0006'
 
 STATEMENTS = (
     'CREATE TABLE alembic_version (\n\tversion_num VARCHAR(32) NOT NULL, \n\tCONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)\n)',
@@ -21,11 +21,14 @@ STATEMENTS = (
     'CREATE INDEX ix_sip_phones_account_id ON sip_phones (account_id, id)',
     'CREATE INDEX ix_sip_phones_user ON sip_phones (user_id)',
     'CREATE TABLE phone_status (\n\tphone_id VARCHAR(32) NOT NULL, \n\taccount_id VARCHAR(32) NOT NULL, \n\tregistered BOOLEAN NOT NULL, \n\tstate VARCHAR(32) NOT NULL, \n\tserver_slot INTEGER, \n\tserver_address VARCHAR(255) NOT NULL, \n\ttransport VARCHAR(8) NOT NULL, \n\tlast_error TEXT NOT NULL, \n\tlast_status_code INTEGER, \n\tlast_success_at FLOAT, \n\tlast_attempt_at FLOAT, \n\tgranted_expires INTEGER, \n\tupdated_at FLOAT NOT NULL, \n\tPRIMARY KEY (phone_id), \n\tFOREIGN KEY(phone_id) REFERENCES sip_phones (id) ON DELETE CASCADE\n)',
+    'CREATE TABLE monitors (\n\tid VARCHAR(32) NOT NULL, \n\tname VARCHAR(255) NOT NULL, \n\tstarted_at FLOAT NOT NULL, \n\theartbeat_at FLOAT NOT NULL, \n\tlease_seconds FLOAT NOT NULL, \n\tPRIMARY KEY (id)\n)',
+    'CREATE TABLE phone_keepers (\n\tphone_id VARCHAR(32) NOT NULL, \n\tmonitor_id VARCHAR(32) NOT NULL, \n\tcontact VARCHAR(512) NOT NULL, \n\tclaimed_at FLOAT NOT NULL, \n\tPRIMARY KEY (phone_id), \n\tFOREIGN KEY(phone_id) REFERENCES sip_phones (id) ON DELETE CASCADE\n)',
+    'CREATE INDEX ix_phone_keepers_monitor ON phone_keepers (monitor_id)',
 )
 
 # SQLite's schema cookie as the migrations leave it: one per DDL statement they ran (an
 # ALTER TABLE counts, so it may exceed the number of STATEMENTS).
-SCHEMA_VERSION = 10
+SCHEMA_VERSION = 13
 
 # The stamp Alembic writes into the version table.
 STAMP = "INSERT INTO alembic_version (version_num) VALUES ('" + REVISION + "')"
