@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from typing import Any, Iterable
 
-from sqlalchemy import and_, bindparam, delete, exists, func, literal, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -72,11 +72,11 @@ class FleetRows:
             for chunk in _chunks(phone_ids):
                 source = select(p.c.id, literal(monitor_id), literal(""), literal(now)).where(p.c.id.in_(chunk))
                 stmt = insert(k).from_select(["phone_id", "monitor_id", "contact", "claimed_at"], source)
-                keeper_alive = exists().where(m.c.id == k.c.monitor_id, self._alive(now))
+                live = select(m.c.id).where(self._alive(now)).scalar_subquery()
                 stmt = stmt.on_conflict_do_update(
                     index_elements=[k.c.phone_id],
                     set_={"monitor_id": stmt.excluded.monitor_id, "claimed_at": stmt.excluded.claimed_at},
-                    where=or_(k.c.monitor_id == stmt.excluded.monitor_id, ~keeper_alive),
+                    where=or_(k.c.monitor_id == stmt.excluded.monitor_id, k.c.monitor_id.not_in(live)),
                 ).returning(k.c.phone_id, k.c.contact)
                 for row in (await conn.execute(stmt)).all():
                     got[row.phone_id] = row.contact
