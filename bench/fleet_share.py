@@ -35,8 +35,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.fleet.fleetstore import keepers, postgres_store  # noqa: E402
-from tests.monitor.store import CLI, Server, _server_sets  # noqa: E402
+from tests.fleet.fleetstore import keepers  # noqa: E402
+from tests.monitor.store import CLI  # noqa: E402
 from tests.peers.kamailio import SipUser, start_kamailio  # noqa: E402
 from tests.peers.pki import TestCA  # noqa: E402
 from tests.pg import fresh_postgres_database  # noqa: E402
@@ -51,23 +51,28 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def seed(store, users: list[str], server: Server) -> None:
-    """Phones in one store session (users and phones through the repository, as the API would)."""
-    from sipphones.accounts.service import AccountService
-    from sipphones.ids import new_id
-    from sipphones.phones.models import SipPhone
+def seed(root: Path, url: str, count: int, server: str):
+    """``count`` phones with bench.seed's bulk writers (names ``100000+k``, passwords ``pw-k``),
+    pointed at ``server`` over UDP, domain sip.test, bindings of one minute; the store as the tests
+    see it (``PhoneStore``) for the status view."""
+    import psycopg
+    from sqlalchemy.engine import make_url
 
-    async def go(repo):
-        svc = AccountService(repo)
-        for n, user in enumerate(users):
-            email = f"b{n}@example.com"
-            now = time.time()
-            u = await svc.create_user(store.account_id, email, "Bench", user)
-            await repo.add_phone(SipPhone(
-                id=new_id(), account_id=store.account_id, user_email=email, user_name=user, authorization_name=user,
-                password="pw" + user[1:], domain="sip.test", servers=_server_sets([server]),
-                registration_expire_time=1, voice_mail="", created_at=now, updated_at=now), u.id)
-    store._run(go)
+    from bench import seed as bulk
+    from tests.monitor.store import PhoneStore
+    from sipphones.config import load_settings
+
+    store = PhoneStore(root)
+    store.database_url = url
+    store.settings = load_settings(database_url=url, data_dir=str(store.data_dir))
+    bulk.prepare_schema(url)
+    store.account_id = bulk.provision_account(url, store.data_dir, "Fleet bench").account_id
+    users = bulk.seed_users(url, store.account_id, "fleet", (count + len(bulk.VARIANTS) - 1) // len(bulk.VARIANTS))
+    bulk.seed_phones(url, store.data_dir, store.account_id, "fleet", users, count)
+    with psycopg.connect(make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)) as c:
+        c.execute("UPDATE sip_phones SET domain = 'sip.test', registration_expire_time = 1, register_server = %s, "
+                  "proxy_server = '', transport_protocol = 'UDP'", (server,))
+    return store, [str(100000 + k) for k in range(count)]
 
 
 class Sampler(threading.Thread):
@@ -131,25 +136,24 @@ def main() -> None:
     ap.add_argument("--hold", type=float, default=30.0)
     a = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="sipphones-fleet-bench-"))
-    users = [f"f{i:05d}" for i in range(a.phones)]
     ca = TestCA(root / "pki", "sipphones fleet bench CA")
     kam = start_kamailio(root / "kamailio", address="127.0.0.1", domain="sip.test",
-                         users=[SipUser(u, "pw" + u[1:], "sip.test") for u in users],
+                         users=[SipUser(str(100000 + k), f"pw-{k}", "sip.test") for k in range(a.phones)],
                          cert=ca.issue("kamailio", ["sip.test", "127.0.0.1"]))
     url, drop = fresh_postgres_database(os.environ.get("SIPPHONES_TEST_POSTGRES_URL",
                                                        "postgresql://postgres@127.0.0.1:5432/test"), "sipphones_fbench")
     procs: list[subprocess.Popen] = []
-    sampler = Sampler(kam, users)
+    sampler = Sampler(kam, [])
     try:
-        store = postgres_store(root / "store", url)
         t = time.monotonic()
-        seed(store, users, Server(kam.server("UDP"), "UDP"))
+        store, users = seed(root / "store", url, a.phones, kam.server("UDP"))
+        sampler.users = users
         print(f"seeded {a.phones} phones in {time.monotonic() - t:.1f} s")
         sampler.start()
 
         # 1. baseline: one monitor alone
         t = time.monotonic()
-        solo = start(store, root, "--start-rate", "0")
+        solo = start(store, root)
         procs.append(solo)
         wait("one monitor to bind every phone", lambda: all_once(sampler, users), 300)
         solo_up = time.monotonic() - t
@@ -166,7 +170,7 @@ def main() -> None:
         t = time.monotonic()
         ms = []
         for _ in range(a.monitors):
-            ms.append(start(store, root, "--start-rate", "0"))
+            ms.append(start(store, root))
             procs.append(ms[-1])
             time.sleep(1.0)
 

@@ -86,6 +86,7 @@ class FleetShare:
         self._contacts: dict[str, str] = {}  # Contacts to record
         self._recorded: dict[str, str] = {}  # Contacts recorded
         self._short = False                # the last claim left phones of our share to others
+        self._gone: set[str] = set()       # claims of phones that left the selection, to release
 
     # --- heartbeats ----------------------------------------------------------------------------
 
@@ -147,6 +148,12 @@ class FleetShare:
             target = {pid for pid in selected if self.ours(pid)}
         else:  # no successful heartbeat yet: keep what we hold, take nothing new
             target = self.kept & selected.keys()
+        # Phones no longer selected (deleted, or outside --account/--phone): the caller stops them
+        # like any removed phone, then calls release_gone(); only a handed-over phone is released here.
+        gone = [pid for pid in self.kept if pid not in selected]
+        if gone:
+            self.kept.difference_update(gone)
+            self._gone.update(gone)
         leaving = [pid for pid in self.kept if pid not in target]
         if leaving:
             await remove(leaving)                       # un-REGISTER first...
@@ -168,6 +175,17 @@ class FleetShare:
         else:
             self._short = False
         return {pid: v for pid, v in selected.items() if pid in self.kept}
+
+    async def release_gone(self) -> None:
+        """Release the claims of the phones that left the selection (after they were stopped)."""
+        if self._gone:
+            gone = sorted(self._gone)
+            await self.repo.fleet_release(self.id, gone)
+            self._gone.difference_update(gone)
+            for pid in gone:
+                self._recorded.pop(pid, None)
+                self._contacts.pop(pid, None)
+                self.stale.pop(pid, None)
 
     def stale_contacts(self, phone_id: str) -> tuple[str, ...]:
         c = self.stale.get(phone_id)

@@ -193,10 +193,14 @@ class FleetMonitor:
         (the database away) is logged once per outage and retried; registrations go on."""
         assert self.fleet is not None
         fleet = self.fleet
+        loop = asyncio.get_running_loop()
+        due = loop.time()
         while True:
-            await asyncio.sleep(fleet.beat_interval)
+            # a fixed cadence (a slow beat does not push the next one back), at most half a lease per beat
+            due = max(due + fleet.beat_interval, loop.time())
+            await asyncio.sleep(due - loop.time())
             try:
-                changed = await asyncio.wait_for(fleet.beat(), max(1.0, fleet.beat_interval))
+                changed = await asyncio.wait_for(fleet.beat(), fleet.lease / 2)
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # noqa: BLE001 - a database restart must not end the monitor
@@ -270,6 +274,8 @@ class FleetMonitor:
                 changes = diff_versions(self.versions, current)
                 if not changes.empty:
                     await self._apply(changes)
+                if self.fleet is not None:
+                    await self.fleet.release_gone()
             except Exception:
                 self.metrics.reloads.labels("error").inc()
                 raise

@@ -28,7 +28,8 @@ FORGET_DEAD_AFTER = 86400.0    # a monitor row dead this long is deleted (its cl
 
 
 def _chunks(ids: Iterable[str]) -> Iterable[list[str]]:
-    ids = list(ids)
+    """In id order: monitors locking overlapping rows in one order cannot deadlock each other."""
+    ids = sorted(ids)
     for i in range(0, len(ids), _CHUNK):
         yield ids[i:i + _CHUNK]
 
@@ -102,7 +103,7 @@ class FleetRows:
         k = t.phone_keepers
         stmt = (update(k).where(and_(k.c.phone_id == bindparam("_pid"), k.c.monitor_id == monitor_id))
                 .values(contact=bindparam("_contact")))
-        rows = [{"_pid": pid, "_contact": c[:512]} for pid, c in contacts.items()]
+        rows = [{"_pid": pid, "_contact": contacts[pid][:512]} for pid in sorted(contacts)]  # id order: see _chunks
         async with self.engine.begin() as conn:
             for i in range(0, len(rows), _CHUNK):
                 await conn.execute(stmt, rows[i:i + _CHUNK])
