@@ -1,5 +1,9 @@
 """``sipphones monitor``: keep the store's phones registered until SIGTERM/SIGINT.
 
+On PostgreSQL any number of monitors, on any machines, divide the phones (``monitor.fleet``);
+on SQLite a second monitor of the same file is refused (an exclusive lock on
+``<file>.monitor.lock``, released by the kernel when the process ends, however it ends).
+
 Runs in the foreground (a service manager's job to daemonise), logs to stderr, prints one
 line when it is up (how many phones, where the metrics are) and one when it has stopped. The
 first SIGTERM or SIGINT un-registers every phone (bounded by ``--stop-timeout``) and exits 0;
@@ -70,8 +74,9 @@ def monitor(
     nameserver: list[str] = typer.Option(None, "--nameserver", help="DNS server HOST[:PORT] (repeatable)."),
     log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error."),
     workers: int = typer.Option(1, "--workers", min=1, max=64,
-                                help="Processes to spread the fleet over (each keeps the phones a stable hash of "
-                                     "their id gives it; metrics are served summed). One process registers a few "
+                                help="Processes to spread the fleet over (on SQLite each keeps the phones a stable "
+                                     "hash of their id gives it; on PostgreSQL they divide the fleet like monitors on "
+                                     "other machines; metrics are served summed). One process registers a few "
                                      "thousand phones per second on one core."),
     lease: float = typer.Option(10.0, "--lease", min=1.0, max=3600.0,
                                 help="Seconds a monitor's hold on its phones lasts without a heartbeat (renewed "
