@@ -19,7 +19,7 @@ def test_existing_apps_become_server_to_server_and_downgrade_drops_it(fresh_url)
                     "created_at) VALUES ('cid', 'acc', 'old app', 'sha256$x$y', 'sip_phone:read:admin', "
                     "'SipPhone:Read', true, 0)")
 
-    assert database.migrate(fresh_url) == database.HEAD_REVISION == "0005"
+    assert database.migrate(fresh_url) == database.HEAD_REVISION == "0006"
     rows = _run(fresh_url, "SELECT client_id, app_type, redirect_uris, public_client FROM apps")
     assert [(r[0], r[1], r[2], bool(r[3])) for r in rows] == [("cid", "server_to_server", "", False)]
     engine = database.sync_engine(fresh_url)

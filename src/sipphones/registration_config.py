@@ -30,10 +30,12 @@ def _route_for(proxy: HostPort, transport: Transport) -> str:
 
 
 def registration_config(phone: SipPhone, *, user_agent: str = DEFAULT_USER_AGENT,
-                        expires: int | None = None) -> RegistrationConfig:
+                        expires: int | None = None, stale_contacts: tuple[str, ...] = ()) -> RegistrationConfig:
     """Build the wire facts of ``phone`` (see ``sipphones.sip.config`` for every rule).
 
-    ``expires`` overrides ``registration_expire_time × 60`` (a check may want a short binding).
+    ``expires`` overrides ``registration_expire_time × 60`` (a check may want a short binding);
+    ``stale_contacts`` are Contacts an earlier keeper of the phone left at the registrar, removed
+    by the first REGISTER of each set (``RegistrationConfig.stale_contacts``).
     Raises :class:`~sipphones.sip.config.ConfigError` when no server set is configured or an
     address does not parse.
     """
@@ -65,4 +67,5 @@ def registration_config(phone: SipPhone, *, user_agent: str = DEFAULT_USER_AGENT
         server_sets=tuple(sets),
         user_agent=user_agent,
         phone_id=phone.id,
+        stale_contacts=stale_contacts,
     )

@@ -5,7 +5,7 @@ account and monitor domains; ``sipphones.storage.store.SqlRepository`` implement
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import AsyncIterator, NamedTuple, Protocol, Sequence
+from typing import AsyncIterator, Iterable, NamedTuple, Protocol, Sequence
 
 from sipphones.accounts.models import Account, App, User
 from sipphones.auth.grants import AuthorizationCode, Grant
@@ -177,6 +177,14 @@ class Repository(Protocol):
     async def replace_state(self, tables: dict[str, list[dict]], account_id: str | None = None) -> None:
         """Every row (or one account's) replaced by ``tables``' rows, in one transaction."""
         ...
+    # monitors sharing a fleet (``monitor.fleet``; ``storage.alchemy.fleet`` says how)
+    async def fleet_heartbeat(self, monitor_id: str, name: str, lease: float) -> FleetView: ...
+    async def fleet_claim(self, monitor_id: str, phone_ids: Iterable[str]) -> dict[str, str]: ...
+    async def fleet_release(self, monitor_id: str, phone_ids: Iterable[str]) -> None: ...
+    async def fleet_kept(self, monitor_id: str) -> set[str]: ...
+    async def fleet_contacts(self, monitor_id: str, contacts: dict[str, str]) -> None: ...
+    async def fleet_leave(self, monitor_id: str) -> None: ...
+    async def fleet_forget_others(self, monitor_id: str) -> None: ...
 
     # registration health, listed with the phones (``phones.status``)
     async def list_phone_statuses(
@@ -189,11 +197,23 @@ UNKNOWN_STATE = "unknown"  # the state of a phone without a status row (the moni
 
 @dataclass(frozen=True)
 class PhoneStatusEntry:
-    """A phone of a status listing: its id and user email, and its status row (None: no row)."""
+    """A phone of a status listing: its id and user email, its status row (None: no row), and
+    the monitor that keeps it (its name, ``host:pid``; ``""``: none), ``keeper_alive`` False when
+    that monitor's lease has run out (another takes the phone over)."""
 
     phone_id: str
     user_email: str
     status: PhoneStatus | None
+    keeper: str = ""
+    keeper_alive: bool = False
+
+
+@dataclass(frozen=True)
+class FleetView:
+    """What a monitor's heartbeat learns: the database's time and the live monitors (id -> name)."""
+
+    now: float
+    members: dict[str, str]
 
 
 @dataclass(frozen=True)

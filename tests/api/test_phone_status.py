@@ -18,7 +18,8 @@ from tests.api.zoom import assert_error, assert_validation, create_users, curren
 PATH = "/_sipphones/v1/sip_phones/status"
 T0 = 1_795_000_000.0  # 2026-11-18T11:06:40Z
 FIELDS = {"phone_id", "user_email", "state", "registered", "server_slot", "server_address", "transport",
-          "last_error", "last_status_code", "last_success_at", "last_attempt_at", "granted_expires", "updated_at"}
+          "last_error", "last_status_code", "last_success_at", "last_attempt_at", "granted_expires", "updated_at",
+          "monitor", "monitor_alive"}
 
 
 def iso(ts: float) -> str:
@@ -102,7 +103,8 @@ def test_every_phone_with_its_status_in_id_order_across_pages(api, fleet):
     assert reg == {"phone_id": fleet["registered"], "user_email": fleet["emails"][fleet["registered"]],
                    "state": "registered", "registered": True, "server_slot": 1, "server_address": "127.0.0.1:5060",
                    "transport": "UDP", "last_error": "", "last_status_code": 200, "last_success_at": iso(T0),
-                   "last_attempt_at": iso(T0 + 5), "granted_expires": 120, "updated_at": iso(T0 + 6)}
+                   "last_attempt_at": iso(T0 + 5), "granted_expires": 120, "updated_at": iso(T0 + 6),
+                   "monitor": "", "monitor_alive": False}
     bad = by_id[fleet["failed"]]
     assert bad["registered"] is False and bad["last_status_code"] == 401 and bad["last_success_at"] is None
     assert bad["last_error"] == "set 1 127.0.0.1:5060/TCP: auth_rejected (SIP 401): credentials rejected"
@@ -112,7 +114,7 @@ def test_every_phone_with_its_status_in_id_order_across_pages(api, fleet):
         "phone_id": fleet["unknown"], "user_email": fleet["emails"][fleet["unknown"]], "state": "unknown",
         "registered": False, "server_slot": None, "server_address": "", "transport": "", "last_error": "",
         "last_status_code": None, "last_success_at": None, "last_attempt_at": None, "granted_expires": None,
-        "updated_at": None}
+        "updated_at": None, "monitor": "", "monitor_alive": False}
 
 
 def test_the_state_filter(api, fleet):

@@ -1163,3 +1163,28 @@ def test_start_after_stop_does_nothing():
     c.start()
     assert c.sent == [] and c.m.finished
     assert [r.kind for r in c.m.results] == [ResultKind.NOT_TRIED]
+
+
+# --- stale contacts (a monitor taking over a dead one's phone) ---------------------------------------
+
+
+def test_stale_contacts_are_removed_by_the_first_register_and_then_forgotten():
+    stale = "sip:alice@127.0.0.1:40001;transport=udp"
+    m = Registration(registration_config(phone(), stale_contacts=(stale,)), rng=random.Random(7))
+    h = Harness(m).start()
+    first = h.last().headers.values("Contact")
+    assert first[0] == "<sip:alice@127.0.0.1:5070;transport=udp>"
+    assert first[1:] == [f"<{stale}>;expires=0"]
+    h.challenge()  # the authenticated retry still removes it
+    assert h.last().headers.values("Contact")[1:] == [f"<{stale}>;expires=0"]
+    h.ok(expires_param=120)
+    assert h.m.active_contact == "sip:alice@127.0.0.1:5070;transport=udp"
+    h.advance(h.m.refresh_at)  # the refresh lists only ours
+    assert h.last().headers.values("Contact") == ["<sip:alice@127.0.0.1:5070;transport=udp>"]
+
+
+def test_stale_contacts_are_bounded_and_must_parse():
+    with pytest.raises(ConfigError):
+        registration_config(phone(), stale_contacts=("not a uri",))
+    with pytest.raises(ConfigError):
+        registration_config(phone(), stale_contacts=tuple(f"sip:a@10.0.0.{n}" for n in range(5)))

@@ -13,7 +13,9 @@ The answer is one page (``page_size`` 1-300, default 30; ``next_page_token`` as 
 issue them) of the account's phones in id order, each with what ``sipphones monitor`` last
 wrote for it (``phones.status``): ``state`` (``unknown`` for a phone no monitor has written),
 the server set and address and the transport in use, the last error and SIP status, the last
-success and attempt, the granted expiry, when the row was written. Times are ISO-8601 UTC.
+success and attempt, the granted expiry, when the row was written, and which monitor keeps the
+phone (``monitor``: its ``host:pid``, ``""`` for none; ``monitor_alive``: false once that
+monitor's lease ran out, until another takes the phone over). Times are ISO-8601 UTC.
 """
 
 from __future__ import annotations
@@ -46,16 +48,17 @@ def _iso(ts: float | None) -> str | None:
 def status_item(entry: PhoneStatusEntry) -> dict:
     """One phone of the listing (every field present: empty strings and nulls when unknown)."""
     s = entry.status
+    keeper = {"monitor": entry.keeper, "monitor_alive": entry.keeper_alive}
     if s is None:
         return {"phone_id": entry.phone_id, "user_email": entry.user_email, "state": UNKNOWN_STATE,
                 "registered": False, "server_slot": None, "server_address": "", "transport": "", "last_error": "",
                 "last_status_code": None, "last_success_at": None, "last_attempt_at": None,
-                "granted_expires": None, "updated_at": None}
+                "granted_expires": None, "updated_at": None, **keeper}
     return {"phone_id": entry.phone_id, "user_email": entry.user_email, "state": s.state,
             "registered": bool(s.registered), "server_slot": s.server_slot, "server_address": s.server_address,
             "transport": s.transport, "last_error": s.last_error, "last_status_code": s.last_status_code,
             "last_success_at": _iso(s.last_success_at), "last_attempt_at": _iso(s.last_attempt_at),
-            "granted_expires": s.granted_expires, "updated_at": _iso(s.updated_at)}
+            "granted_expires": s.granted_expires, "updated_at": _iso(s.updated_at), **keeper}
 
 
 @zoom_endpoint(Operation.LIST, Label.MEDIUM)

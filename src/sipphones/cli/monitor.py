@@ -1,5 +1,9 @@
 """``sipphones monitor``: keep the store's phones registered until SIGTERM/SIGINT.
 
+On PostgreSQL any number of monitors, on any machines, divide the phones (``monitor.fleet``);
+on SQLite a second monitor of the same file is refused (an exclusive lock on
+``<file>.monitor.lock``, released by the kernel when the process ends, however it ends).
+
 Runs in the foreground (a service manager's job to daemonise), logs to stderr, prints one
 line when it is up (how many phones, where the metrics are) and one when it has stopped. The
 first SIGTERM or SIGINT un-registers every phone (bounded by ``--stop-timeout``) and exits 0;
@@ -9,17 +13,20 @@ a second one exits at once with 130, leaving bindings to expire on their own.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import json
 import logging
 import os
 import signal
 import sys
 from pathlib import Path
+from typing import Iterator
 
 import typer
 
 from sipphones.cli.check import nameservers_option
-from sipphones.cli.runtime import CliError, DatabaseOption, DataDirOption, open_store, run, settings_from
+from sipphones.cli.runtime import CliError, DatabaseOption, DataDirOption, fail, open_store, run, settings_from
 
 __all__ = ["monitor"]
 
@@ -67,15 +74,21 @@ def monitor(
     nameserver: list[str] = typer.Option(None, "--nameserver", help="DNS server HOST[:PORT] (repeatable)."),
     log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error."),
     workers: int = typer.Option(1, "--workers", min=1, max=64,
-                                help="Processes to spread the fleet over (each keeps the phones a stable hash of "
-                                     "their id gives it; metrics are served summed). One process registers a few "
+                                help="Processes to spread the fleet over (on SQLite each keeps the phones a stable "
+                                     "hash of their id gives it; on PostgreSQL they divide the fleet like monitors on "
+                                     "other machines; metrics are served summed). One process registers a few "
                                      "thousand phones per second on one core."),
+    lease: float = typer.Option(10.0, "--lease", min=1.0, max=3600.0,
+                                help="Seconds a monitor's hold on its phones lasts without a heartbeat (renewed "
+                                     "every third of it). Monitors sharing one PostgreSQL take over a stopped "
+                                     "or killed monitor's phones within about twice this."),
     shard: str = typer.Option(None, "--shard", hidden=True,
                               help="K/N: run as worker K (from 0) of N under --workers (JSON lines on stdout)."),
     database_url: str = DatabaseOption, data_dir: str = DataDirOption,
 ):
     """Keep every phone of the store (or --account / --phone) registered, record each phone's state in
     the store, serve metrics, follow phones created, changed or deleted; un-register on SIGTERM."""
+    from sipphones.monitor.fleet import FleetShare
     from sipphones.monitor.reload import PhoneSelection
     from sipphones.monitor.service import FleetMonitor, MonitorOptions
 
@@ -90,7 +103,11 @@ def monitor(
     disable_created_metrics()  # no *_created series: they double the scrape for no alerting value
     if retry_max < retry_interval:
         raise typer.BadParameter("must be at least --retry-interval", param_hint="--retry-max")
-    shard_index, shards = _parse_shard(shard) if shard else (0, 1)
+    settings = settings_from(database_url, data_dir)
+    shared = settings.resolved_database_url().startswith("postgresql")
+    # On PostgreSQL every process is a member of the fleet (``monitor.fleet``): the store divides the
+    # phones, including between the workers of --workers, so a worker takes no hash shard there.
+    shard_index, shards = _parse_shard(shard) if shard and not shared else (0, 1)
     options = MonitorOptions(
         selection=PhoneSelection.of(account or (), phone or (), shard=shard_index, shards=shards),
         reload_interval=reload_interval,
@@ -100,7 +117,6 @@ def monitor(
         nameservers=nameservers_option(nameserver), expires=expires,
         tune_gc=True,  # this process exists for the fleet: see sipphones.sipio.gc_policy
     )
-    settings = settings_from(database_url, data_dir)
 
     if workers > 1 and shard is None:
         def worker_argv(k: int) -> list[str]:
@@ -110,7 +126,7 @@ def monitor(
                     "--probe-interval", repr(probe_interval), "--retry-interval", repr(retry_interval),
                     "--retry-max", repr(retry_max), "--start-rate", repr(start_rate / workers),
                     "--stop-timeout", repr(stop_timeout), "--status-heartbeat", repr(status_heartbeat),
-                    "--log-level", log_level]
+                    "--lease", repr(lease), "--log-level", log_level]
             for a in account or ():
                 argv += ["--account", a]
             for p in phone or ():
@@ -128,7 +144,8 @@ def monitor(
         env = dict(os.environ, SIPPHONES_DATA_DIR=str(settings.data_dir))
         if settings.database_url:
             env["SIPPHONES_DATABASE_URL"] = settings.database_url
-        run(lambda: _supervise(workers, worker_argv, env, options, settings))
+        with _sole_monitor(settings, shared):
+            run(lambda: _supervise(workers, worker_argv, env, options, settings))
         return
 
     async def go() -> None:
@@ -140,7 +157,12 @@ def monitor(
 
         async with open_store(settings) as repo:
             await _check_selection(repo, options.selection)
-            fleet = FleetMonitor(repo, options)
+            share = None
+            if shared or shard is None:  # a SQLite worker keeps its hash shard, no claims
+                share = FleetShare(repo, lease=lease)
+                if not shared:  # the file lock proves every other monitor of this file gone
+                    await repo.fleet_forget_others(share.id)
+            fleet = FleetMonitor(repo, options, fleet=share)
             try:
                 try:
                     await fleet.start()
@@ -163,7 +185,37 @@ def monitor(
             else:
                 _say(_stopped_line(done, failed))
 
-    run(go)
+    with _sole_monitor(settings, shared or shard is not None):
+        run(go)
+
+
+@contextlib.contextmanager
+def _sole_monitor(settings, exempt: bool) -> Iterator[None]:
+    """On SQLite: hold an exclusive lock on ``<file>.monitor.lock`` while monitoring, so that a
+    second monitor of the same file is refused with a sentence (the lock dies with the process,
+    SIGKILL included). ``exempt``: PostgreSQL (monitors share the fleet) or a supervised worker."""
+    from sipphones.storage.database import sqlite_file
+
+    path = None if exempt else sqlite_file(settings.resolved_database_url())
+    if path is None:
+        yield
+        return
+    lock_path = path + ".monitor.lock"
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as e:
+        fail(f"cannot open the monitor lock {lock_path}: {e.strerror}")
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fail(f"another sipphones monitor already keeps the phones of {path}: on SQLite only one "
+                           "monitor may run per database file (stop it first, use --workers N for more "
+                           "processes, or PostgreSQL for monitors that share a fleet)")
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def _parse_shard(text: str) -> tuple[int, int]:

@@ -305,7 +305,7 @@ def phones_delete(
 
 FAILED_STATES = ("failed", "invalid")  # as sipphones.phones.status.FAILED_STATES (not imported: no store here)
 STATUS_COLUMNS = [("id", "phone_id"), ("user email", "user_email"), ("state", "state"), ("server", "server"),
-                  ("last error", "last_error"), ("last success", "last_success_at")]
+                  ("last error", "last_error"), ("last success", "last_success_at"), ("monitor", "monitor")]
 
 
 @phones_app.command("status")
@@ -359,6 +359,8 @@ def _print_status_table(phones: list[dict[str, Any]]) -> None:
     for phone in phones:
         cells = {name: str(phone.get(name) or "") for _, name in STATUS_COLUMNS}
         cells["server"] = _server_cell(phone)
+        if cells["monitor"] and phone.get("monitor_alive") is False:
+            cells["monitor"] += " (lease expired)"
         st = cells["state"]
         style = "green" if st == "registered" else "red" if st in FAILED_STATES else ""
         table.add_row(*[Text(cells[name], style=style) if name == "state" else cells[name]

@@ -141,6 +141,8 @@ class PhoneStatus(TypedDict):
     last_attempt_at: str | None
     granted_expires: int | None
     updated_at: str | None
+    monitor: str          # host:pid of the monitor that keeps the phone ("" for none)
+    monitor_alive: bool   # False once that monitor's lease ran out (until another takes over)
 
 
 class PhoneStatusPage(TypedDict):

@@ -12,7 +12,9 @@ phones registered, refreshes with jitter, fails over and back, and paces first r
   :class:`~sipphones.monitor.status.StatusWriter` that writes only on change.
 * **Metrics** for Prometheus (:mod:`sipphones.monitor.metrics`).
 * **A clean stop**: un-REGISTER everything within ``stop_timeout``, write the final states
-  (bounded too), close the store.
+  (bounded too), end the fleet lease, close the store.
+* **A share of a fleet** (with a :class:`~sipphones.monitor.fleet.FleetShare`): only the phones
+  this monitor holds a claim of, rebalanced when monitors join or leave (``monitor.fleet``).
 
 Scale: per phone the monitor keeps one small :class:`PhoneHealth` and one float (its version);
 there is no task per phone. Events arrive as callbacks from the agent's machines; the only
@@ -27,6 +29,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+from sipphones.monitor.fleet import FleetShare
 from sipphones.monitor.metrics import MetricsServer, MonitorMetrics
 from sipphones.monitor.reload import FleetChanges, PhoneSelection, diff_versions
 from sipphones.monitor.status import PhoneHealth, StatusWriter, apply_report
@@ -95,14 +98,18 @@ class MonitorOptions:
 
 
 class _Agent(RegistrationAgent):
-    """The driver's agent, asking for ``expires`` seconds instead of the phone's own when given."""
+    """The driver's agent, asking for ``expires`` seconds instead of the phone's own when given,
+    and removing the Contacts a previous keeper left (``stale_for``) with the first REGISTER."""
 
-    def __init__(self, *args, expires: int | None = None, **kwargs):
+    def __init__(self, *args, expires: int | None = None,
+                 stale_for: Callable[[str], tuple[str, ...]] | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.expires = expires
+        self.stale_for = stale_for
 
     def config_for(self, phone: SipPhone) -> RegistrationConfig:
-        return registration_config(phone, user_agent=self.user_agent, expires=self.expires)
+        stale = self.stale_for(phone.id) if self.stale_for is not None else ()
+        return registration_config(phone, user_agent=self.user_agent, expires=self.expires, stale_contacts=stale)
 
 
 class FleetMonitor:
@@ -110,8 +117,10 @@ class FleetMonitor:
     then ``await stop()``. The store must stay open until :meth:`stop` returns."""
 
     def __init__(self, repo: Repository, options: MonitorOptions = MonitorOptions(), *,
-                 stack: SipStack | None = None, clock: Callable[[], float] = time.time):
+                 stack: SipStack | None = None, clock: Callable[[], float] = time.time,
+                 fleet: FleetShare | None = None):
         self.repo = repo
+        self.fleet = fleet              # None: this monitor keeps every selected phone alone
         self.options = options
         self._clock = clock
         self._stack = stack
@@ -127,6 +136,9 @@ class FleetMonitor:
         self.unregistered_on_stop = {True: 0, False: 0}  # un-REGISTER outcomes during stop()
         self.collector = FleetCollector()  # started only with options.tune_gc
         self._reload_lock = asyncio.Lock()
+        self._selected: dict[str, int] = {}       # the selection's versions at the last poll
+        self._rebalance = asyncio.Event()         # the fleet's heartbeat asks for a rebalance
+        self._beats: asyncio.Task | None = None
         self._stopping = False
         self._stopped = False
 
@@ -141,24 +153,64 @@ class FleetMonitor:
         stack = self._stack or self.options.stack()
         self.agent = _Agent(stack, policy=self.options.policy(), on_event=self._on_event,
                             user_agent=self.options.user_agent, start_rate=self.options.start_rate,
-                            expires=self.options.expires)
+                            expires=self.options.expires,
+                            stale_for=self.fleet.stale_contacts if self.fleet is not None else None)
         self.writer.start()
+        if self.fleet is not None:
+            await self.fleet.beat()  # the first heartbeat must succeed: the members decide the share
+            self._beats = asyncio.get_running_loop().create_task(self._heartbeats(), name="sipphones-fleet-heartbeat")
         return await self.reload()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Poll the store every ``reload_interval`` until ``stop`` is set (errors are logged, counted,
         and retried at the next poll: a database restart must not end the monitor)."""
         interval = max(0.05, self.options.reload_interval)
+        next_reload = time.monotonic() + interval
         while not stop.is_set():
+            stopped = asyncio.ensure_future(stop.wait())
+            rebalance = asyncio.ensure_future(self._rebalance.wait())
             try:
-                await asyncio.wait_for(stop.wait(), interval)
+                await asyncio.wait({stopped, rebalance}, timeout=max(0.0, next_reload - time.monotonic()),
+                                   return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                stopped.cancel()
+                rebalance.cancel()
+            if stop.is_set():
                 return
-            except asyncio.TimeoutError:
-                pass
+            self._rebalance.clear()
             try:
-                await self.reload()
+                if time.monotonic() >= next_reload:
+                    next_reload = time.monotonic() + interval
+                    await self.reload()
+                else:
+                    await self.reload(poll=False)
             except Exception as e:  # noqa: BLE001
                 log.warning("reloading phones failed: %s: %s", e.__class__.__name__, e)
+
+    async def _heartbeats(self) -> None:
+        """Renew the fleet lease every ``lease / 3`` s; ask for a rebalance when the members
+        changed, a claim was lost, or part of the share is still to claim. A failed heartbeat
+        (the database away) is logged once per outage and retried; registrations go on."""
+        assert self.fleet is not None
+        fleet = self.fleet
+        loop = asyncio.get_running_loop()
+        due = loop.time()
+        while True:
+            # a fixed cadence (a slow beat does not push the next one back), at most half a lease per beat
+            due = max(due + fleet.beat_interval, loop.time())
+            await asyncio.sleep(due - loop.time())
+            try:
+                changed = await asyncio.wait_for(fleet.beat(), fleet.lease / 2)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # noqa: BLE001 - a database restart must not end the monitor
+                fleet.beat_failures += 1
+                if fleet.beat_failures == 1:
+                    log.warning("fleet heartbeat failed (registrations go on; retrying every %.1f s): %s: %s",
+                                fleet.beat_interval, e.__class__.__name__, e)
+                continue
+            if changed or fleet.wants_more:
+                self._rebalance.set()
 
     async def stop(self) -> None:
         """Un-REGISTER every phone (bounded), write their final status (bounded), release all."""
@@ -166,6 +218,12 @@ class FleetMonitor:
             return
         self._stopping = True
         deadline = time.monotonic() + self.options.stop_timeout
+        if self._beats is not None:
+            self._beats.cancel()
+            try:
+                await self._beats
+            except asyncio.CancelledError:
+                pass
         async with self._reload_lock:  # never stop in the middle of a reload's starts
             if self.agent is not None:
                 await self.agent.stop(timeout=self.options.stop_timeout)
@@ -180,6 +238,12 @@ class FleetMonitor:
             if not flushed:
                 log.warning("%d status rows were not written before the stop timeout", self.writer.pending)
             await self.writer.close()
+            if self.fleet is not None:  # un-registered: the phones are free for the other monitors
+                try:
+                    await asyncio.wait_for(self.fleet.leave(), max(1.0, deadline - time.monotonic()))
+                except Exception as e:  # noqa: BLE001 - the lease runs out on its own
+                    log.warning("could not end the fleet lease (the others take over when it runs out): %s: %s",
+                                e.__class__.__name__, e)
         if self.metrics_server is not None:
             self.metrics_server.close()
             self.metrics_server = None
@@ -195,16 +259,23 @@ class FleetMonitor:
             versions.update(await self.repo.phone_versions(account))
         return sel.keep(versions)
 
-    async def reload(self) -> FleetChanges:
-        """One poll of the store: start, restart and stop registrations to match it."""
+    async def reload(self, *, poll: bool = True) -> FleetChanges:
+        """One poll of the store (``poll=False``: the last poll's phones, for a rebalance of the
+        fleet): start, restart and stop registrations to match it."""
         async with self._reload_lock:
             if self._stopping:
                 return FleetChanges()
             try:
-                current = await self.current_versions()
+                if poll:
+                    self._selected = await self.current_versions()
+                current = self._selected
+                if self.fleet is not None:
+                    current = await self.fleet.settle(current, self._remove_many)
                 changes = diff_versions(self.versions, current)
                 if not changes.empty:
                     await self._apply(changes)
+                if self.fleet is not None:
+                    await self.fleet.release_gone()
             except Exception:
                 self.metrics.reloads.labels("error").inc()
                 raise
@@ -284,6 +355,17 @@ class FleetMonitor:
             health.last_error = f"the phone record cannot be registered: {e}"
             self.writer.offer(health)
 
+    async def _remove_many(self, phone_ids: list[str]) -> None:
+        """Un-REGISTER these phones (a share handed to another monitor), bounded in flight."""
+        limit = asyncio.Semaphore(max(1, self.options.change_concurrency))
+
+        async def one(pid: str) -> None:
+            async with limit:
+                await self._remove(pid)
+
+        await asyncio.gather(*(one(pid) for pid in phone_ids))
+        self.metrics.phones_managed.set(len(self.versions))
+
     async def _remove(self, phone_id: str) -> None:
         assert self.agent is not None
         health = self.health.pop(phone_id, None)
@@ -335,6 +417,8 @@ class FleetMonitor:
             status = self.agent.status(event.phone_id)
             self._set_state(health, str(status.state))
             health.sync_binding(status.registered, status.slot, status.expires)
+            if self.fleet is not None and isinstance(report, Registered):
+                self.fleet.registered(event.phone_id, status.contact)
         if isinstance(report, FailedOver):
             log.warning("phone %s: set %d failed (%s), trying set %d", event.phone_id, report.from_slot,
                         report.kind, report.to_slot)

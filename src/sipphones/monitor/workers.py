@@ -6,7 +6,8 @@ spreads over several processes. Each worker is an ordinary ``sipphones monitor``
 with ``--shard K/N``: it keeps only the phones :func:`~sipphones.monitor.reload.shard_of` gives
 it (a stable hash of the phone id, so a phone always lands in the same worker, phones created
 later included). Workers share nothing but the store: each polls it, registers its phones and
-writes their status rows.
+writes their status rows. On PostgreSQL there is no hash shard: each worker is a member of the
+fleet the store divides (``monitor.fleet``), like a monitor on another machine.
 
 The :class:`Supervisor` starts the workers, learns from each one's stdout (one JSON object a
 line) how many phones it keeps and where its metrics are, serves the *sum* of their metrics on

@@ -39,6 +39,7 @@ __all__ = [
 ]
 
 DEFAULT_USER_AGENT = "sipphones/0.1"
+MAX_STALE_CONTACTS = 4  # stale contacts one configuration may ask the registrars to drop
 
 
 class ConfigError(ValueError):
@@ -189,12 +190,26 @@ class RegistrationConfig:
     server_sets: tuple[ServerSetConfig, ...] = ()
     user_agent: str = DEFAULT_USER_AGENT
     phone_id: str | None = None
+    # Contacts another instance of this phone left at the registrars (a monitor that died while
+    # keeping it): the first REGISTER of each set lists them with ``;expires=0`` so the registrar
+    # drops them with the same request that binds ours. At most MAX_STALE_CONTACTS.
+    stale_contacts: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.server_sets:
             raise ConfigError("no server set is configured")
         if self.expires <= 0:
             raise ConfigError("expires must be positive")
+        if len(self.stale_contacts) > MAX_STALE_CONTACTS:
+            raise ConfigError(f"at most {MAX_STALE_CONTACTS} stale contacts")
+        stale: list[SipUri] = []
+        for text in self.stale_contacts:
+            try:
+                stale.append(SipUri.parse(text))
+            except ValueError as e:
+                raise ConfigError(f"stale contact {text[:80]!r}: {e}") from None
+        self._stale: tuple[SipUri, ...]
+        object.__setattr__(self, "_stale", tuple(stale))
         # Derived once: every REGISTER of the phone writes them. Plain attributes, not fields
         # (equality, repr and replace() see only the fields).
         self._request_uri: str
@@ -203,6 +218,11 @@ class RegistrationConfig:
         object.__setattr__(self, "_request_uri", str(SipUri(host=self.domain)))
         object.__setattr__(self, "_aor", str(SipUri(host=self.domain, user=self.user)))
         object.__setattr__(self, "_slots", tuple(s.slot for s in self.server_sets))
+
+    @property
+    def stale(self) -> tuple[SipUri, ...]:
+        """``stale_contacts`` parsed."""
+        return self._stale
 
     @property
     def request_uri(self) -> str:

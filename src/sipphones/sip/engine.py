@@ -32,7 +32,7 @@ class Engine:
             auth = DigestClient(config.auth_username, config.password, cnonce_factory=self._cnonce)
             self._bindings[server.slot] = Binding(server=server, call_id=self._token(16),
                                                    from_tag=self._token(8), expires=config.expires,
-                                                   auth=auth)
+                                                   auth=auth, bound=list(config.stale))
         self._attempts: dict[int, Attempt] = {}
         self._by_branch: dict[str, Attempt] = {}
         self._avoid_until: dict[Target, float] = {}

@@ -190,6 +190,14 @@ class Registration(Engine):
         return self._bindings[self.active_slot].target if self.active_slot is not None else None
 
     @property
+    def active_contact(self) -> str | None:
+        """The Contact the registrar holds for the active set (None while not registered)."""
+        if self.active_slot is None:
+            return None
+        contact = self._bindings[self.active_slot].contact
+        return str(contact) if contact is not None else None
+
+    @property
     def granted_expires(self) -> int | None:
         return self._bindings[self.active_slot].granted if self.active_slot is not None else None
 

@@ -73,6 +73,7 @@ class PhoneStatus:
     last_success_at: float | None
     last_error_at: float | None
     last_error: str
+    contact: str | None = None   # our Contact the registrar holds (None while not registered)
 
 
 class _AgentPhone:
@@ -271,7 +272,7 @@ class RegistrationAgent:
             last_kind=str(last.kind) if last else None, last_status=last.status if last else None,
             last_detail=last.detail if last else "",
             last_success_at=entry.last_success_at, last_error_at=entry.last_error_at,
-            last_error=entry.last_error)
+            last_error=entry.last_error, contact=m.active_contact)
 
     def statuses(self) -> Iterable[PhoneStatus]:
         for pid in list(self._phones):   # a generator function: mypyc would make a returned genexp a list

@@ -135,3 +135,28 @@ phone_status = Table(
     Column("granted_expires", Integer, nullable=True),
     Column("updated_at", Float, nullable=False),
 )
+
+# Monitors sharing a fleet (migration 0006): each running ``sipphones monitor`` process has a row,
+# its lease renewed by heartbeats (times from the database's clock); a monitor whose
+# ``heartbeat_at + lease_seconds`` has passed is dead and its phones are taken over.
+monitors = Table(
+    "monitors", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(255), nullable=False),        # host:pid, as the status view shows it
+    Column("started_at", Float, nullable=False),
+    Column("heartbeat_at", Float, nullable=False),
+    Column("lease_seconds", Float, nullable=False),
+)
+
+# Which monitor keeps each phone registered (one row per kept phone), and the Contact its
+# binding holds at the registrar, so that a monitor taking the phone over removes that binding.
+# ``monitor_id`` has no foreign key on purpose: a claim of a monitor row since removed is a
+# claim of a dead monitor, and its contact is still worth knowing.
+phone_keepers = Table(
+    "phone_keepers", metadata,
+    Column("phone_id", ORDERED_ID, ForeignKey("sip_phones.id", ondelete="CASCADE"), primary_key=True),
+    Column("monitor_id", String(32), nullable=False),
+    Column("contact", String(512), nullable=False, default=""),
+    Column("claimed_at", Float, nullable=False),
+    Index("ix_phone_keepers_monitor", "monitor_id"),
+)

@@ -9,7 +9,7 @@ file is that output and that a file made from it is identical to a migrated one
 regenerate it with ``python -m tests.test_sqlite_snapshot`` (the test fails until then).
 PostgreSQL is always migrated by Alembic.
 """
-REVISION = '0005'
+REVISION = '0006'
 
 STATEMENTS = (
     'CREATE TABLE alembic_version (\n\tversion_num VARCHAR(32) NOT NULL, \n\tCONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)\n)',
@@ -25,11 +25,14 @@ STATEMENTS = (
     'CREATE INDEX ix_oauth_codes_expires ON oauth_codes (expires_at)',
     'CREATE TABLE oauth_grants (\n\tid VARCHAR(32) NOT NULL, \n\tclient_id VARCHAR(64) NOT NULL, \n\taccount_id VARCHAR(32) NOT NULL, \n\tuser_id VARCHAR(32) NOT NULL, \n\tscopes TEXT NOT NULL, \n\trefresh_hash VARCHAR(64) NOT NULL, \n\trefresh_expires_at FLOAT NOT NULL, \n\tcreated_at FLOAT NOT NULL, \n\trevoked_at FLOAT, \n\tPRIMARY KEY (id), \n\tFOREIGN KEY(account_id) REFERENCES accounts (id) ON DELETE CASCADE, \n\tFOREIGN KEY(client_id) REFERENCES apps (client_id) ON DELETE CASCADE, \n\tFOREIGN KEY(user_id) REFERENCES users (id) ON DELETE CASCADE\n)',
     'CREATE INDEX ix_oauth_grants_client_user ON oauth_grants (client_id, user_id)',
+    'CREATE TABLE monitors (\n\tid VARCHAR(32) NOT NULL, \n\tname VARCHAR(255) NOT NULL, \n\tstarted_at FLOAT NOT NULL, \n\theartbeat_at FLOAT NOT NULL, \n\tlease_seconds FLOAT NOT NULL, \n\tPRIMARY KEY (id)\n)',
+    'CREATE TABLE phone_keepers (\n\tphone_id VARCHAR(32) NOT NULL, \n\tmonitor_id VARCHAR(32) NOT NULL, \n\tcontact VARCHAR(512) NOT NULL, \n\tclaimed_at FLOAT NOT NULL, \n\tPRIMARY KEY (phone_id), \n\tFOREIGN KEY(phone_id) REFERENCES sip_phones (id) ON DELETE CASCADE\n)',
+    'CREATE INDEX ix_phone_keepers_monitor ON phone_keepers (monitor_id)',
 )
 
 # SQLite's schema cookie as the migrations leave it: one per DDL statement they ran (an
 # ALTER TABLE counts, so it may exceed the number of STATEMENTS).
-SCHEMA_VERSION = 17
+SCHEMA_VERSION = 20
 
 # The stamp Alembic writes into the version table.
 STAMP = "INSERT INTO alembic_version (version_num) VALUES ('" + REVISION + "')"

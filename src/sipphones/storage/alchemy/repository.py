@@ -15,6 +15,7 @@ from sipphones.phones.models import SipPhone
 from sipphones.repository import UNKNOWN_STATE, PhoneStatus, PhoneStatusEntry, StatusPage
 from sipphones.storage import counts
 from sipphones.storage import schema as t
+from sipphones.storage.alchemy.fleet import FleetRows
 from sipphones.storage.raw.rows import PhoneRows
 from sipphones.storage.raw.runner import matchable as _matchable
 from sipphones.storage.raw.runner import constraint_error, retrying
@@ -44,7 +45,7 @@ def _app(row) -> App:
 MAX_STATUS_IDS = 500  # phone ids of one get_statuses call (a page lists at most 300)
 
 
-class AlchemyRepository(PhoneRows):
+class AlchemyRepository(FleetRows, PhoneRows):
     engine: Any
     sqlite: bool
 
@@ -300,10 +301,12 @@ class AlchemyRepository(PhoneRows):
         matching phones however few match)."""
         if not _matchable(account_id, after_id, *(states or ())):
             return StatusPage(items=[], next_cursor=None)
-        p, s = t.sip_phones, t.phone_status
+        p, s, k, m = t.sip_phones, t.phone_status, t.phone_keepers, t.monitors
         q = (select(p.c.id, p.c.user_email, s.c.phone_id.label("status_phone_id"),
-                    *[c for c in s.c if c.name != "phone_id"])
-             .select_from(p.outerjoin(s, s.c.phone_id == p.c.id))
+                    *[c for c in s.c if c.name != "phone_id"], m.c.name.label("keeper_name"),
+                    (m.c.heartbeat_at + m.c.lease_seconds).label("keeper_until"))
+             .select_from(p.outerjoin(s, s.c.phone_id == p.c.id).outerjoin(k, k.c.phone_id == p.c.id)
+                          .outerjoin(m, m.c.id == k.c.monitor_id))
              .where(p.c.account_id == account_id, p.c.id > (after_id if after_id is not None else "")))
         if states:
             wanted = or_(s.c.state.in_(states))
@@ -313,12 +316,15 @@ class AlchemyRepository(PhoneRows):
         q = q.order_by(p.c.id).limit(limit + 1)
         async with self.engine.connect() as conn:
             rows = (await conn.execute(q)).all()
+            now = await self._db_now(conn)
         more = len(rows) > limit
         items = []
         for r in rows[:limit]:
-            m = r._mapping
+            row = r._mapping
             status = None
-            if m["status_phone_id"] is not None:
-                status = PhoneStatus(phone_id=r.id, **{c.name: m[c.name] for c in s.c if c.name != "phone_id"})
-            items.append(PhoneStatusEntry(phone_id=r.id, user_email=r.user_email, status=status))
+            if row["status_phone_id"] is not None:
+                status = PhoneStatus(phone_id=r.id, **{c.name: row[c.name] for c in s.c if c.name != "phone_id"})
+            until = row["keeper_until"]
+            items.append(PhoneStatusEntry(phone_id=r.id, user_email=r.user_email, status=status,
+                                          keeper=row["keeper_name"] or "", keeper_alive=until is not None and until > now))
         return StatusPage(items=items, next_cursor=items[-1].phone_id if more and items else None)
