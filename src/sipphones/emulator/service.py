@@ -44,7 +44,7 @@ class Emulator:
         self.journal: Any = None   # sipphones.emulator.journal.Journal, once wired (h-faults)
         self.faults: Any = None    # sipphones.emulator.faults.FaultRules, once wired (h-faults)
         self._on_reset = on_reset
-        self._baseline: dict[str, list[dict]] = {}
+        self._baseline: Any = None  # the repository's prepare_state of the baseline's rows
         self._lock = asyncio.Lock()  # one reset or load at a time
 
     async def start(self) -> None:
@@ -52,7 +52,7 @@ class Emulator:
         if self.seed is not None:
             await self.repo.replace_state({})
             await self.seed.apply(self.repo, self.accounts, self.phones)
-        self._baseline = await self.repo.dump_state()
+        self._baseline = self.repo.prepare_state(await self.repo.dump_state())
 
     # --- reset ----------------------------------------------------------------------------
     async def reset(self, account_id: str | None = None) -> dict:
@@ -121,7 +121,7 @@ class Emulator:
         async with self._lock:
             await self.repo.replace_state(tables)
             if baseline:
-                self._baseline = await self.repo.dump_state()
+                self._baseline = self.repo.prepare_state(await self.repo.dump_state())
             for hook in self._on_reset:
                 result = hook()
                 if asyncio.iscoroutine(result):
