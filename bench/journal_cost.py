@@ -81,7 +81,7 @@ def journal_entries(server: Server) -> int:
 
 
 def record_cost_us(samples: int = 20_000) -> float:
-    """Microseconds one ``Journal.record`` of a create exchange takes in this process (median of 5)."""
+    """CPU microseconds one ``Journal.record`` of a create exchange takes in this process (median of 5)."""
     import orjson
 
     from sipphones.emulator.journal import Exchange, Journal
@@ -95,11 +95,11 @@ def record_cost_us(samples: int = 20_000) -> float:
     journal = Journal()
     runs = []
     for _ in range(5):
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         for _ in range(samples):
             journal.record(Exchange("POST", "/v2/sip_phones", "", "acc", head, body, 201, answer_head, answer,
                                     0.0, 0.001))
-        runs.append((time.perf_counter() - t0) / samples * 1e6)
+        runs.append((time.process_time() - t0) / samples * 1e6)
     return statistics.median(runs)
 
 
@@ -109,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=None)
     p.add_argument("--duration", type=float, default=None, help="seconds per measured run")
     p.add_argument("--connections", type=int, default=64)
+    p.add_argument("--skip-wrk", action="store_true", help="only the in-process figure (bench/journal_inprocess.py)")
     p.add_argument("--smoke", action="store_true",
                    help="the tool's own test (bench/tests): 1 s per side, no verdict on the target")
     args = p.parse_args(argv)
@@ -119,6 +120,12 @@ def main(argv: list[str] | None = None) -> int:
     # Phones a side may create: at most ~4k/s on this machine's one worker; ten per seeded user.
     users = int(rounds * (duration + warmup) * 4_000 / 10) + 500
 
+    from bench import journal_inprocess
+
+    log("in-process: CPU per create, journal on and off")
+    inproc_ratio = journal_inprocess.run(rounds=2 if quick else 6, batch=100 if args.smoke else 400)
+    if args.skip_wrk:
+        return 0 if args.smoke or 1 - 1 / inproc_ratio <= TARGET_COST else 1
     root = Path(tempfile.mkdtemp(prefix="sipphones-bench-journal-"))
     servers: dict[str, Server] = {}
     workloads: dict[str, Workload] = {}

@@ -144,3 +144,27 @@ def test_path_globs_match_the_whole_path_and_brackets_are_plain():
     rules.clear()
     rules.add({"path": "/v2/sip_phones", "status": 500})
     assert rules.pick("GET", "/v2/sip_phones/phones", None) is None
+
+
+@pytest.mark.parametrize("pattern, path, expected", [
+    ("/v2/*", "/v2/", True), ("/v2/*", "/v2", False), ("*", "/anything/at/all", True),
+    ("/v2/*/phones", "/v2/sip_phones/phones", True), ("/v2/*/phones", "/v2/phones", False),
+    ("/v2/*s*s", "/v2/ss", True), ("/v2/*s*s", "/v2/s", False), ("/a*b*c", "/abbbc", True),
+    ("/a*b*c", "/acb", False), ("/?2/*", "/v2/x", True), ("/*?", "/", False), ("/*?", "/x", True),
+    ("*phones/??", "/v2/sip_phones/phones/ab", True), ("*phones/??", "/v2/sip_phones/phones/abc", False),
+    ("/x**y", "/xy", True), ("/a*a", "/a", False), ("/a*a", "/aa", True),
+])
+def test_globs(pattern, path, expected):
+    from sipphones.emulator.patterns import path_matches
+
+    assert path_matches(pattern, path) is expected
+
+
+@pytest.mark.timeout(120)
+def test_a_pathological_glob_ends():
+    from sipphones.emulator.patterns import path_matches
+
+    # A backtracking regex, (.*a){200}.*b, would not end in a lifetime on this path.
+    pattern = "/" + "*a" * 200 + "*b"
+    assert path_matches(pattern, "/" + "a" * 30_000) is False
+    assert path_matches(pattern, "/" + "a" * 30_000 + "b") is True

@@ -187,7 +187,7 @@ def test_a_delay_and_status_over_a_real_connection(parts, served):
     r = served.get("/v2/echo")
     elapsed = time.monotonic() - started
     assert r.status_code == 503 and r.json() == {"code": 503, "message": "Service Unavailable."}
-    assert r.headers["retry-after"] == "2" and 0.2 <= elapsed < 2.0
+    assert r.headers["retry-after"] == "2" and elapsed >= 0.2
 
 
 async def test_a_large_body_is_captured_within_the_bound_and_reaches_the_app_whole(parts, local):

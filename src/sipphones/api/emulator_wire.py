@@ -170,7 +170,7 @@ class _Request:
             kind = message["type"]
             if kind == "http.response.start":
                 self.status = message["status"]
-                self.response_headers = list(message.get("headers", ()))
+                self.response_headers = message.get("headers", [])   # not changed once sent
             elif kind == "http.response.body":
                 chunk = message.get("body", b"")
                 if chunk:

@@ -23,13 +23,14 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from itertools import chain
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
 import orjson
 
 from sipphones.emulator.masking import (
-    SECRET_HEADER_NAMES, mask_form, mask_header_bytes, mask_json, mask_json_text, may_hold_secrets,
+    SECRET_HEADER_NAMES, mask_form, mask_header_bytes, mask_json, mask_json_bytes, mask_json_text, may_hold_secrets,
 )
 from sipphones.emulator.patterns import MAX_ID_CHARS, Checked, path_matches
 from sipphones.errors import ValidationFailed
@@ -255,26 +256,30 @@ class Journal:
             return list(self._entries)
 
 
-def _headers(raw: Iterable[tuple[bytes, bytes]], budget: int) -> tuple[list[tuple[bytes, bytes]], int, bool, str]:
+def _headers(raw: Sequence[tuple[bytes, bytes]], budget: int) -> tuple[list[tuple[bytes, bytes]], int, bool, str]:
     """Masked headers within ``budget`` bytes; the bytes used; whether some were left out; the
     content type (its media type, in lower case). ASGI header names are in lower case; they are
-    decoded when an entry is read."""
-    out = []
+    decoded when an entry is read. (The common case - all headers fit - runs in C: one size
+    sum, one dict.)"""
+    if not isinstance(raw, (list, tuple)):
+        raw = list(raw)          # any iterable ASGI allows, read once
+    index = dict(raw)
+    content_type = index.get(b"content-type", b"").partition(b";")[0].strip().lower().decode("latin-1")
+    if SECRET_HEADER_NAMES.isdisjoint(index):
+        out = list(raw)
+    else:
+        out = [(n, mask_header_bytes(v)) if n in SECRET_HEADER_NAMES else (n, v) for n, v in raw]
+    used = sum(map(len, chain.from_iterable(out)))
+    if used <= budget:
+        return out, used, False, content_type
+    kept = []
     used = 0
-    content_type = b""
-    cut = False
-    for name, value in raw:
-        if name in SECRET_HEADER_NAMES:
-            value = mask_header_bytes(value)
-        elif name == b"content-type":
-            content_type = value
+    for name, value in out:
         size = len(name) + len(value)
-        if cut or used + size > budget:
-            cut = True
-            continue
-        used += size
-        out.append((name, value))
-    return out, used, cut, content_type.partition(b";")[0].strip().lower().decode("latin-1")
+        if used + size <= budget:
+            used += size
+            kept.append((name, value))
+    return kept, used, True, content_type
 
 
 def _size(raw: bytes, declared: int | None) -> int:
@@ -293,10 +298,14 @@ def _body(raw: bytes, size: int, content_type: str, budget: int) -> Body:
             return Body(form, "form", size)
         return Body(orjson.dumps(form).decode()[:budget], "text", size, True)
     if content_type.endswith("json") or raw[:1] in (b"{", b"["):
-        if complete and not may_hold_secrets(raw):
+        masked = None
+        if complete:
+            low = raw.lower()
+            masked = mask_json_bytes(raw, low) if may_hold_secrets(raw, low) else raw
+        if masked is not None:
             if size <= budget:
-                return Body(None, "json", size, raw=raw)          # decoded when read
-            return Body(raw[:budget].decode("utf-8", "replace"), "text", size, True)
+                return Body(None, "json", size, raw=masked)       # decoded when read
+            return Body(masked[:budget].decode("utf-8", "replace"), "text", size, True)
         if complete:
             try:
                 document = orjson.loads(raw)

@@ -35,6 +35,7 @@ MAX_FORM_FIELDS = 100
 _SCHEMES = ("bearer", "basic", "digest")
 _SCHEME_BYTES = frozenset(s.encode() for s in _SCHEMES)
 _MASK_BYTES = MASK.encode()
+_MASKED_VALUE = b'"' + _MASK_BYTES + b'"'
 # Every secret name contains one of these (in lower case), and so does any escaped name
 # (``may_hold_secrets`` spells them out, for speed; tests/emulator/test_masking.py checks the two agree).
 MARKERS = (b"password", b"secret", b"token", b"code_verifier", b"\\u")
@@ -60,12 +61,50 @@ def mask_header_bytes(value: bytes) -> bytes:
     return _MASK_BYTES
 
 
-def may_hold_secrets(raw: bytes) -> bool:
+def may_hold_secrets(raw: bytes, low: bytes | None = None) -> bool:
     """Whether a JSON text may have a secret member: a secret's name in any case, or any ``\\u``
     escape (which could spell one). False means surely none: the text needs no masking."""
-    low = raw.lower()
+    if low is None:
+        low = raw.lower()
     return (b"password" in low or b"secret" in low or b"token" in low or b"code_verifier" in low
             or b"\\u" in low)
+
+
+_SECRET_KEY = re.compile(b'"(?:' + b"|".join(sorted(n.encode() for n in SECRET_FIELDS)) + b')"')
+_COLON = re.compile(rb"\s*:")
+_SCALAR_VALUE = re.compile(rb'\s*:\s*("(?:[^"\\]|\\.)*"|-?[0-9][0-9.eE+-]*|true|false|null)')
+
+
+def mask_json_bytes(raw: bytes, low: bytes | None = None) -> bytes | None:
+    """A JSON text with every secret member's value masked, done on the bytes (no decoding), or
+    None when this quick way cannot be sure - a secret's name in another case or escaped, a
+    secret holding an object or an array: then decode and use ``mask_json``.
+
+    Sound for JSON because a ``"`` inside a string is always escaped: ``"password"`` in the text
+    is a whole string, and a string followed by ``:`` is a member's name. ``low``: ``raw.lower()``
+    when the caller has it."""
+    if low is None:
+        low = raw.lower()
+    if b"\\u" in low:
+        return None
+    for marker in MARKERS[:-1]:
+        if marker in low and low.count(marker) != raw.count(marker):
+            return None
+    spans = []
+    for key in _SECRET_KEY.finditer(raw):
+        value = _SCALAR_VALUE.match(raw, key.end())
+        if value is not None:
+            spans.append(value.span(1))
+        elif _COLON.match(raw, key.end()):
+            return None              # a secret member whose value is not a scalar
+    if not spans:
+        return raw
+    out, last = [], 0
+    for start, end in spans:
+        out += [raw[last:start], _MASKED_VALUE]
+        last = end
+    out.append(raw[last:])
+    return b"".join(out)
 
 
 def mask_json(document: Any) -> Any:

@@ -22,11 +22,35 @@ METHODS = frozenset({"GET", "POST", "PATCH", "PUT", "DELETE", "HEAD", "OPTIONS"}
 
 @functools.lru_cache(maxsize=256)
 def compile_glob(pattern: str) -> Callable[[str], bool]:
-    """A predicate telling whether a path matches ``pattern`` (see the module's docstring)."""
+    """A predicate telling whether a path matches ``pattern`` (see the module's docstring).
+
+    No backtracking: the pattern is cut at its ``*`` into pieces of fixed length (``?`` is one
+    character); the first piece must start the path, the last end it, and each piece between is
+    found leftmost after the one before (which is right for fixed-length pieces). Time grows with
+    the path's length times the pattern's, whatever the pattern (a regex ``.*a.*a.*a...`` would
+    take exponential time on some paths)."""
     if "*" not in pattern and "?" not in pattern:
         return pattern.__eq__
-    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    return re.compile(regex, re.DOTALL).fullmatch  # type: ignore[return-value]
+    pieces = [re.compile("".join("." if c == "?" else re.escape(c) for c in piece), re.DOTALL)
+              for piece in pattern.split("*")]
+    if len(pieces) == 1:
+        return pieces[0].fullmatch  # type: ignore[return-value]
+    first, middle, last = pieces[0], pieces[1:-1], pieces[-1]
+    head, tail = len(pattern.split("*")[0]), len(pattern.split("*")[-1])
+
+    def matches(path: str) -> bool:
+        end = len(path) - tail
+        if end < head or not first.match(path, 0, head) or not last.fullmatch(path, end):
+            return False
+        pos = head
+        for piece in middle:
+            found = piece.search(path, pos, end)
+            if found is None:
+                return False
+            pos = found.end()
+        return True
+
+    return matches
 
 
 def path_matches(pattern: str | None, path: str) -> bool:
