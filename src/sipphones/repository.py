@@ -149,6 +149,9 @@ class Repository(Protocol):
 
     # the whole state as JSON-ready rows, table by table (the emulator's reset, seed and snapshot)
     async def dump_state(self, account_id: str | None = None) -> dict[str, list[dict]]: ...
+    async def add_account_bundle(self, account: Account, users: list[User], app: App) -> None:
+        """An account with its users and one app, in one transaction."""
+        ...
     def prepare_state(self, tables: dict[str, list[dict]]) -> Any:
         """``tables`` checked and decoded once, for repeated ``replace_state`` (a reset's baseline)."""
         ...

@@ -73,10 +73,8 @@ class AccountService:
 
     # --- users ----------------------------------------------------------------------------
     async def create_user(self, account_id: str, email: str, first_name: str = "", last_name: str = "",
-                          type: int = 1, *, user_id: str | None = None, account_known: bool = False) -> User:
-        """``account_known``: the caller has just made or read the account (no lookup again)."""
-        if not account_known:
-            await self.require_account(account_id)
+                          type: int = 1, *, user_id: str | None = None) -> User:
+        await self.require_account(account_id)
         errors = []
         if msg := rules.check_email(email):
             errors.append(FieldError("email", msg))
@@ -103,11 +101,9 @@ class AccountService:
     # --- apps -----------------------------------------------------------------------------
     async def create_app(self, account_id: str, name: str = "Server-to-Server app",
                          scopes: tuple[str, ...] = DEFAULT_APP_SCOPES,
-                         permissions: tuple[str, ...] = ALL_PERMISSIONS, *, account_known: bool = False) -> NewApp:
-        """``account_known``: the caller has just made or read the account (no lookup again)."""
+                         permissions: tuple[str, ...] = ALL_PERMISSIONS) -> NewApp:
         name = _clean_name("app", name, MAX_APP_NAME)
-        if not account_known:
-            await self.require_account(account_id)
+        await self.require_account(account_id)
         secret = new_secret(24)
         app = App(client_id=new_client_id(), account_id=account_id, name=name, secret_hash=hash_secret(secret),
                   scopes=tuple(scopes), permissions=tuple(permissions), created_at=time.time())

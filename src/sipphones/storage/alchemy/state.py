@@ -19,7 +19,11 @@ import binascii
 from typing import Any
 
 from sqlalchemy import delete, insert, select
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from sipphones.accounts.models import Account, App, User
+from sipphones.repository import DuplicateKey
+from sipphones.storage import counts
 
 from sipphones.storage import schema as t
 
@@ -88,6 +92,26 @@ class PreparedState:
 class StateRows:
     engine: Any
     cipher: Any
+
+    async def add_account_bundle(self, account: Account, users: list[User], app: App) -> None:
+        """An account with its users and one app, in one transaction (the emulator's fresh account)."""
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(insert(t.accounts).values(
+                    id=account.id, name=account.name, plan=account.plan.value,
+                    sip_phone_integration=account.sip_phone_integration, unlimited=account.unlimited,
+                    phone_count=counts.INITIAL, created_at=account.created_at))
+                if users:
+                    await conn.execute(insert(t.users), [
+                        {"id": u.id, "account_id": u.account_id, "email": u.email, "first_name": u.first_name,
+                         "last_name": u.last_name, "type": u.type, "status": u.status, "created_at": u.created_at}
+                        for u in users])
+                await conn.execute(insert(t.apps).values(
+                    client_id=app.client_id, account_id=app.account_id, name=app.name, secret_hash=app.secret_hash,
+                    scopes=" ".join(app.scopes), permissions=" ".join(app.permissions), active=app.active,
+                    created_at=app.created_at))
+        except IntegrityError as e:
+            raise DuplicateKey(str(e.orig)) from None
 
     def prepare_state(self, tables: dict[str, list[dict]]) -> PreparedState:
         """``tables`` (a dump's form) checked and decoded for ``replace_state``; ValueError if they do not fit."""
