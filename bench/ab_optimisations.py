@@ -3,6 +3,8 @@
     .venv/bin/python bench/ab_optimisations.py gc --rounds 15        # cold start of serve, GC pause on/off
     .venv/bin/python bench/ab_optimisations.py coalesce --rounds 6   # UDP send coalescing on/off (kamailio)
     .venv/bin/python bench/ab_optimisations.py one-send --rounds 7   # the one-send HTTP protocol vs uvicorn's
+    .venv/bin/python bench/ab_optimisations.py pg --rounds 5         # PostgreSQL: grouped creates, held pool
+    .venv/bin/python bench/ab_optimisations.py users --old-src DIR   # POST /v2/users: this tree vs an older one
 
 Every case measures A (the optimisation on, as shipped) and B (off) in the same run, interleaved
 (the order alternates from round to round, so neither side always runs first), and prints each
@@ -20,6 +22,14 @@ this file at commit a484015.)
 - ``one-send``: the bare ASGI endpoint (``bench/bare_asgi.py``, 2 workers) under uvicorn's httptools
   protocol and under ``sipphones.api.http_protocol`` (``bench/run.py``'s two references), wrk
   ``-t2 -c64``: req/s and server CPU per request.
+- ``pg``: two ``serve --workers 2`` on one seeded PostgreSQL database, wrk ``-t2 -c64``: phone
+  creates with ``SIPPHONES_DATABASE_GROUP_CREATES`` as shipped and at 1 (each create alone); a
+  status-view page (the SQLAlchemy path) with the held pool and with the old one (2 + 6 overflow,
+  closed when they come back: a ``sitecustomize`` on B's ``PYTHONPATH``). Req/s, server and
+  PostgreSQL CPU per request, and new PostgreSQL backends per run (``pg_stat_database.sessions``).
+- ``users``: ``POST /v2/users`` on this tree against an older one (``--old-src``: its ``src``
+  directory, on B's ``PYTHONPATH``), SQLite and PostgreSQL: the users path moved onto the raw
+  hot path (issue 12, point 5).
 - ``coalesce``: the SIP engine against kamailio (``bench/sip_engine.py``'s registrar and worker,
   one worker process): registrations/s and CPU per registration, ``coalesce_udp`` on and off.
 """
@@ -27,9 +37,11 @@ this file at commit a484015.)
 from __future__ import annotations
 
 import argparse
+import signal
 import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 if __package__ in (None, ""):
@@ -127,6 +139,184 @@ def ab_one_send(rounds: int, duration: float) -> None:
     print(summary("bare endpoint server CPU us/req (lower is better)", cpus["on"], cpus["off"], higher_is_better=False))
 
 
+# --- PostgreSQL: grouped phone creates, held SQLAlchemy pool -------------------------------------
+
+# B's SQLAlchemy pool as it was: 2 held, up to 6 more opened for a request and closed after it.
+_OLD_POOL = """
+import sipphones.storage.database as db, sipphones.storage.store as store
+from sqlalchemy.ext.asyncio import create_async_engine
+_engine = db.async_engine
+def async_engine(url, pragmas=db.SqlitePragmas(), pools=db.PostgresTuning()):
+    if db.is_sqlite(url):
+        return _engine(url, pragmas, pools)
+    return create_async_engine(db._url(url, asynchronous=True), pool_size=2, max_overflow=6, pool_pre_ping=True,
+                               hide_parameters=True)
+store.async_engine = async_engine
+"""
+
+
+def ab_pg(rounds: int, duration: float, admin_url: str) -> None:
+    """Two ``serve --workers 2`` on one seeded PostgreSQL database, A as shipped, B without the
+    optimisation; wrk ``-t2 -c64`` on each in turn. ``group``: phone creates (``POST
+    /v2/sip_phones``), B with ``SIPPHONES_DATABASE_GROUP_CREATES=1``. ``pool``: a page of the
+    status view (``GET /_sipphones/v1/sip_phones/status``, the SQLAlchemy path), B with the old
+    pool (2 + 6 overflow); also the PostgreSQL sessions (backends) started per run."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    from bench import seed
+    from bench.coldstart import serve_argv, serve_env
+    from bench.loadgen import saturate
+    from bench.procs import free_port, launch
+    from bench.run import Cleanup, access_token, create_pg_database, pg_backends
+    from bench.workload import Workload
+
+    def on_term(signum, frame):  # SIGTERM: stop the servers and drop the database, as Ctrl-C does
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+    work = Path(tempfile.mkdtemp(prefix="sipphones-ab-pg-"))
+    cleanup = Cleanup()
+    results: dict[str, dict[str, list[float]]] = {}
+    try:
+        url = create_pg_database(admin_url, cleanup)
+        seed.prepare_schema(url)
+        data_dir = work / "data"
+        c_create = seed.provision_account(url, data_dir, "ab-create")
+        c_list = seed.provision_account(url, data_dir, "ab-list")
+        seed.seed_users(url, c_create.account_id, "c", 60_000)
+        users = seed.seed_users(url, c_list.account_id, "l", 100)
+        seed.seed_phones(url, data_dir, c_list.account_id, "l", users, 1000)
+        with psycopg.connect(make_url(url).set(drivername="postgresql").render_as_string(hide_password=False),
+                             autocommit=True) as conn:
+            conn.execute("VACUUM ANALYZE")  # plans on statistics, as a database in use has them
+        old_pool = _site_dir(work, "old-pool", _OLD_POOL)
+        sides = {
+            "group on": {}, "group off": {"SIPPHONES_DATABASE_GROUP_CREATES": "1"},
+            "pool on": {}, "pool off": {"PYTHONPATH": str(old_pool)},
+        }
+        servers = {}
+        watch = psycopg.connect(make_url(url).set(drivername="postgresql").render_as_string(hide_password=False),
+                                autocommit=True)
+        cleanup.add("sessions watch", watch.close)
+
+        def sessions() -> int:
+            time.sleep(1.1)  # statistics reach pg_stat_database within a second
+            watch.execute("SELECT pg_stat_clear_snapshot()")
+            return watch.execute("SELECT sessions FROM pg_stat_database WHERE datname = current_database()").fetchone()[0]
+
+        for side, env in sides.items():
+            port = free_port()
+            srv = launch(f"ab-{side.replace(' ', '-')}", serve_argv(port, 2), log_dir=work / side.replace(" ", "-"),
+                         env=dict(serve_env(data_dir, url), **env), port=port)
+            cleanup.add(f"server {side} (pid {srv.pid})", srv.stop)
+            srv.wait_ready("/healthz", timeout=60)
+            servers[side] = srv
+        db = pg_backends(admin_url, url, cleanup)
+        create = Workload("create", "POST", "/v2/sip_phones", access_token(servers["group on"], c_create),
+                          prefix="c", expect=201)
+        # A page of the registration status view: an outer join of 30 phones, on the SQLAlchemy path.
+        status = Workload("list", "GET", "/_sipphones/v1/sip_phones/status?page_size=30",
+                          access_token(servers["pool on"], c_list))
+        cases = {"group": create, "pool": status}
+        for name, w in cases.items():
+            for side in (f"{name} on", f"{name} off"):   # warm-up, discarded
+                saturate(w, servers[side], target=side.replace(" ", "-"), duration=2, script_dir=work / "wrk")
+        for r in range(rounds):
+            for name, w in cases.items():
+                order = ("on", "off") if r % 2 == 0 else ("off", "on")
+                for half in order:
+                    side = f"{name} {half}"
+                    before = sessions()
+                    m = saturate(w, servers[side], target=side.replace(" ", "-"), duration=duration,
+                                 script_dir=work / "wrk", db_pids=db)
+                    started = sessions() - before
+                    bad = {k: v for k, v in m.statuses.items() if k != str(w.expect)}
+                    got = results.setdefault(side, {"req_s": [], "cpu": [], "db_cpu": [], "sessions": []})
+                    got["req_s"].append(m.req_s)
+                    got["cpu"].append(m.cpu_us_per_req)
+                    got["db_cpu"].append(m.db_cpu_s / max(m.requests, 1) * 1e6)
+                    got["sessions"].append(started)
+                    print(f"  round {r + 1} {side}: {m.req_s:.0f} req/s  {m.cpu_us_per_req:.0f} us/req server  "
+                          f"{got['db_cpu'][-1]:.0f} us/req PostgreSQL  {started} new backends  p99 {m.p99_ms:.1f} ms"
+                          f"  (other cores {m.extra['other_cores']:.2f}){'  BAD ' + str(bad) if bad else ''}",
+                          file=sys.stderr)
+    finally:
+        cleanup.run()
+    for name, what in (("group", "phone creates"), ("pool", "status pages (SQLAlchemy path)")):
+        on, off = results[f"{name} on"], results[f"{name} off"]
+        print(summary(f"PostgreSQL {what} req/s, {name} on/off (higher is better)", on["req_s"], off["req_s"], True))
+        print(summary(f"PostgreSQL {what} server CPU us/req (lower is better)", on["cpu"], off["cpu"], False))
+        print(summary(f"PostgreSQL {what} PostgreSQL CPU us/req (lower is better)", on["db_cpu"], off["db_cpu"],
+                      False))
+        print(f"PostgreSQL {what}: new backends per {duration:g} s run: on {statistics.median(on['sessions']):.0f} "
+              f"[{min(on['sessions'])}-{max(on['sessions'])}], off {statistics.median(off['sessions']):.0f} "
+              f"[{min(off['sessions'])}-{max(off['sessions'])}]")
+
+
+# --- users on the raw hot path, against an older tree ------------------------------------------
+
+def ab_users(rounds: int, duration: float, admin_url: str | None, old_src: Path) -> None:
+    """``POST /v2/users`` on ``serve --workers 2``: A this tree, B the ``src`` directory of an older
+    one on B's ``PYTHONPATH`` (made by ``git archive <commit> src | tar -x -C DIR`` with the
+    compiled SIP core's ``.so`` files copied beside, as ``bootstrap.sh`` built them), both on one
+    store (SQLite, then PostgreSQL unless ``admin_url`` is None); wrk ``-t2 -c64``."""
+    from bench import seed
+    from bench.coldstart import serve_argv, serve_env
+    from bench.loadgen import saturate
+    from bench.procs import free_port, launch
+    from bench.run import Cleanup, access_token, create_pg_database, pg_backends
+    from bench.workload import Workload
+
+    def on_term(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+    work = Path(tempfile.mkdtemp(prefix="sipphones-ab-users-"))
+    cleanup = Cleanup()
+    out: dict[str, dict[str, dict[str, list[float]]]] = {}
+    try:
+        stores = [("sqlite", f"sqlite:///{work / 'sqlite' / 'sipphones.db'}")]
+        if admin_url:
+            stores.append(("postgres", create_pg_database(admin_url, cleanup)))
+        for store, url in stores:
+            data_dir = work / store
+            seed.prepare_schema(url)
+            creds = seed.provision_account(url, data_dir, f"ab-users-{store}")
+            servers = {}
+            for side, env in (("on", {}), ("off", {"PYTHONPATH": str(old_src)})):
+                port = free_port()
+                srv = launch(f"ab-users-{store}-{side}", serve_argv(port, 2), log_dir=data_dir,
+                             env=dict(serve_env(data_dir, url), **env), port=port)
+                cleanup.add(f"server {store} {side} (pid {srv.pid})", srv.stop)
+                srv.wait_ready("/healthz", timeout=60)
+                servers[side] = srv
+            db = pg_backends(admin_url, url, cleanup) if store == "postgres" else None
+            w = Workload("users", "POST", "/v2/users", access_token(servers["on"], creds), prefix="n", expect=201)
+            for side in ("on", "off"):
+                saturate(w, servers[side], target=f"{store}-{side}", duration=2, script_dir=work / "wrk")
+            got = out.setdefault(store, {"on": {"req_s": [], "cpu": []}, "off": {"req_s": [], "cpu": []}})
+            for r in range(rounds):
+                for side in (("on", "off") if r % 2 == 0 else ("off", "on")):
+                    m = saturate(w, servers[side], target=f"{store}-{side}", duration=duration,
+                                 script_dir=work / "wrk", db_pids=db)
+                    got[side]["req_s"].append(m.req_s)
+                    got[side]["cpu"].append(m.cpu_us_per_req)
+                    bad = {k: v for k, v in m.statuses.items() if k != "201"}
+                    print(f"  round {r + 1} {store} users {side}: {m.req_s:.0f} req/s  {m.cpu_us_per_req:.0f} us/req "
+                          f"server (other cores {m.extra['other_cores']:.2f}){'  BAD ' + str(bad) if bad else ''}",
+                          file=sys.stderr)
+            for srv in servers.values():
+                srv.stop()
+    finally:
+        cleanup.run()
+    for store, got in out.items():
+        print(summary(f"{store} POST /v2/users req/s, this tree vs {old_src} (higher is better)",
+                      got["on"]["req_s"], got["off"]["req_s"], True))
+        print(summary(f"{store} POST /v2/users server CPU us/req (lower is better)", got["on"]["cpu"],
+                      got["off"]["cpu"], False))
+
+
 # --- UDP coalescing ------------------------------------------------------------------------------
 
 def ab_coalesce(rounds: int, count: int) -> None:
@@ -160,7 +350,11 @@ def ab_coalesce(rounds: int, count: int) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("case", choices=("gc", "coalesce", "one-send"))
+    ap.add_argument("case", choices=("gc", "coalesce", "one-send", "pg", "users"))
+    ap.add_argument("--old-src", type=Path, help="users: the src directory of the older tree (B)")
+    ap.add_argument("--no-postgres", action="store_true", help="users: SQLite only")
+    ap.add_argument("--postgres-url", default="postgresql://postgres@127.0.0.1:5432/test",
+                    help="pg: a PostgreSQL database to connect to for CREATE/DROP DATABASE (a fresh one is used)")
     ap.add_argument("--duration", type=float, default=5.0, help="one-send: seconds per wrk run")
     ap.add_argument("--rounds", type=int, default=9)
     ap.add_argument("--phones", type=int, default=10000, help="coalesce: phones per round")
@@ -169,6 +363,12 @@ def main() -> int:
         ab_gc(args.rounds)
     elif args.case == "one-send":
         ab_one_send(args.rounds, args.duration)
+    elif args.case == "pg":
+        ab_pg(args.rounds, args.duration, args.postgres_url)
+    elif args.case == "users":
+        if args.old_src is None or not (args.old_src / "sipphones").is_dir():
+            ap.error("users needs --old-src DIR holding an older tree's sipphones package")
+        ab_users(args.rounds, args.duration, None if args.no_postgres else args.postgres_url, args.old_src.resolve())
     else:
         ab_coalesce(args.rounds, args.phones)
     return 0

@@ -8,6 +8,8 @@ from typing import Iterable
 from bench.loadgen import Measurement
 
 # The targets of issue 2 ("Targets").
+PG_TARGETS = {"create": 0.10, "list": 0.20}  # issue 15: PostgreSQL's shares of the bare endpoint
+USERS_TARGET = 0.5   # issue 12: POST /v2/users >= half the phone creates' req/s on the same store
 TARGET_RATIO = 0.20          # create and list: >= 20 % of the bare ASGI req/s, same run
 TARGET_P99_MS = 25.0         # p99 at half the maximum throughput
 TARGET_DEEP_RATIO = 1.20     # deep page within 20 % of the first page
@@ -124,3 +126,27 @@ def profile_text(profiles: dict) -> str:
         libs = ", ".join(f"{r['library']} {r['pct']:.0f}%" for r in p["libraries_self"][:8])
         out.append(f"    self time by library: {libs}")
     return "\n".join(out)
+
+
+def shares_text(summary: dict, cases: tuple[str, ...]) -> str:
+    """Each case's share of the bare endpoint, the stores side by side (PostgreSQL beside SQLite),
+    and user creates against phone creates on each store (issue 12's target)."""
+    targets = list(dict.fromkeys(k.split("/")[0] for k in summary if k.split("/")[1] in cases))
+    lines = ["\nShare of bare ASGI req/s, the stores side by side:",
+             "  " + " " * 8 + "".join(f"{t:>14s}" for t in targets)]
+    for case in cases:
+        cells = [summary.get(f"{t}/{case}") for t in targets]
+        lines.append(f"  {case:8s}" + "".join(f"{c['x_bare_req_s']:14.1%}" if c else f"{'-':>14s}" for c in cells))
+    for case, target in PG_TARGETS.items():
+        pg = summary.get(f"postgres/{case}")
+        if pg:
+            lines.append(f"  PostgreSQL {case} {pg['x_bare_req_s']:.1%} of bare (issue 15: >= {target:.0%}): "
+                         f"{'ok' if pg['x_bare_req_s'] >= target else 'MISSED'}")
+    lines.append(f"\nPOST /v2/users vs phone creates (same store, same run; target >= {USERS_TARGET:.0%}):")
+    for t in targets:
+        users, create = summary.get(f"{t}/users"), summary.get(f"{t}/create")
+        if users and create:
+            ratio = users["req_s"] / create["req_s"]
+            lines.append(f"  {t:12s} {users['req_s']:9,.0f} users/s vs {create['req_s']:9,.0f} phones/s: {ratio:6.1%}  "
+                         f"{'ok' if ratio >= USERS_TARGET else 'MISSED'}")
+    return "\n".join(lines)

@@ -6,8 +6,9 @@
 What it measures (see bench/README.md for what each figure means):
 1. cold start of ``sipphones serve`` (1 and 2 workers, fresh SQLite file) and clean multi-worker starts;
 2. saturation throughput with wrk ``-t2 -c64``: a bare ASGI endpoint (the ceiling; also on
-   the one-send HTTP protocol ``sipphones serve`` runs, as a second reference), then create,
-   list page of 30 and update against ``sipphones serve --workers 2`` on SQLite and PostgreSQL, in
+   the one-send HTTP protocol ``sipphones serve`` runs, as a second reference), then phone create,
+   user create (``POST /v2/users``, beside phone create: issue 12's ratio), list page of 30 and
+   update against ``sipphones serve --workers 2`` on SQLite and PostgreSQL, in
    interleaved rounds, medians, each as a ratio to the bare endpoint of the same run;
 3. latency at half the maximum throughput, open loop (bench/ratedriver.py);
 4. a list page at depth ~1,000,000 against the first page.
@@ -47,7 +48,7 @@ from sipphones.api import http_protocol  # noqa: E402
 
 RESULTS = REPO / "bench" / "results"
 LIST_PATH = "/v2/sip_phones/phones?page_size=30"
-CASES = ("create", "list", "update")
+CASES = ("create", "users", "list", "update")
 
 
 @dataclass
@@ -201,6 +202,8 @@ def prepare_target(name: str, url: str, data_dir: Path, mode: Mode, cleanup: Cle
         t.db_pids = pg_backends(pg_admin, url, cleanup)
     t.workloads = {
         "create": Workload("create", "POST", "/v2/sip_phones", tok_c, prefix="c", expect=201),
+        # new users of the same account, next to the phone creates (no seeded user has prefix "n")
+        "users": Workload("users", "POST", "/v2/users", tok_c, prefix="n", expect=201),
         "list": Workload("list", "GET", LIST_PATH, tok_l),
         "update": Workload("update", "PATCH", "/v2/sip_phones/phones/{id}", tok_l, ids=ids, expect=204),
     }
@@ -220,8 +223,8 @@ def sanity_check(t: Target) -> None:
             status, body, _ = c.exchange(w.raw_request(0, f"127.0.0.1:{t.server.port}"))
             if status != w.expect:
                 raise RuntimeError(f"{t.name} {case}: expected {w.expect}, got {status}: {body[:300]!r}")
-            if case == "create":
-                t.created_ok += 1
+            if case in ("create", "users"):
+                t.created_ok += case == "create"
                 w.advance(1)
             if case == "list" and len(json.loads(body)["phones"]) != 30:
                 raise RuntimeError(f"{t.name} list: expected 30 phones: {body[:300]!r}")
@@ -566,6 +569,7 @@ def print_report(result: dict) -> None:
                 also = (f"   ({s['req_s'] / one_send['req_s']:6.1%} of the bare app on sipphones' one-send protocol)"
                         if one_send else "")
                 print(f"  {target:9s} {case:7s} {s['x_bare_req_s']:6.1%} of bare  {verdict}{also}")
+        print(report.shares_text(tp["summary"], CASES))
     if result.get("profiles"):
         print("\nWhere the CPU goes (py-spy, share of samples of the server processes):")
         print(report.profile_text(result["profiles"]))

@@ -6,8 +6,9 @@ tools send exactly the same requests.
 
 Create requests must each create a distinct phone: request ``k`` uses the address
 ``seed.phone_email(prefix, k)`` (user ``k // 10``, plain or with one of the nine legacy platform
-suffixes), users that ``bench/seed.py`` inserted beforehand. A run starts at ``start`` and the
-caller moves ``start`` past every index a run used.
+suffixes), users that ``bench/seed.py`` inserted beforehand. User creates (``POST /v2/users``) must
+each create a distinct user: request ``k`` uses ``seed.user_email(prefix, k)`` with a prefix no
+seeded user has. A run starts at ``start`` and the caller moves ``start`` past every index a run used.
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from bench.seed import EMAIL_DOMAIN, VARIANTS, phone_email
+from bench.seed import EMAIL_DOMAIN, VARIANTS, phone_email, user_email
 
 CREATE_BODY = {  # the legacy create body of the peer anchors (all 8 required fields + 2 optional)
     "authorization_name": "bench1001", "domain": "sip.example.com", "password": "s3cretPass",
     "proxy_server": "192.0.2.10", "register_server": "192.0.2.10", "user_email": "@@EMAIL@@",
     "user_name": "1001", "registration_expire_time": 60, "transport_protocol": "UDP", "voice_mail": "4000",
 }
+USER_BODY = {"action": "create", "user_info": {"email": "@@EMAIL@@", "first_name": "Bench", "last_name": "User"}}
 UPDATE_BODY = {  # a partial update of the current set: two scalars (one encrypted) and a server set
     "user_name": "@@K@@", "password": "pw@@K@@",
     "server": {"register_server": "192.0.2.20:5060", "proxy_server": "192.0.2.20", "transport_protocol": "TCP"},
@@ -38,12 +40,12 @@ def _lua_str(s: str) -> str:
 
 @dataclass
 class Workload:
-    name: str            # create | list | update | bare
+    name: str            # create | users | list | update | bare
     method: str
     path: str
     token: str = ""
-    prefix: str = ""     # create: the seeded users' address prefix
-    start: int = 0       # create: first phone index of the next run
+    prefix: str = ""     # create: the seeded users' address prefix; users: the new users' prefix
+    start: int = 0       # create, users: first index of the next run
     ids: list[str] = field(default_factory=list)  # update: seeded phone ids, rotated over
     expect: int = 200
     count_statuses: bool = True  # bare ASGI: False (no Lua response hook, as the reference ran it)
@@ -62,6 +64,9 @@ class Workload:
         if self.name == "create":
             a, b = _split(CREATE_BODY, "@@EMAIL@@")
             return self.path, (a + phone_email(self.prefix, self.start + k) + b).encode()
+        if self.name == "users":
+            a, b = _split(USER_BODY, "@@EMAIL@@")
+            return self.path, (a + user_email(self.prefix, self.start + k) + b).encode()
         if self.name == "update":
             parts = _split(UPDATE_BODY, "@@K@@")
             return self.path.replace("{id}", self.ids[k % len(self.ids)]), str(k).join(parts).encode()
@@ -108,6 +113,17 @@ class Workload:
                 "  n = n + 1",
                 f"  local email = PREFIX .. math.floor(k / {len(VARIANTS)}) .. DOMAIN .. VARIANTS[(k % {len(VARIANTS)}) + 1]",
                 f"  return wrk.format({_lua_str(self.method)}, {_lua_str(self.path)}, HEADERS, BODY_A .. email .. BODY_B)",
+                "end",
+            ]
+        elif self.name == "users":
+            a, b = _split(USER_BODY, "@@EMAIL@@")
+            out += [
+                f"local BODY_A, BODY_B = {_lua_str(a)}, {_lua_str(b)}",
+                f"local PREFIX, DOMAIN = {_lua_str(self.prefix)}, {_lua_str('@' + EMAIL_DOMAIN)}",
+                "function request()",
+                "  local k = START + tid + NTHREADS * n",
+                "  n = n + 1",
+                f"  return wrk.format({_lua_str(self.method)}, {_lua_str(self.path)}, HEADERS, BODY_A .. PREFIX .. k .. DOMAIN .. BODY_B)",
                 "end",
             ]
         elif self.name == "update":

@@ -67,7 +67,7 @@ def test_existing_apps_get_the_user_permissions_their_role_implies(fresh_url):
     finally:
         engine.dispose()
 
-    assert database.migrate(fresh_url) == database.HEAD_REVISION == "0004"
+    assert database.migrate(fresh_url) == database.HEAD_REVISION == "0005"
     assert stored_permissions(fresh_url) == {c: after for c, (_, after) in BEFORE_AFTER.items()}
 
     alembic(fresh_url, "downgrade", "0002")

@@ -36,7 +36,7 @@ def test_existing_phones_start_at_version_1_and_downgrade_drops_it(fresh_url):
                         "'u', :pw, 'sip.test', 'r', 'r', 'UDP', '', '', '', '', '', '', 60, '', '', 0, 0)",
              {"id": pid, "email": f"a@example.com.{pid}", "pw": b"x"})
 
-    assert database.migrate(fresh_url) == database.HEAD_REVISION == "0004"
+    assert database.migrate(fresh_url) == database.HEAD_REVISION == "0005"
     assert _run(fresh_url, "SELECT id, version FROM sip_phones ORDER BY id") == [("p1", 1), ("p2", 1)]
 
     alembic(fresh_url, "downgrade", "0003")

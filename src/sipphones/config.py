@@ -12,9 +12,13 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sipphones.storage.pragmas import DEFAULT_WAL_AUTOCHECKPOINT, SYNCHRONOUS_LEVELS, SqlitePragmas
+from sipphones.storage.pragmas import (
+    DEFAULT_WAL_AUTOCHECKPOINT, SYNCHRONOUS_LEVELS, PostgresTuning, SqlitePragmas,
+)
 
 ENV_PREFIX = "SIPPHONES_"
+MAX_GROUP_CREATES = 256  # phone creates per PostgreSQL statement (x 21 parameters, of at most 65,535)
+MAX_POOL_SIZE = 200   # PostgreSQL connections per pool and process (the server's max_connections is 100 by default)
 
 
 def default_data_dir() -> Path:
@@ -34,6 +38,8 @@ class Settings:
     secret_key: str = ""             # base64 of 32 bytes; empty: generated into data_dir on first run
     token_ttl: int = 3600            # seconds an access token lives (Zoom: 3600)
     page_token_ttl: int = 900        # seconds a next_page_token lives (Zoom: 15 minutes)
+    oauth_code_ttl: int = 300        # seconds an authorization code lives (Zoom: 5 minutes)
+    refresh_token_ttl: int = 7_776_000  # seconds a refresh token lives unused (Zoom: 90 days)
     sqlite_synchronous: str = "NORMAL"  # NORMAL (WAL: durable on checkpoint) or FULL
     # WAL pages after which a committing connection checkpoints (SQLite's wal_autocheckpoint).
     sqlite_wal_autocheckpoint: int = DEFAULT_WAL_AUTOCHECKPOINT
@@ -50,6 +56,17 @@ class Settings:
     http_idle_timeout_s: int = 10         # a new connection must send its first byte within this
     http_header_timeout_s: int = 10       # a request head must be complete this long after its first byte
     http_max_connections: int = 4096      # open connections per worker process
+    # PostgreSQL connections each process keeps (SQLite: unused). The request hot path's pool
+    # (``storage.raw.postgres``) grows to ``database_pool_size`` under load and keeps them (idle
+    # ones beyond two close after 5 minutes); the SQLAlchemy pool of the admin, OAuth, search and
+    # monitor paths holds ``database_admin_pool_size``, never one more: a connection is never
+    # opened for one request and closed after it (a new PostgreSQL backend each time).
+    database_pool_size: int = 10
+    database_admin_pool_size: int = 4
+    # PostgreSQL: the most phone creates of one account written in one statement and commit
+    # (storage.raw.pg_group: creates that arrive while the account's last group is written wait
+    # for the next one); 1: each create alone.
+    database_group_creates: int = 64
     # ``serve --workers N``: seconds a worker may leave the supervisor's ping unanswered before it
     # is replaced as hung (its loop may block up to SQLite's 10 s busy timeout).
     worker_healthcheck_s: int = 30
@@ -98,6 +115,17 @@ class Settings:
             if getattr(self, name) < 0:
                 raise ValueError(f"{ENV_PREFIX}{name.upper()} must be 0 or more, not {getattr(self, name)}")
 
+        for name in ("oauth_code_ttl", "refresh_token_ttl"):
+            if not 1 <= getattr(self, name) <= 10 * 365 * 86400:
+                raise ValueError(f"{ENV_PREFIX}{name.upper()} must be from 1 second to 10 years, "
+                                 f"not {getattr(self, name)}")
+        for name in ("database_pool_size", "database_admin_pool_size"):
+            if not 1 <= getattr(self, name) <= MAX_POOL_SIZE:
+                raise ValueError(f"{ENV_PREFIX}{name.upper()} must be from 1 to {MAX_POOL_SIZE} connections, "
+                                 f"not {getattr(self, name)}")
+        if not 1 <= self.database_group_creates <= MAX_GROUP_CREATES:
+            raise ValueError(f"{ENV_PREFIX}DATABASE_GROUP_CREATES must be from 1 to {MAX_GROUP_CREATES}, "
+                             f"not {self.database_group_creates}")
         if not 1 <= self.worker_healthcheck_s <= 3600:
             raise ValueError(f"{ENV_PREFIX}WORKER_HEALTHCHECK_S must be from 1 to 3,600 seconds, "
                              f"not {self.worker_healthcheck_s}")
@@ -120,6 +148,9 @@ class Settings:
 
     def sqlite_pragmas(self) -> SqlitePragmas:
         return SqlitePragmas(self.sqlite_synchronous, self.sqlite_wal_autocheckpoint)
+
+    def postgres_tuning(self) -> "PostgresTuning":
+        return PostgresTuning(self.database_pool_size, self.database_admin_pool_size, self.database_group_creates)
 
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -130,6 +130,17 @@ class UserNotFound(ZoomError):
         super().__init__(f"User {user} not exist or not belong to this account.")
 
 
+class AccountNotFound(ZoomError):
+    """The caller's account is gone (deleted while its request ran): Zoom's answer for an
+    account that does not exist."""
+
+    status = 404
+    code = 2001
+
+    def __init__(self, account_id: str):
+        super().__init__(f"Account does not exist: {account_id}.")
+
+
 class UserAlreadyExists(ZoomError):
     status = 409
     code = 1005
@@ -258,13 +269,23 @@ class InternalError(ZoomError):
 # --- OAuth token endpoint (codes 4700-4717) ---------------------------------------------------
 
 class OAuthError(ZoomError):
-    """Errors of ``POST /oauth/token``. Zoom answers them with its own reason plus code."""
+    """Errors of the OAuth endpoints (``/oauth/token``, ``/oauth/authorize``, ``/oauth/revoke``).
+    Zoom answers them with ``reason`` and an RFC 6749 ``error`` (``invalid_client`` for client
+    credentials, ``invalid_grant`` for a bad code or refresh token, else ``invalid_request``);
+    this service adds Zoom's error code from its OAuth table and the message again."""
 
     status = 400
 
-    def __init__(self, code: int, message: str, status: int = 400):
+    def __init__(self, code: int, message: str, status: int = 400, error: str | None = None):
         super().__init__(message, status=status, code=code)
+        self.error = error or ("invalid_client" if code in (4702, 4704) else "invalid_request")
 
     def body(self) -> dict:
-        return {"reason": self.message, "error": "invalid_client" if self.code in (4702, 4704) else "invalid_request",
-                "code": self.code, "message": self.message}
+        return {"reason": self.message, "error": self.error, "code": self.code, "message": self.message}
+
+
+class InvalidGrant(OAuthError):
+    """A code or refresh token that cannot be used (RFC 6749 ``invalid_grant``), HTTP 400."""
+
+    def __init__(self, code: int, message: str):
+        super().__init__(code, message, error="invalid_grant")

@@ -296,9 +296,9 @@ def test_serve_says_listening_only_once_the_port_takes_connections(tmp_path):
     assert proc.returncode == 0
 
 
-def test_get_root_leads_to_the_docs(server):
+def test_get_root_leads_to_the_console(server):
     r = httpx.get(f"{server.base_url}/", headers={"Host": "evil.example"})
-    assert r.status_code == 302 and r.headers["location"] == "/docs"
+    assert r.status_code == 302 and r.headers["location"] == "/console"
 
 
 @pytest.mark.parametrize("url", ["foo://x/y", "postgresql://127.0.0.1:1/x"])

@@ -47,16 +47,32 @@ class User:
         return " ".join(p for p in (self.first_name, self.last_name) if p)
 
 
+class AppType(StrEnum):
+    """Zoom's two kinds of OAuth app this service knows: a Server-to-Server app gets account
+    tokens (grant_type=account_credentials); a user-managed ("General") app gets tokens that act as
+    the user who signed in (authorization code grant, refresh tokens, /oauth/revoke)."""
+
+    SERVER_TO_SERVER = "server_to_server"
+    USER_MANAGED = "user_managed"
+
+
 @dataclass(frozen=True)
 class App:
     client_id: str
     account_id: str
     name: str
-    secret_hash: str
+    secret_hash: str                 # "" for a public client (no secret: PKCE instead)
     scopes: tuple[str, ...]
     permissions: tuple[str, ...] = ALL_PERMISSIONS
     active: bool = True
     created_at: float = 0.0
+    app_type: AppType = AppType.SERVER_TO_SERVER
+    redirect_uris: tuple[str, ...] = ()   # user-managed apps: the exact URIs a code may be sent to
+    public_client: bool = False      # user-managed apps only: no secret, PKCE required
+
+    @property
+    def user_managed(self) -> bool:
+        return self.app_type is AppType.USER_MANAGED
 
 
 @dataclass(frozen=True)

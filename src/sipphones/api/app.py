@@ -13,11 +13,12 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 from sipphones import gc_pause, parent_watch
-from sipphones.api import check, control, control_faults, control_journal, meta, oauth, sip_phones, status, users
+from sipphones.api import check, control, control_faults, control_journal, meta, oauth, oauth_user, sip_phones, status, users
 from sipphones.api.dispatch import DirectDispatch, RouteTable
 from sipphones.api.emulator_wire import EmulatorWire
 from sipphones.api.responses import error_response
 from sipphones.api.state import AppState
+from sipphones.console.routes import routes as console_routes
 from sipphones.config import Settings, load_settings
 from sipphones.errors import BadRequest, InternalError, MethodNotAllowed, NotFound, ZoomError
 
@@ -62,11 +63,13 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True,
 
     routes = [
         *oauth.routes,
+        *oauth_user.routes,
         *sip_phones.routes,
         *users.routes,
         *meta.routes,
         *check.routes,
         *status.routes,
+        *console_routes,
         *extra_routes,
         # the control plane: emulator mode only
         *([control.mount([*control_journal.routes, *control_faults.routes])] if settings.emulator else []),
@@ -105,7 +108,7 @@ class ZoomApp(Starlette):
         if self.sipphones is None:
             return None
         try:
-            return self.sipphones.tokens.signed_claims(token).account_id
+            return self.sipphones.tokens.read(token).account_id
         except ZoomError:
             return None
 

@@ -49,7 +49,11 @@ async def authenticate(request: Request) -> Caller:
     if scheme.lower() != "bearer" or not token.strip():
         raise InvalidAccessToken()
     claims = state.tokens.verify(token.strip())
-    account = await state.repo.get_active_app_account(claims.client_id, claims.account_id)
+    if claims.user_id or claims.grant_id:   # a user-managed app's token: its grant must be active
+        account = await state.repo.get_active_grant_account(claims.grant_id, claims.client_id, claims.account_id,
+                                                            claims.user_id)
+    else:
+        account = await state.repo.get_active_app_account(claims.client_id, claims.account_id)
     if account is None:
         raise InvalidAccessToken()  # the account or the app is gone (or disabled): its tokens die with it
     return Caller(account, claims)

@@ -1,5 +1,5 @@
-"""Service endpoints outside Zoom's contract: health, the OpenAPI document, the docs page (where
-``GET /`` leads).
+"""Service endpoints outside Zoom's contract: health, the OpenAPI document, the docs page, and
+``GET /`` (which leads to the admin console, ``/console``).
 
 ``/docs`` is Swagger UI from the ``swagger-ui-bundle`` package, served by this process from
 ``/docs/static`` (mounted in app.py): no CDN, and a Content-Security-Policy that lets the page load
@@ -69,9 +69,9 @@ async def docs_init(request: Request) -> Response:
 
 
 async def root(request: Request) -> Response:
-    """A browser opening the service lands on the docs page (a relative ``Location``: nothing is
-    built from the ``Host`` header)."""
-    return RedirectResponse("/docs", status_code=302)
+    """A browser opening the service lands on the admin console (a relative ``Location``: nothing
+    is built from the ``Host`` header)."""
+    return RedirectResponse("/console", status_code=302)
 
 
 routes = [

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import orjson
 
+from sipphones.api.openapi_oauth import oauth_paths
 from sipphones.phones import fields
 
 EXTRACT = Path(__file__).with_name("zoom_openapi_extract.json")
@@ -51,7 +52,7 @@ ERROR_SCHEMA = {
 
 OAUTH_ERROR_SCHEMA = {
     "type": "object",
-    "description": "Errors of the token endpoint: Zoom's reason and code (4700-4717).",
+    "description": "Errors of the OAuth endpoints: Zoom's reason, the RFC 6749 error and Zoom's code (4700-4741).",
     "required": ["code", "message"],
     "properties": {"reason": {"type": "string"}, "error": {"type": "string"}, "code": {"type": "integer"},
                    "message": {"type": "string"}},
@@ -266,38 +267,6 @@ USERS_BAD_REQUEST = ("Bad Request: the token has none of the operation's scopes 
                      "parameters or body (code 300 with `errors`)")
 
 OWN_PATHS = {
-    "/oauth/token": {
-        "post": {
-            "tags": ["OAuth"],
-            "summary": "Get an access token (Server-to-Server OAuth)",
-            "description": "HTTP Basic client credentials; `grant_type=account_credentials&account_id=...` "
-                           "in the form body or the query string. The token lives 3600 s and carries the "
-                           "app's scopes.",
-            "operationId": "getAccessToken",
-            "security": [{"basic": []}],
-            "parameters": [
-                {"name": "grant_type", "in": "query", "required": False,
-                 "schema": {"type": "string", "enum": ["account_credentials"]}},
-                {"name": "account_id", "in": "query", "required": False, "schema": {"type": "string"}},
-            ],
-            "requestBody": {"required": False, "content": {"application/x-www-form-urlencoded": {"schema": {
-                "type": "object",
-                "properties": {"grant_type": {"type": "string", "enum": ["account_credentials"]},
-                               "account_id": {"type": "string"}}}}}},
-            "responses": {
-                "200": _ok("A bearer token.", {
-                    "type": "object", "required": ["access_token", "token_type", "expires_in", "scope"],
-                    "properties": {"access_token": {"type": "string"}, "token_type": {"type": "string"},
-                                   "expires_in": {"type": "integer"},
-                                   "scope": {"type": "string", "description": "Space-separated scopes."},
-                                   "api_url": {"type": "string"}}}, limited=False),
-                "400": _error("Missing credentials or grant type (4706), unsupported grant type (4705), missing "
-                              "or wrong account_id (4700).", limited=False, schema="OAuthError"),
-                "401": _error("Invalid client credentials (4702, 4704) or disabled app (4717).",
-                              limited=False, schema="OAuthError"),
-            },
-        }
-    },
     "/v2/users": {
         "get": {
             "tags": ["Users"], "summary": "List users", "operationId": "users",
@@ -345,6 +314,7 @@ OWN_PATHS = {
                 "400": _error(USERS_BAD_REQUEST + "."),
                 "401": _error(UNAUTHORIZED, limited=False),
                 "403": _error("Forbidden: the app's role lacks User:Edit (code 3306)."),
+                "404": _error("Not Found: the account was deleted while the request ran (code 2001)."),
                 "409": _error("Conflict: the user is already in the account (code 1005)."),
                 "429": _too_many(),
             },
@@ -490,7 +460,8 @@ USER_SCHEMA = {
     "type": "object",
     "properties": {"id": {"type": "string"}, "first_name": {"type": "string"}, "last_name": {"type": "string"},
                    "display_name": {"type": "string"}, "email": {"type": "string"}, "type": {"type": "integer"},
-                   "status": {"type": "string"}, "user_created_at": {"type": "string"}},
+                   "status": {"type": "string"}, "user_created_at": {"type": "string"},
+                   "account_id": {"type": "string", "description": "Get a user only."}},
 }
 
 
@@ -533,6 +504,8 @@ def build_document(extra_paths_json: str = "{}") -> dict:
             new_ops[method] = op
         doc["paths"]["/v2" + path] = new_ops
     doc["paths"].update(copy.deepcopy(OWN_PATHS))
+    for path, ops in oauth_paths(_ok, _error, _too_many, UNAUTHORIZED).items():
+        doc["paths"].setdefault(path, {}).update(ops)
     doc["paths"].update(json.loads(extra_paths_json))
     return doc
 

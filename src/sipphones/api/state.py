@@ -11,6 +11,7 @@ import orjson
 from sipphones.accounts.service import AccountService
 from sipphones.api.shapes import current_record, legacy_record
 from sipphones.auth.tokens import TokenService
+from sipphones.auth.user_oauth import UserOAuth
 from sipphones.config import Settings
 from sipphones.emulator.clock import Clock
 from sipphones.emulator.faults import FaultRules
@@ -34,10 +35,12 @@ class AppState:
     accounts: AccountService
     phones: PhoneService
     tokens: TokenService
+    user_oauth: UserOAuth                          # user-managed apps: codes, grants, refresh tokens
     page_tokens: PageTokens
     limiter: RateLimiter
     legacy_items: RenderedItems[orjson.Fragment]   # list items as JSON, rendered once per phone version
     current_items: RenderedItems[orjson.Fragment]
+    console_key: bytes = b""   # signs the admin console's session cookies (sipphones.console)
     emulator: Emulator | None = None    # emulator mode only (sipphones.emulator): the control object
 
     @classmethod
@@ -46,22 +49,27 @@ class AppState:
         if run_migrations:
             migrate(url)
         keys = Keys.derive(load_master_key(settings.secret_key, settings.data_dir))
-        repo = SqlRepository.from_url(url, PasswordCipher(keys.sip_password), settings.sqlite_pragmas())
+        repo = SqlRepository.from_url(url, PasswordCipher(keys.sip_password), settings.sqlite_pragmas(),
+                                      settings.postgres_tuning())
         # The one clock every expiry reads: the emulator's (which a test moves), else the system's.
         clock = Clock() if settings.emulator else None
         now = clock.now if clock is not None else time.time
         page_tokens = PageTokens(keys.page_token, settings.page_token_ttl, clock=now)
+        tokens = TokenService(keys.access_token, settings.token_ttl, clock=now)
         state = cls(
             settings=settings,
             repo=repo,
             accounts=AccountService(repo),
             phones=PhoneService(repo, page_tokens),
-            tokens=TokenService(keys.access_token, settings.token_ttl, clock=now),
+            tokens=tokens,
+            user_oauth=UserOAuth(repo, tokens, code_ttl=settings.oauth_code_ttl,
+                                 refresh_ttl=settings.refresh_token_ttl),
             page_tokens=page_tokens,
             limiter=RateLimiter(settings.redis_url, timeout=settings.redis_timeout_ms / 1000,
                                 cooldown=settings.redis_breaker_cooldown_ms / 1000, wall_clock=now),
             legacy_items=_rendered(legacy_record, settings.list_cache_items),
             current_items=_rendered(current_record, settings.list_cache_items),
+            console_key=keys.console_session,
         )
         if clock is not None:
             from sipphones.emulator.seed import Seed

@@ -9,11 +9,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from sipphones.accounts.models import User
-from sipphones.api.endpoint import Caller, int_param, json_body, zoom_endpoint
+from sipphones.api.endpoint import Caller, authorize, int_param, json_body, zoom_endpoint
 from sipphones.api.responses import empty_response, json_response
 from sipphones.api.state import app_state
 from sipphones.auth.scopes import Operation
-from sipphones.errors import FieldError, ValidationFailed
+from sipphones.accounts.service import NotFoundError
+from sipphones.errors import AccountNotFound, FieldError, UserNotFound, ValidationFailed
 from sipphones.ratelimit.policy import Label
 
 
@@ -81,8 +82,27 @@ async def create_user(request: Request, caller: Caller) -> Response:
         user = await app_state(request).accounts.create_user(caller.account.id, email, first, last, utype)
     except ValidationFailed as e:
         raise ValidationFailed([FieldError(f"user_info.{err.field}", err.message) for err in e.errors]) from None
+    except NotFoundError:  # the account was deleted after this request's token check
+        raise AccountNotFound(caller.account.id) from None
     return json_response({"id": user.id, "first_name": user.first_name, "last_name": user.last_name,
                           "email": user.email, "type": user.type}, 201)
+
+
+@zoom_endpoint(Operation.USER_SELF, Label.LIGHT)
+async def get_user(request: Request, caller: Caller) -> Response:
+    """Zoom's "Get a user": ``me`` is the user a user-managed app's token acts as (an account-level
+    token has none); an id or email reaches another user only with the admin scope and User:Read."""
+    ref, claims, repo = request.path_params["user_id"], caller.claims, app_state(request).repo
+    account_id = caller.account.id
+    if ref == "me":
+        user = await repo.get_user(account_id, claims.user_id) if claims.user_id else None
+    else:
+        user = await repo.get_user(account_id, ref) or await repo.get_user_by_email(account_id, ref)
+    if user is None or user.id != claims.user_id:
+        authorize(claims, Operation.USER_GET)
+    if user is None:
+        raise UserNotFound(ref)
+    return json_response(dict(user_shape(user), account_id=user.account_id))
 
 
 @zoom_endpoint(Operation.USERS_WRITE, Label.LIGHT)
@@ -94,5 +114,6 @@ async def delete_user(request: Request, caller: Caller) -> Response:
 routes = [
     Route("/v2/users", list_users, methods=["GET"]),
     Route("/v2/users", create_user, methods=["POST"]),
+    Route("/v2/users/{user_id}", get_user, methods=["GET"]),
     Route("/v2/users/{user_id}", delete_user, methods=["DELETE"]),
 ]

@@ -17,6 +17,8 @@ class Operation(StrEnum):
     USERS_READ = "users_read"
     USERS_WRITE = "users_write"
     CHECK = "check"                  # this service's SIP check of one phone (api/check.py)
+    USER_SELF = "user_self"          # GET /v2/users/me: the token's own user (user-managed apps)
+    USER_GET = "user_get"            # GET /v2/users/{userId}: any user of the account
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,10 @@ SIP_PHONE_SCOPES = (
     "sip_phone:delete:sip_phone:admin",
 )
 USER_SCOPES = ("user:read:admin", "user:write:admin", "user:read:list_users:admin", "user:write:user:admin")
+# Zoom's "Get a user": classic user:read (the user's own profile) / user:read:admin, granular
+# user:read:user / user:read:user:admin. The user-level ones only ever reach ``me``.
+USER_SELF_SCOPES = ("user:read", "user:read:user")
+USER_ADMIN_READ_SCOPES = ("user:read:admin", "user:read:user:admin")
 
 REQUIREMENTS: dict[Operation, Requirement] = {
     Operation.LIST: Requirement(("sip_phone:read:admin", "sip_phone:read:list_sip_phones:admin"), PERM_READ, 3306),
@@ -46,10 +52,17 @@ REQUIREMENTS: dict[Operation, Requirement] = {
     # The check REGISTERs with the phone's stored credentials from this server: an action on the
     # phone, so the scopes and permission of updating it (not the list's read scope).
     Operation.CHECK: Requirement(("sip_phone:write:admin", "sip_phone:update:sip_phone:admin"), PERM_EDIT, 3336),
+    # One's own profile needs a user scope and no role permission; another user's, the admin
+    # scope and User:Read (api/users.py checks USER_GET when the user asked for is not the caller).
+    Operation.USER_SELF: Requirement(USER_SELF_SCOPES + USER_ADMIN_READ_SCOPES, None, 3306),
+    Operation.USER_GET: Requirement(USER_ADMIN_READ_SCOPES, PERM_USER_READ, 3306),
 }
 
-KNOWN_SCOPES = SIP_PHONE_SCOPES + USER_SCOPES
+KNOWN_SCOPES = SIP_PHONE_SCOPES + USER_SCOPES + USER_SELF_SCOPES + ("user:read:user:admin",)
 DEFAULT_APP_SCOPES = SIP_PHONE_SCOPES + USER_SCOPES
+# A user-managed app by default: the SIP phone scopes (Zoom has admin-level ones only: the user
+# who signs in acts on the account's phones) and reading the user's own profile.
+DEFAULT_USER_APP_SCOPES = SIP_PHONE_SCOPES + USER_SELF_SCOPES
 
 
 def parse_scopes(text: str) -> tuple[str, ...]:

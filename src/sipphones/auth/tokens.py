@@ -1,4 +1,6 @@
-"""Access tokens: signed JWTs (HS256) carrying the account, the app and its scopes.
+"""Access tokens: signed JWTs (HS256) carrying the account, the app and its scopes; a user-managed
+app's tokens also carry the user they act as and their grant (``auth.user_oauth``), whose
+revocation the API checks on every request (``api.endpoint.authenticate``).
 
 Verification is cached per token string: a client reuses one token for an hour, and verifying
 the signature on every request would cost more than the rest of a request's work.
@@ -26,6 +28,8 @@ class TokenClaims:
     permissions: frozenset[str]
     issued_at: int
     expires_at: int
+    user_id: str = ""                # a user-managed app's token: the user it acts as
+    grant_id: str = ""               # ... and the grant it was issued under (revocable)
 
 
 class TokenService:
@@ -37,25 +41,33 @@ class TokenService:
         self._cache: OrderedDict[str, TokenClaims] = OrderedDict()
         self._cache_size = cache_size
 
+    def now(self) -> float:
+        """The time every expiry of the OAuth grants is computed from (access tokens here,
+        authorization codes and refresh tokens in ``auth.user_oauth``)."""
+        return self.clock()
+
     def issue(self, *, account_id: str, client_id: str, scopes: tuple[str, ...], permissions: tuple[str, ...],
-              now: float | None = None) -> tuple[str, TokenClaims]:
-        iat = int(self.clock() if now is None else now)
+              now: float | None = None, user_id: str = "", grant_id: str = "") -> tuple[str, TokenClaims]:
+        iat = int(self.now() if now is None else now)
         claims = {
             "iss": ISSUER, "aid": account_id, "cid": client_id, "scp": " ".join(scopes),
             "prm": " ".join(permissions), "iat": iat, "exp": iat + self.ttl, "jti": _nonce(),
         }
+        if user_id:
+            claims["uid"], claims["gid"] = user_id, grant_id
         token = jwt.encode(claims, self._key, algorithm="HS256")
-        return token, TokenClaims(account_id, client_id, frozenset(scopes), frozenset(permissions), iat, iat + self.ttl)
+        return token, TokenClaims(account_id, client_id, frozenset(scopes), frozenset(permissions), iat, iat + self.ttl,
+                                  user_id, grant_id)
 
     def verify(self, token: str, now: float | None = None) -> TokenClaims:
-        current = self.clock() if now is None else now
-        claims = self.signed_claims(token)
+        current = self.now() if now is None else now
+        claims = self.read(token)
         if current >= claims.expires_at:
             self._cache.pop(token, None)
             raise AccessTokenExpired()
         return claims
 
-    def signed_claims(self, token: str) -> TokenClaims:
+    def read(self, token: str) -> TokenClaims:
         """The claims of a token this service signed, expired or not (``InvalidAccessToken`` for
         any other string). The emulator's journal names the account of every request with it."""
         claims = self._cache.get(token)
@@ -67,7 +79,8 @@ class TokenService:
                 data = jwt.decode(token, self._key, algorithms=["HS256"], issuer=ISSUER,
                                   options={"verify_exp": False, "verify_iat": False, "require": ["exp", "iat", "aid", "cid"]})
                 claims = TokenClaims(str(data["aid"]), str(data["cid"]), frozenset(str(data.get("scp", "")).split()),
-                                     frozenset(str(data.get("prm", "")).split()), int(data["iat"]), int(data["exp"]))
+                                     frozenset(str(data.get("prm", "")).split()), int(data["iat"]), int(data["exp"]),
+                                     str(data.get("uid", "")), str(data.get("gid", "")))
             except (jwt.PyJWTError, ValueError, TypeError, KeyError):
                 raise InvalidAccessToken() from None
             self._cache[token] = claims

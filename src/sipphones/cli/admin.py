@@ -7,13 +7,15 @@ import time
 import typer
 
 from sipphones.accounts.models import ALL_PERMISSIONS, Account, App, Plan, User
-from sipphones.auth.scopes import DEFAULT_APP_SCOPES, parse_scopes
+from sipphones.auth.scopes import DEFAULT_APP_SCOPES, DEFAULT_USER_APP_SCOPES, parse_scopes
 from sipphones.cli.runtime import (
     DatabaseOption, DataDirOption, JsonOption, emit, fail, open_store, run, settings_from,
 )
 
 accounts_app = typer.Typer(help="Manage accounts (each with a plan and the SIP phone integration switch).", no_args_is_help=True)
-apps_app = typer.Typer(help="Manage Server-to-Server OAuth apps of an account.", no_args_is_help=True)
+apps_app = typer.Typer(help="Manage the OAuth apps of an account: Server-to-Server apps (account tokens) and "
+                            "user-managed apps (users sign in; authorization code grant with PKCE).",
+                       no_args_is_help=True)
 users_app = typer.Typer(help="Manage the users of an account.", no_args_is_help=True)
 
 
@@ -31,8 +33,12 @@ def account_dict(a: Account) -> dict:
 
 
 def app_dict(a: App) -> dict:
-    return {"client_id": a.client_id, "account_id": a.account_id, "name": a.name, "scopes": list(a.scopes),
-            "permissions": list(a.permissions), "active": a.active, "created_at": _ts(a.created_at)}
+    out = {"client_id": a.client_id, "account_id": a.account_id, "name": a.name, "type": a.app_type.value,
+           "scopes": list(a.scopes), "permissions": list(a.permissions), "active": a.active}
+    if a.user_managed:
+        out.update(redirect_uris=list(a.redirect_uris), public_client=a.public_client)
+    out["created_at"] = _ts(a.created_at)
+    return out
 
 
 def user_dict(u: User) -> dict:
@@ -117,17 +123,35 @@ def accounts_delete(account_id: str = typer.Argument(...), database_url: str = D
 @apps_app.command("create")
 def apps_create(
     account: str = typer.Option(..., "--account", help="Account id."),
-    name: str = typer.Option("Server-to-Server app", "--name"),
-    scopes: str = typer.Option(" ".join(DEFAULT_APP_SCOPES), "--scopes",
-                               help="Space- or comma-separated scopes (default: every SIP phone and user scope)."),
+    app_type: str = typer.Option("server-to-server", "--type",
+                                 help="server-to-server (account tokens) or user-managed (users sign in through "
+                                      "/oauth/authorize; sign-in there is automatic: for testing integrations)."),
+    name: str = typer.Option(None, "--name", help="Default: 'Server-to-Server app' or 'User-managed app'."),
+    scopes: str = typer.Option(None, "--scopes",
+                               help="Space- or comma-separated scopes (default: every SIP phone and user scope; "
+                                    "user-managed: the SIP phone scopes, user:read and user:read:user)."),
     permissions: str = typer.Option(" ".join(ALL_PERMISSIONS), "--permissions",
                                     help="Role permissions (default: all): SipPhone:Read SipPhone:Edit "
-                                         "User:Read User:Edit."),
+                                         "User:Read User:Edit. For a user-managed app: the role of its users."),
+    redirect_uris: list[str] = typer.Option(None, "--redirect-uri",
+                                            help="User-managed apps: a redirect URI codes may be sent to "
+                                                 "(repeat for several; exact match)."),
+    public: bool = typer.Option(False, "--public",
+                                help="User-managed apps: a public client (no secret; PKCE required)."),
     database_url: str = DatabaseOption, data_dir: str = DataDirOption, as_json: bool = JsonOption,
 ):
     """Create an app; prints client_id and client_secret (the secret only this once)."""
+    kind = app_type.strip().lower().replace("_", "-")
+    if kind not in ("server-to-server", "user-managed"):
+        fail(f"unknown app type '{app_type}': use server-to-server or user-managed")
+    user_managed = kind == "user-managed"
+    if not user_managed and (redirect_uris or public):
+        fail("--redirect-uri and --public are for user-managed apps (--type user-managed)")
+    if user_managed and not redirect_uris:
+        fail("a user-managed app needs at least one --redirect-uri")
     try:
-        scope_list = parse_scopes(scopes)
+        scope_list = parse_scopes(scopes) if scopes is not None else (
+            DEFAULT_USER_APP_SCOPES if user_managed else DEFAULT_APP_SCOPES)
     except ValueError as e:
         fail(str(e))
     perms = tuple(p for p in permissions.replace(",", " ").split() if p)
@@ -137,11 +161,20 @@ def apps_create(
 
     async def go():
         async with open_store(settings_from(database_url, data_dir)) as repo:
-            return await _accounts(repo).create_app(account, name, scope_list, perms)
+            accounts = _accounts(repo)
+            try:
+                if user_managed:
+                    return await accounts.create_user_app(account, name or "User-managed app",
+                                                          redirect_uris=tuple(redirect_uris), scopes=scope_list,
+                                                          permissions=perms, public_client=public)
+                return await accounts.create_app(account, name or "Server-to-Server app", scope_list, perms)
+            except ValueError as e:
+                fail(str(e))
     created = run(go)
     out = app_dict(created.app)
-    out["client_secret"] = created.client_secret
-    emit(out, as_json, columns=["client_id", "client_secret", "account_id", "scopes"])
+    if created.client_secret:   # a public client has none
+        out["client_secret"] = created.client_secret
+    emit(out, as_json, columns=["client_id", "client_secret", "account_id", "type", "scopes"])
 
 
 @apps_app.command("list")
@@ -153,7 +186,8 @@ def apps_list(account: str = typer.Option(None, "--account", help="Only this acc
             if account is not None:
                 await _accounts(repo).require_account(account)
             return await repo.list_apps(account)
-    emit([app_dict(a) for a in run(go)], as_json, columns=["client_id", "account_id", "name", "scopes", "active"])
+    emit([app_dict(a) for a in run(go)], as_json, columns=["client_id", "account_id", "name", "type", "scopes",
+                                                           "active"])
 
 
 @apps_app.command("delete")

@@ -67,7 +67,8 @@ async def open_store(settings: Settings, *, create: bool = False) -> AsyncIterat
     except Exception as e:  # noqa: BLE001 - connection refused, permissions...
         raise CliError(f"cannot open the database {_safe_url(url)}: {_reason(e)}") from None
     keys = Keys.derive(load_master_key(settings.secret_key, settings.data_dir))
-    repo = SqlRepository.from_url(url, PasswordCipher(keys.sip_password), settings.sqlite_pragmas())
+    repo = SqlRepository.from_url(url, PasswordCipher(keys.sip_password), settings.sqlite_pragmas(),
+                                  settings.postgres_tuning())
     try:
         yield repo
     finally:

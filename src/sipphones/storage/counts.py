@@ -6,7 +6,9 @@ them. The rule that keeps it true: **every write that adds or removes phones cha
 by the number of phones it added or removed, in the same transaction** (a new account starts at
 ``INITIAL``; an account's delete takes its count with it). Every such write is here:
 
-* create, PostgreSQL: ``counted_insert`` makes the insert and its count one statement;
+* create, PostgreSQL: ``counted_insert`` makes the insert and its count one statement, and
+  ``counted_group_insert`` a group of one account's creates and their count
+  (``storage.raw.pg_group``);
 * create, SQLite: the insert goes with ``created(account_id)``, a ``Tally`` that the group commit
   adds up per account and applies once before its COMMIT (``storage.raw.sqlite``);
 * delete of a phone (raw path): ``deleted`` / ``deleted_in``, with the number of rows deleted;
@@ -40,6 +42,19 @@ def counted_insert(insert_sql: str) -> str:
     connection; a duplicate fails the whole statement)."""
     return (f"WITH added AS ({insert_sql} RETURNING account_id) "
             "UPDATE accounts SET phone_count = phone_count + 1 WHERE id = (SELECT account_id FROM added)")
+
+
+def counted_group_insert(insert_sql: str, rows: int) -> str:
+    """PostgreSQL: ``rows`` rows of one account (the last parameter: its id) and their count in one
+    atomic statement; a row that hits a unique key is left out (not counted), the ids of the rows
+    stored are its result. The lock order of ``counted_insert``: the rows, the account row, then
+    the foreign-key checks at the end of the statement."""
+    head, sep, values = insert_sql.partition(" VALUES ")
+    if not sep or rows < 1:
+        raise ValueError("an INSERT ... VALUES (...) statement and at least one row")
+    return (f"WITH added AS ({head} VALUES {', '.join([values] * rows)} ON CONFLICT DO NOTHING RETURNING id), "
+            "counted AS (UPDATE accounts SET phone_count = phone_count + (SELECT count(*) FROM added) WHERE id = ?) "
+            "SELECT id FROM added")
 
 
 def created(account_id: str) -> Tally:

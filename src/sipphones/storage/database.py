@@ -15,13 +15,13 @@ if TYPE_CHECKING:
 # process never needs SQLAlchemy at all.
 
 from sipphones.storage import files
-from sipphones.storage.pragmas import SqlitePragmas
+from sipphones.storage.pragmas import PostgresTuning, SqlitePragmas
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 # The newest revision under migrations/versions (a test checks it against Alembic's own answer):
 # a database already at this revision is opened without importing Alembic (a faster start).
-HEAD_REVISION = "0004"
+HEAD_REVISION = "0005"
 
 
 class DatabaseUrlError(ValueError):
@@ -94,7 +94,7 @@ def sync_engine(url: str, pragmas: SqlitePragmas = SqlitePragmas()) -> Engine:
     return create_engine(u, pool_pre_ping=True, hide_parameters=True)
 
 
-def async_engine(url: str, pragmas: SqlitePragmas = SqlitePragmas()):
+def async_engine(url: str, pragmas: SqlitePragmas = SqlitePragmas(), pools: PostgresTuning = PostgresTuning()):
     """The engine of the repository's SQLAlchemy paths (admin, CLI, monitor, search).
 
     SQLite: a blocking engine behind the async interface (``BlockingAsyncEngine``). A SQLite
@@ -102,15 +102,19 @@ def async_engine(url: str, pragmas: SqlitePragmas = SqlitePragmas()):
     (aiosqlite), and, above all, a transaction then never spans an ``await``: the request hot path
     (``storage.raw``, blocking ``sqlite3`` on the loop) can never wait on the file's write lock
     held by a transaction of this same process that needs the loop to finish.
-    PostgreSQL: SQLAlchemy's async engine over psycopg (the hot path has its own pool).
+    PostgreSQL: SQLAlchemy's async engine over psycopg (the hot path has its own pool), its pool
+    holding ``pools.admin`` connections and no overflow: SQLAlchemy closes an overflow connection
+    when it comes back, so under load an overflow meant a new PostgreSQL backend (a fork, its
+    authentication and catalog caches) for about every third request; a full pool makes a request
+    wait for a connection instead (``pool_timeout``).
     """
     u = _url(url, asynchronous=False)
     if u.get_backend_name() == "sqlite":
         return BlockingAsyncEngine(sync_engine(url, pragmas))
     from sqlalchemy.ext.asyncio import create_async_engine
 
-    return create_async_engine(_url(url, asynchronous=True), pool_size=2, max_overflow=6, pool_pre_ping=True,
-                               hide_parameters=True)
+    return create_async_engine(_url(url, asynchronous=True), pool_size=pools.admin, max_overflow=0,
+                               pool_pre_ping=True, pool_timeout=10, hide_parameters=True)
 
 
 class BlockingConnection:

@@ -23,6 +23,7 @@ class Keys:
     sip_password: bytes
     access_token: bytes
     page_token: bytes
+    console_session: bytes = b""   # signs the admin console's session cookie (sipphones.console)
 
     @classmethod
     def derive(cls, master: bytes) -> "Keys":
@@ -33,7 +34,8 @@ class Keys:
         def sub(label: bytes) -> bytes:
             return HKDF(algorithm=hashes.SHA256(), length=32, salt=b"sipphones", info=label).derive(master)
 
-        return cls(sub(b"sip-password-aes-gcm"), sub(b"access-token-hs256"), sub(b"page-token-hmac"))
+        return cls(sub(b"sip-password-aes-gcm"), sub(b"access-token-hs256"), sub(b"page-token-hmac"),
+                   sub(b"console-session-hmac"))
 
 
 class KeyError_(ValueError):

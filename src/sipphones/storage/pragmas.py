@@ -1,4 +1,5 @@
-"""The settings every SQLite connection of the service opens with, in one place.
+"""The settings every SQLite connection of the service opens with, in one place; and the sizes of
+the PostgreSQL pools and groups (``PostgresTuning``).
 
 Both the request hot path (``storage.raw``, raw ``sqlite3``) and the SQLAlchemy engine
 (``storage.database``) run these statements on each new connection."""
@@ -33,3 +34,15 @@ class SqlitePragmas(NamedTuple):
             f"PRAGMA wal_autocheckpoint={int(self.wal_autocheckpoint)}",
             "PRAGMA foreign_keys=ON",
         ]
+
+
+class PostgresTuning(NamedTuple):
+    """PostgreSQL connections per process: ``hot``, the most the request hot path's pool opens
+    (``storage.raw.postgres``, psycopg_pool: it keeps them under load); ``admin``, the connections
+    the SQLAlchemy pool holds, with no overflow (``storage.database.async_engine``). ``group``: the
+    most phone creates of one account written in one statement (``storage.raw.pg_group``; 1: each
+    alone)."""
+
+    hot: int = 10
+    admin: int = 4
+    group: int = 64

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     Boolean, Column, Float, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Table, Text,
-    UniqueConstraint,
+    UniqueConstraint, false as sa_false,
 )
 
 metadata = MetaData()
@@ -47,7 +47,43 @@ apps = Table(
     Column("permissions", Text, nullable=False),        # space separated
     Column("active", Boolean, nullable=False, default=True),
     Column("created_at", Float, nullable=False),
+    # migration 0005: user-managed apps beside Server-to-Server ones
+    Column("app_type", String(24), nullable=False, default="server_to_server", server_default="server_to_server"),
+    Column("redirect_uris", Text, nullable=False, default="", server_default=""),  # space separated
+    Column("public_client", Boolean, nullable=False, default=False, server_default=sa_false()),
     Index("ix_apps_account", "account_id"),
+)
+
+# User-managed OAuth (migration 0005): codes and grants, their secrets only as SHA-256 digests.
+oauth_codes = Table(
+    "oauth_codes", metadata,
+    Column("code_hash", String(64), primary_key=True),
+    Column("client_id", String(64), ForeignKey("apps.client_id", ondelete="CASCADE"), nullable=False),
+    Column("account_id", String(32), ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("user_id", ORDERED_ID, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("redirect_uri", String(2048), nullable=False),
+    Column("scopes", Text, nullable=False),
+    Column("challenge", String(128), nullable=False),
+    Column("challenge_method", String(8), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("used_at", Float, nullable=True),
+    Column("grant_id", String(32), nullable=True),
+    Index("ix_oauth_codes_expires", "expires_at"),
+)
+
+oauth_grants = Table(
+    "oauth_grants", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("client_id", String(64), ForeignKey("apps.client_id", ondelete="CASCADE"), nullable=False),
+    Column("account_id", String(32), ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("user_id", ORDERED_ID, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("scopes", Text, nullable=False),
+    Column("refresh_hash", String(64), nullable=False),
+    Column("refresh_expires_at", Float, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("revoked_at", Float, nullable=True),
+    Index("ix_oauth_grants_client_user", "client_id", "user_id"),
 )
 
 sip_phones = Table(

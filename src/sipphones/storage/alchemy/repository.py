@@ -1,6 +1,6 @@
 """The repository's SQLAlchemy Core path (SQLite through a blocking engine, PostgreSQL through
-psycopg 3): accounts, users, apps, the admin, CLI, monitor and search operations on phones, and
-registration health."""
+psycopg 3): accounts, user lookups and deletes, apps, the admin, CLI, monitor and search operations
+on phones, and registration health (user creates and pages are on the hot path, ``storage.raw``)."""
 
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ from typing import Any, AsyncIterator
 from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from sipphones.accounts.models import Account, App, Plan, User
+from sipphones.accounts.models import Account, App, AppType, Plan, User
 from sipphones.phones.models import SipPhone
-from sipphones.repository import UNKNOWN_STATE, DuplicateKey, PhoneStatus, PhoneStatusEntry, StatusPage
+from sipphones.repository import UNKNOWN_STATE, PhoneStatus, PhoneStatusEntry, StatusPage
 from sipphones.storage import counts
 from sipphones.storage import schema as t
 from sipphones.storage.raw.rows import PhoneRows
 from sipphones.storage.raw.runner import matchable as _matchable
-from sipphones.storage.raw.runner import retrying
+from sipphones.storage.raw.runner import constraint_error, retrying
 from sipphones.storage.raw.statements import _LIST_NULLABLE, _PHONE_COLUMNS, LIST_COLUMN_NAMES
 
 _LIST_COLUMNS = [func.nullif(t.sip_phones.c[n], "") if n in _LIST_NULLABLE else t.sip_phones.c[n]
@@ -37,7 +37,11 @@ def _user(row) -> User:
 def _app(row) -> App:
     return App(client_id=row.client_id, account_id=row.account_id, name=row.name, secret_hash=row.secret_hash,
                scopes=tuple(row.scopes.split()), permissions=tuple(row.permissions.split()),
-               active=bool(row.active), created_at=row.created_at)
+               active=bool(row.active), created_at=row.created_at, app_type=AppType(row.app_type),
+               redirect_uris=tuple(row.redirect_uris.split()), public_client=bool(row.public_client))
+
+
+MAX_STATUS_IDS = 500  # phone ids of one get_statuses call (a page lists at most 300)
 
 
 class AlchemyRepository(PhoneRows):
@@ -54,7 +58,7 @@ class AlchemyRepository(PhoneRows):
                     sip_phone_integration=account.sip_phone_integration, unlimited=account.unlimited,
                     phone_count=counts.INITIAL, created_at=account.created_at))
         except IntegrityError as e:
-            raise DuplicateKey(str(e.orig)) from None
+            raise (constraint_error(e.orig) or e) from None
 
     async def get_account(self, account_id: str) -> Account | None:
         if not _matchable(account_id):
@@ -88,21 +92,14 @@ class AlchemyRepository(PhoneRows):
             phone_ids = select(t.sip_phones.c.id).where(t.sip_phones.c.account_id == account_id)
             await conn.execute(delete(t.phone_status).where(t.phone_status.c.phone_id.in_(phone_ids)))
             await conn.execute(delete(t.sip_phones).where(t.sip_phones.c.account_id == account_id))
+            await conn.execute(delete(t.oauth_codes).where(t.oauth_codes.c.account_id == account_id))
+            await conn.execute(delete(t.oauth_grants).where(t.oauth_grants.c.account_id == account_id))
             await conn.execute(delete(t.apps).where(t.apps.c.account_id == account_id))
             await conn.execute(delete(t.users).where(t.users.c.account_id == account_id))
             res = await conn.execute(delete(t.accounts).where(t.accounts.c.id == account_id))
         return res.rowcount > 0
 
     # --- users ----------------------------------------------------------------------------
-
-    async def add_user(self, user: User) -> None:
-        try:
-            async with self.engine.begin() as conn:
-                await conn.execute(insert(t.users).values(
-                    id=user.id, account_id=user.account_id, email=user.email.lower(), first_name=user.first_name,
-                    last_name=user.last_name, type=user.type, status=user.status, created_at=user.created_at))
-        except IntegrityError as e:
-            raise DuplicateKey(str(e.orig)) from None
 
     async def get_user(self, account_id: str, user_id: str) -> User | None:
         if not _matchable(account_id, user_id):
@@ -114,16 +111,6 @@ class AlchemyRepository(PhoneRows):
 
     async def get_user_by_email(self, account_id: str, email: str) -> User | None:
         return await self.get_user_by_emails(account_id, (email,))
-
-    async def list_users(self, account_id: str, *, after_id: str | None, limit: int) -> tuple[list[User], int]:
-        q = select(t.users).where(t.users.c.account_id == account_id)
-        if after_id:
-            q = q.where(t.users.c.id > after_id)
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(q.order_by(t.users.c.id).limit(limit))).all()
-            total = (await conn.execute(select(func.count()).select_from(t.users).where(
-                t.users.c.account_id == account_id))).scalar_one()
-        return [_user(r) for r in rows], total
 
     async def delete_user(self, account_id: str, user_id: str) -> bool:
         if not _matchable(account_id, user_id):
@@ -138,6 +125,9 @@ class AlchemyRepository(PhoneRows):
             await conn.execute(delete(t.phone_status).where(t.phone_status.c.phone_id.in_(phones)))
             gone = (await conn.execute(delete(t.sip_phones).where(
                 t.sip_phones.c.account_id == account_id, t.sip_phones.c.user_id == user_id))).rowcount
+            # The user's codes and grants go too: the refresh tokens die with their owner.
+            await conn.execute(delete(t.oauth_codes).where(t.oauth_codes.c.user_id == user_id))
+            await conn.execute(delete(t.oauth_grants).where(t.oauth_grants.c.user_id == user_id))
             res = await conn.execute(delete(t.users).where(t.users.c.account_id == account_id, t.users.c.id == user_id))
             await counts.subtract(conn, account_id, gone)
         return res.rowcount > 0
@@ -150,9 +140,10 @@ class AlchemyRepository(PhoneRows):
                 await conn.execute(insert(t.apps).values(
                     client_id=app.client_id, account_id=app.account_id, name=app.name, secret_hash=app.secret_hash,
                     scopes=" ".join(app.scopes), permissions=" ".join(app.permissions), active=app.active,
-                    created_at=app.created_at))
+                    created_at=app.created_at, app_type=app.app_type.value, redirect_uris=" ".join(app.redirect_uris),
+                    public_client=app.public_client))
         except IntegrityError as e:
-            raise DuplicateKey(str(e.orig)) from None
+            raise (constraint_error(e.orig) or e) from None
 
     async def get_app(self, client_id: str) -> App | None:
         if not _matchable(client_id):
@@ -173,6 +164,8 @@ class AlchemyRepository(PhoneRows):
         if not _matchable(client_id):
             return False
         async with self.engine.begin() as conn:
+            await conn.execute(delete(t.oauth_codes).where(t.oauth_codes.c.client_id == client_id))
+            await conn.execute(delete(t.oauth_grants).where(t.oauth_grants.c.client_id == client_id))
             res = await conn.execute(delete(t.apps).where(t.apps.c.client_id == client_id))
         return res.rowcount > 0
 
@@ -185,11 +178,13 @@ class AlchemyRepository(PhoneRows):
             row = (await conn.execute(select(*_PHONE_COLUMNS).where(t.sip_phones.c.id == phone_id))).first()
         return self._phone(row) if row else None
 
-    def _search_filter(self, search: str):
+    def _search_filter(self, account_id: str, search: str):
         key = search.strip().lower()
         full_name = func.lower(func.trim(t.users.c.first_name + " " + t.users.c.last_name))
+        # The account as a value, not sip_phones' column: an uncorrelated subquery, evaluated once
+        # (correlated, SQLite ran it again for every phone of the account: seconds with 10,000).
         user_match = select(t.users.c.id).where(
-            t.users.c.account_id == t.sip_phones.c.account_id,
+            t.users.c.account_id == account_id,
             or_(t.users.c.email == key, full_name == key),
         )
         return or_(
@@ -200,7 +195,7 @@ class AlchemyRepository(PhoneRows):
 
     async def _search_page(self, account_id: str, search: str, after_id: str | None, offset: int, limit: int,
                            with_total: bool) -> tuple[list, int]:
-        where = [t.sip_phones.c.account_id == account_id, self._search_filter(search)]
+        where = [t.sip_phones.c.account_id == account_id, self._search_filter(account_id, search)]
         q = select(*_LIST_COLUMNS).where(*where)
         if after_id is not None:
             q = q.where(t.sip_phones.c.id > after_id)
@@ -276,6 +271,18 @@ class AlchemyRepository(PhoneRows):
         async with self.engine.connect() as conn:
             row = (await conn.execute(select(t.phone_status).where(t.phone_status.c.phone_id == phone_id))).first()
         return PhoneStatus(**row._mapping) if row else None
+
+    async def get_statuses(self, account_id: str, phone_ids: list[str]) -> dict[str, PhoneStatus]:
+        """The status rows of those of ``phone_ids`` that are the account's and have one, in one
+        statement (at most ``MAX_STATUS_IDS`` ids)."""
+        if not phone_ids:
+            return {}
+        if len(phone_ids) > MAX_STATUS_IDS:
+            raise ValueError(f"at most {MAX_STATUS_IDS} phone ids at once")
+        s = t.phone_status
+        q = select(s).where(s.c.account_id == account_id, s.c.phone_id.in_(list(phone_ids)))
+        async with self.engine.connect() as conn:
+            return {r.phone_id: PhoneStatus(**r._mapping) for r in (await conn.execute(q)).all()}
 
     async def list_status(self, account_id: str | None = None) -> list[PhoneStatus]:
         q = select(t.phone_status).order_by(t.phone_status.c.phone_id)

@@ -1,5 +1,6 @@
 """The repository's request hot path (``SqlRepository``'s per-request operations: the app check,
-the user lookup, phone reads and writes, list pages) through a raw-driver ``Runner``."""
+the user lookup, user creates and pages, phone reads and writes, list pages) through a raw-driver
+``Runner``."""
 
 from __future__ import annotations
 
@@ -9,18 +10,20 @@ from sipphones.accounts.models import Account, Plan, User
 from sipphones.phones.models import SipPhone
 from sipphones.repository import RecordPage, VersionPage
 from sipphones.storage import counts
+from sipphones.storage.raw.pg_group import GroupedCreates
 from sipphones.storage.raw.rows import _PLANS, PhoneRows, _make_account, _make_user
 from sipphones.storage.raw.runner import Runner
 from sipphones.storage.raw.runner import matchable as _matchable
 from sipphones.storage.raw.statements import (
-    SQL_ACTIVE_APP_ACCOUNT, SQL_DELETE_PHONE, SQL_DELETE_STATUS, SQL_INSERT_PHONE, SQL_INSERT_PHONE_COUNTED,
-    SQL_PAGE, SQL_PAGE_TOTAL, SQL_PHONE, SQL_PHONE_COUNT, SQL_UPDATE_PHONE, SQL_USERS_BY_EMAILS, SQL_VERSIONS,
-    SQL_VERSIONS_TOTAL, _inserted_values, _updatable_values,
+    SQL_ACTIVE_APP_ACCOUNT, SQL_ACTIVE_GRANT_ACCOUNT, SQL_DELETE_PHONE, SQL_DELETE_STATUS, SQL_INSERT_PHONE,
+    SQL_INSERT_USER, SQL_PAGE, SQL_PAGE_TOTAL, SQL_PHONE, SQL_PHONE_COUNT, SQL_UPDATE_PHONE, SQL_USER_COUNT,
+    SQL_USERS_BY_EMAILS, SQL_USERS_PAGE_TOTAL, SQL_VERSIONS, SQL_VERSIONS_TOTAL, _inserted_values, _updatable_values,
 )
 
 
 class RawRepository(PhoneRows):
     hot: Runner
+    creates: GroupedCreates | None   # PostgreSQL's phone creates; None on SQLite
     # the search path of list pages (``storage.alchemy.repository.AlchemyRepository``)
     _search_page: Callable[..., Awaitable[tuple[list, int]]]
 
@@ -38,6 +41,24 @@ class RawRepository(PhoneRows):
                 return _make_user(r)  # the row is in User's field order (_USER_COLS)
         return None
 
+    async def add_user(self, user: User) -> None:
+        """One statement (SQLite: in the next group commit). DuplicateKey for an address the
+        account has already; MissingReference when the account does not exist (any more)."""
+        await self.hot.write(SQL_INSERT_USER, (
+            user.id, user.account_id, user.email.lower(), user.first_name, user.last_name, user.type, user.status,
+            user.created_at))
+
+    async def list_users(self, account_id: str, *, after_id: str | None, limit: int) -> tuple[list[User], int]:
+        """Up to ``limit`` users of the account in id order after ``after_id``, and how many it has:
+        one statement (two past the last page)."""
+        if not _matchable(account_id, after_id):
+            return [], 0
+        rows = await self.hot.all(SQL_USERS_PAGE_TOTAL, (account_id, account_id, after_id or "", limit))
+        if not rows:
+            row = await self.hot.one(SQL_USER_COUNT, (account_id,))
+            return [], (row[0] if row else 0) or 0
+        return [_make_user(r[:-1]) for r in rows], rows[0][-1]
+
     async def get_active_app_account(self, client_id: str, account_id: str) -> Account | None:
         """The account, if ``client_id`` is an active app of it (one query: the per-request check)."""
         if not _matchable(client_id, account_id):
@@ -47,13 +68,24 @@ class RawRepository(PhoneRows):
             return None
         return _make_account((r[0], r[1], _PLANS.get(r[2]) or Plan(r[2]), bool(r[3]), bool(r[4]), r[5]))
 
+    async def get_active_grant_account(self, grant_id: str, client_id: str, account_id: str,
+                                       user_id: str) -> Account | None:
+        """The account, if the grant is active and names this app, account and user (one query:
+        the per-request check of a user-managed app's token)."""
+        if not _matchable(grant_id, client_id, account_id, user_id):
+            return None
+        r = await self.hot.one(SQL_ACTIVE_GRANT_ACCOUNT, (grant_id, client_id, account_id, user_id))
+        if r is None:
+            return None
+        return _make_account((r[0], r[1], _PLANS.get(r[2]) or Plan(r[2]), bool(r[3]), bool(r[4]), r[5]))
+
     async def add_phone(self, phone: SipPhone, user_id: str) -> None:
         values = self._phone_row(phone)
         values["user_id"] = user_id
         values["email_key"] = phone.user_email.lower()
         params = _inserted_values(values)
-        if self.hot.dialect == "postgresql":
-            await self.hot.write(SQL_INSERT_PHONE_COUNTED, params)
+        if self.creates is not None:  # PostgreSQL: in a group of the account's creates (storage.raw.pg_group)
+            await self.creates.create(phone.account_id, params)
             return
         # One statement (no savepoint); the group adds up its creates' counts per account.
         await self.hot.write(SQL_INSERT_PHONE, params, tally=counts.created(phone.account_id))

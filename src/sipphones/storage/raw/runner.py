@@ -1,5 +1,5 @@
-"""Raw-driver statement runners for the request hot path (auth, user lookup, phone reads/writes,
-list pages).
+"""Raw-driver statement runners for the request hot path (auth, user lookup, user creates and
+pages, phone reads/writes, list pages).
 
 Why: through SQLAlchemy's async layer one primary-key SELECT costs ~250 µs of CPU on SQLite and
 ~420 µs on PostgreSQL (greenlet hops, a pool checkout with a pre-ping, result wrapping), against
@@ -14,7 +14,9 @@ them into ``%s`` once per statement) and run through:
   default), ``busy_timeout`` so that another process' short write (the CLI) is waited for.
 * ``PostgresRunner``: a psycopg_pool ``AsyncConnectionPool`` (autocommit connections, every hot
   statement prepared on first use, no per-checkout ping: a broken connection is dropped by the
-  pool when it comes back in a bad state, and idle connections are recycled after ``max_idle``).
+  pool when it comes back in a bad state, and idle connections are recycled after ``max_idle``;
+  its size is ``SIPPHONES_DATABASE_POOL_SIZE``). Phone creates of one account go in groups
+  (``storage.raw.pg_group``: one statement, one lock of the account row, one commit per group).
 
 ``SqliteRunner`` lives in ``storage.raw.sqlite``, ``PostgresRunner`` in ``storage.raw.postgres``, their
 statements in ``storage.raw.statements``, the row mappers in ``storage.raw.rows``. The SQLAlchemy
@@ -28,7 +30,7 @@ import random
 from typing import Any, Awaitable, Callable, Protocol, Sequence, TypeVar
 
 from sipphones.repository import DuplicateKey, MissingReference
-from sipphones.storage.pragmas import SqlitePragmas
+from sipphones.storage.pragmas import PostgresTuning, SqlitePragmas
 
 T = TypeVar("T")
 
@@ -104,7 +106,8 @@ def matchable(*keys: str | None) -> bool:
     return True
 
 
-def runner_for(url: str, pragmas: SqlitePragmas = SqlitePragmas()) -> Runner:
+def runner_for(url: str, pragmas: SqlitePragmas = SqlitePragmas(),
+               pools: PostgresTuning = PostgresTuning()) -> Runner:
     from sqlalchemy.engine import make_url
 
     from sipphones.storage.raw.postgres import PostgresRunner
@@ -113,4 +116,5 @@ def runner_for(url: str, pragmas: SqlitePragmas = SqlitePragmas()) -> Runner:
     u = make_url(url)
     if u.get_backend_name() == "sqlite":
         return SqliteRunner(u.database or ":memory:", pragmas)
-    return PostgresRunner(u.set(drivername="postgresql").render_as_string(hide_password=False))
+    return PostgresRunner(u.set(drivername="postgresql").render_as_string(hide_password=False),
+                          min_size=min(2, pools.hot), max_size=pools.hot)

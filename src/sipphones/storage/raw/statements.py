@@ -4,11 +4,12 @@ are read in (``storage.raw.rows``)."""
 
 from __future__ import annotations
 
+import functools
 import operator
 
 from sipphones.phones import fields
 from sipphones.storage import schema as t
-from sipphones.storage.counts import counted_insert
+from sipphones.storage.counts import counted_group_insert, counted_insert
 
 # A phone's columns: its fields' (``phones.fields``, in the table's order) with the owner, the
 # timestamps and the row's version, in SipPhone's order: rows are read by position (see
@@ -30,7 +31,20 @@ SQL_ACTIVE_APP_ACCOUNT = (
     f"SELECT {_ACCOUNT_COLS} FROM apps p JOIN accounts a ON a.id = p.account_id "
     "WHERE p.client_id = ? AND a.id = ? AND p.active"
 )
+# A user-managed app's token: its grant still active, the app active, the user still there.
+SQL_ACTIVE_GRANT_ACCOUNT = (
+    f"SELECT {_ACCOUNT_COLS} FROM oauth_grants g JOIN apps p ON p.client_id = g.client_id "
+    "JOIN accounts a ON a.id = g.account_id JOIN users u ON u.id = g.user_id AND u.account_id = g.account_id "
+    "WHERE g.id = ? AND g.client_id = ? AND g.account_id = ? AND g.user_id = ? AND g.revoked_at IS NULL AND p.active"
+)
 SQL_USERS_BY_EMAILS = f"SELECT {_USER_COLS} FROM users WHERE account_id = ? AND email IN (?, ?)"
+# A user create: one statement (the account's existence is its foreign key: MissingReference).
+SQL_INSERT_USER = f"INSERT INTO users ({_USER_COLS}) VALUES ({', '.join('?' for _ in _USER_COLS.split(', '))})"
+# A page of an account's users in id order, the account's user count as its last column (one
+# statement); past the last page no row carries the count: SQL_USER_COUNT then.
+SQL_USERS_PAGE_TOTAL = (f"SELECT {_USER_COLS}, (SELECT count(*) FROM users WHERE account_id = ?) "
+                        "FROM users WHERE account_id = ? AND id > ? ORDER BY id LIMIT ?")
+SQL_USER_COUNT = "SELECT count(*) FROM users WHERE account_id = ?"
 SQL_PHONE = f"SELECT {_PHONE_COLS} FROM sip_phones WHERE account_id = ? AND id = ?"
 SQL_INSERT_PHONE = (f"INSERT INTO sip_phones ({', '.join(_INSERTED)}) "
                     f"VALUES ({', '.join('?' for _ in _INSERTED)})")
@@ -39,6 +53,8 @@ SQL_UPDATE_PHONE = (f"UPDATE sip_phones SET {', '.join(n + ' = ?' for n in _UPDA
                     "WHERE account_id = ? AND id = ?")
 # PostgreSQL: the insert and the account's phone count in one statement (``storage.counts``).
 SQL_INSERT_PHONE_COUNTED = counted_insert(SQL_INSERT_PHONE)
+# PostgreSQL: a group of one account's creates (``storage.raw.pg_group``), n rows then the account id.
+sql_insert_phones_counted = functools.partial(counted_group_insert, SQL_INSERT_PHONE)
 SQL_DELETE_STATUS = "DELETE FROM phone_status WHERE phone_id = ?"
 SQL_DELETE_PHONE = "DELETE FROM sip_phones WHERE account_id = ? AND id = ?"
 # List pages read only what a list item shows (PhoneRecord), in its order, the encrypted password
