@@ -5,7 +5,7 @@ account and monitor domains; ``sipphones.storage.store.SqlRepository`` implement
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import AsyncIterator, Iterable, NamedTuple, Protocol, Sequence
+from typing import Any, AsyncIterator, Iterable, NamedTuple, Protocol, Sequence
 
 from sipphones.accounts.models import Account, App, User
 from sipphones.auth.grants import AuthorizationCode, Grant
@@ -174,8 +174,15 @@ class Repository(Protocol):
 
     # the whole state as JSON-ready rows, table by table (the emulator's reset, seed and snapshot)
     async def dump_state(self, account_id: str | None = None) -> dict[str, list[dict]]: ...
-    async def replace_state(self, tables: dict[str, list[dict]], account_id: str | None = None) -> None:
-        """Every row (or one account's) replaced by ``tables``' rows, in one transaction."""
+    async def add_account_bundle(self, account: Account, users: list[User], app: App) -> None:
+        """An account with its users and one app, in one transaction."""
+        ...
+    def prepare_state(self, tables: dict[str, list[dict]]) -> Any:
+        """``tables`` checked and decoded once, for repeated ``replace_state`` (a reset's baseline)."""
+        ...
+    async def replace_state(self, tables: Any, account_id: str | None = None) -> None:
+        """Every row (or one account's) replaced by ``tables``' rows (a dump's form, or
+        ``prepare_state``'s), in one transaction."""
         ...
     # monitors sharing a fleet (``monitor.fleet``; ``storage.alchemy.fleet`` says how)
     async def fleet_heartbeat(self, monitor_id: str, name: str, lease: float) -> FleetView: ...

@@ -49,7 +49,9 @@ def test_bad_control_requests_are_zoom_shaped_400s(emu, control):
     h = {"Authorization": f"Bearer {emu.admin_token}"}
     for path, body in (("/clock/advance", {}), ("/clock/advance", {"seconds": -5}), ("/clock/advance", {"seconds": "x"}),
                        ("/accounts", {"plan": "gold"}), ("/accounts", {"scopes": ["no:such:scope"]}),
-                       ("/accounts", {"users": "not-a-list"}), ("/reset", {"account_id": 5})):
+                       ("/accounts", {"users": "not-a-list"}), ("/accounts", {"users": ["not-an-email"]}),
+                       ("/accounts", {"users": ["a@example.com", "A@example.com"]}), ("/accounts", {"name": " "}),
+                       ("/reset", {"account_id": 5})):
         r = httpx.post(emu.url + "/_sipphones/v1" + path, headers=h, json=body)
         assert r.status_code == 400 and r.json()["code"] == 300 and r.json()["message"], (path, body, r.text)
     r = httpx.post(emu.url + "/_sipphones/v1/reset", headers=h, content=b"{not json")

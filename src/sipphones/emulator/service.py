@@ -16,15 +16,19 @@ the baseline has none), and leaves the clock, journal and faults to the other ac
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any, Callable
 
-from sipphones.accounts.models import ALL_PERMISSIONS, Plan
+from sipphones.accounts.models import ALL_PERMISSIONS, Account, App, NewApp, Plan, User
 from sipphones.accounts.service import AccountService
 from sipphones.auth.scopes import DEFAULT_APP_SCOPES, KNOWN_SCOPES
 from sipphones.auth.tokens import TokenService
 from sipphones.emulator.clock import Clock
+from sipphones.ids import new_client_id, new_id, new_secret
+from sipphones.phones import rules
 from sipphones.phones.service import PhoneService
 from sipphones.repository import Repository
+from sipphones.storage.crypto import hash_secret
 
 SNAPSHOT_FORMAT = "sipphones-snapshot"
 SNAPSHOT_VERSION = 1
@@ -44,7 +48,7 @@ class Emulator:
         self.journal: Any = None   # sipphones.emulator.journal.Journal, once wired (h-faults)
         self.faults: Any = None    # sipphones.emulator.faults.FaultRules, once wired (h-faults)
         self._on_reset = on_reset
-        self._baseline: dict[str, list[dict]] = {}
+        self._baseline: Any = None  # the repository's prepare_state of the baseline's rows
         self._lock = asyncio.Lock()  # one reset or load at a time
 
     async def start(self) -> None:
@@ -52,7 +56,7 @@ class Emulator:
         if self.seed is not None:
             await self.repo.replace_state({})
             await self.seed.apply(self.repo, self.accounts, self.phones)
-        self._baseline = await self.repo.dump_state()
+        self._baseline = self.repo.prepare_state(await self.repo.dump_state())
 
     # --- reset ----------------------------------------------------------------------------
     async def reset(self, account_id: str | None = None) -> dict:
@@ -86,16 +90,23 @@ class Emulator:
         emails = list(users or [])
         if len(emails) > MAX_FRESH_USERS:
             raise ValueError(f"at most {MAX_FRESH_USERS} users per fresh account")
-        account = await self.accounts.create_account(name, account_plan, sip_phone_integration=sip_phone_integration,
-                                                     unlimited=unlimited)
-        try:
-            for email in emails:
-                await self.accounts.create_user(account.id, email)
-            created = await self.accounts.create_app(account.id, "Test app", app_scopes, ALL_PERMISSIONS,
-                                                     account_known=True)
-        except BaseException:
-            await self.repo.delete_account(account.id)
-            raise
+        name = name.strip()
+        if not 0 < len(name) <= 255 or any(ord(c) < 32 or ord(c) == 127 for c in name):
+            raise ValueError("name must be 1 to 255 printable characters")
+        bad = [e for e in emails if not isinstance(e, str) or rules.check_email(e)]
+        if bad:
+            raise ValueError(f"not an e-mail address: {str(bad[0])[:130]!r}")
+        if len({e.lower() for e in emails}) != len(emails):
+            raise ValueError("users holds the same e-mail address twice")
+        now = time.time()
+        account = Account(id=new_id(), name=name, plan=account_plan, sip_phone_integration=sip_phone_integration,
+                          unlimited=unlimited, created_at=now)
+        users_ = [User(id=new_id(), account_id=account.id, email=e.lower(), created_at=now) for e in emails]
+        secret = new_secret(24)
+        app = App(client_id=new_client_id(), account_id=account.id, name="Test app", secret_hash=hash_secret(secret),
+                  scopes=app_scopes, permissions=ALL_PERMISSIONS, created_at=now)
+        await self.repo.add_account_bundle(account, users_, app)
+        created = NewApp(app=app, client_secret=secret)
         token, claims = self.tokens.issue(account_id=account.id, client_id=created.app.client_id,
                                           scopes=created.app.scopes, permissions=created.app.permissions)
         return {"account_id": account.id, "client_id": created.app.client_id,
@@ -121,7 +132,7 @@ class Emulator:
         async with self._lock:
             await self.repo.replace_state(tables)
             if baseline:
-                self._baseline = await self.repo.dump_state()
+                self._baseline = self.repo.prepare_state(await self.repo.dump_state())
             for hook in self._on_reset:
                 result = hook()
                 if asyncio.iscoroutine(result):

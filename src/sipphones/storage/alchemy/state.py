@@ -19,7 +19,11 @@ import binascii
 from typing import Any
 
 from sqlalchemy import delete, insert, select
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from sipphones.accounts.models import Account, App, User
+from sipphones.repository import DuplicateKey
+from sipphones.storage import counts
 
 from sipphones.storage import schema as t
 
@@ -76,9 +80,48 @@ def check_rows(tables: dict[str, list[dict]]) -> None:
                 raise ValueError(f"table {name!r} has no column {sorted(unknown)[0]!r}")
 
 
+class PreparedState:
+    """Rows checked and decoded into their stored form once (a reset's baseline): inserting them
+    again costs no checking, decoding or encryption."""
+
+    def __init__(self, rows: dict[str, list[dict]], count: int) -> None:
+        self.rows = rows
+        self.count = count
+
+
 class StateRows:
     engine: Any
     cipher: Any
+
+    async def add_account_bundle(self, account: Account, users: list[User], app: App) -> None:
+        """An account with its users and one app, in one transaction (the emulator's fresh account)."""
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(insert(t.accounts).values(
+                    id=account.id, name=account.name, plan=account.plan.value,
+                    sip_phone_integration=account.sip_phone_integration, unlimited=account.unlimited,
+                    phone_count=counts.INITIAL, created_at=account.created_at))
+                if users:
+                    await conn.execute(insert(t.users), [
+                        {"id": u.id, "account_id": u.account_id, "email": u.email, "first_name": u.first_name,
+                         "last_name": u.last_name, "type": u.type, "status": u.status, "created_at": u.created_at}
+                        for u in users])
+                await conn.execute(insert(t.apps).values(
+                    client_id=app.client_id, account_id=app.account_id, name=app.name, secret_hash=app.secret_hash,
+                    scopes=" ".join(app.scopes), permissions=" ".join(app.permissions), active=app.active,
+                    created_at=app.created_at))
+        except IntegrityError as e:
+            raise DuplicateKey(str(e.orig)) from None
+
+    def prepare_state(self, tables: dict[str, list[dict]]) -> PreparedState:
+        """``tables`` (a dump's form) checked and decoded for ``replace_state``; ValueError if they do not fit."""
+        check_rows(tables)
+        try:
+            rows = {name: [_decode(table, row, self.cipher) for row in tables.get(name) or []]
+                    for name, table in ((table.name, table) for table in t.metadata.sorted_tables)}
+        except (TypeError, ValueError, KeyError, binascii.Error) as e:
+            raise ValueError(f"the rows do not fit the tables ({e})") from None
+        return PreparedState(rows, sum(len(v) for v in rows.values()))
 
     async def dump_state(self, account_id: str | None = None) -> dict[str, list[dict]]:
         """Every row (or the rows of one account), table by table."""
@@ -96,13 +139,14 @@ class StateRows:
                 out[str(table.name)] = [_encode(table, dict(row._mapping), self.cipher) for row in result]
         return out
 
-    async def replace_state(self, tables: dict[str, list[dict]], account_id: str | None = None) -> None:
-        """Delete every row (or one account's) and insert ``tables``' rows, in one transaction.
-        With ``account_id``, only that account's rows of ``tables`` are inserted."""
-        check_rows(tables)
+    async def replace_state(self, tables: dict[str, list[dict]] | PreparedState, account_id: str | None = None) -> None:
+        """Delete every row (or one account's) and insert ``tables``' rows (a dump's form, or
+        prepared by ``prepare_state``), in one transaction. With ``account_id``, only that
+        account's rows of ``tables`` are inserted."""
+        prepared = tables if isinstance(tables, PreparedState) else self.prepare_state(tables)
         try:
-            await self._replace(tables, account_id)
-        except (SQLAlchemyError, TypeError, ValueError, KeyError, binascii.Error) as e:
+            await self._replace(prepared.rows, account_id)
+        except (SQLAlchemyError, TypeError, ValueError, KeyError) as e:
             # A row that does not fit its table (a missing column, a duplicate key, a wrong type):
             # the transaction is rolled back, nothing changed.
             detail = str(getattr(e, "orig", None) or e).strip().splitlines()[0][:300]
@@ -127,5 +171,5 @@ class StateRows:
                         continue
                     rows = [row for row in rows if row.get(key) == account_id]
                 if rows:
-                    await conn.execute(insert(table), [_decode(table, row, self.cipher) for row in rows])
+                    await conn.execute(insert(table), rows)
 
