@@ -39,7 +39,8 @@ def database_url(request, tmp_path_factory):
 @pytest.fixture(scope="session")
 def server(database_url, tmp_path_factory) -> ServerProcess:
     data_dir = tmp_path_factory.mktemp("data")
-    srv = start_server(database_url, data_dir)
+    # User-managed OAuth's password-less sign-in on (tests/api/test_user_oauth.py; off by default).
+    srv = start_server(database_url, data_dir, extra_env={"SIPPHONES_OAUTH_EMULATED_SIGN_IN": "1"})
     yield srv
     srv.stop()
 

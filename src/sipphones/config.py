@@ -80,6 +80,11 @@ class Settings:
     journal: bool = True
     journal_max_entries: int = 1000
     journal_max_entry_bytes: int = 32_768
+    # User-managed OAuth apps: ``GET /oauth/authorize`` signs a user in without a password (the
+    # user named by ``login_hint``, or picked on a page). Always on in emulator mode; in normal
+    # mode only when the operator asks for it, since anyone who reaches the server could then act
+    # as any user of such an app's account (within the app's scopes).
+    oauth_emulated_sign_in: bool = False
 
     def __post_init__(self) -> None:
         # Values may come as text (environment, command line): convert to each field's type.

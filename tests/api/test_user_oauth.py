@@ -242,9 +242,28 @@ def test_sign_in_page_lists_the_accounts_users(http, app, admin, creds):
 @pytest.fixture(scope="module")
 def short_server(server: ServerProcess) -> Iterator[ServerProcess]:
     srv = start_server(server.database_url, server.data_dir,
-                       extra_env={"SIPPHONES_OAUTH_CODE_TTL": "1", "SIPPHONES_REFRESH_TOKEN_TTL": "2"})
+                       extra_env={"SIPPHONES_OAUTH_CODE_TTL": "1", "SIPPHONES_REFRESH_TOKEN_TTL": "2",
+                                  "SIPPHONES_OAUTH_EMULATED_SIGN_IN": "1"})
     yield srv
     srv.stop()
+
+
+# --- password-less sign-in is the operator's choice --------------------------------------------------
+
+def test_sign_in_is_off_unless_the_operator_turns_it_on(server, app):
+    """A server started without --emulator or SIPPHONES_OAUTH_EMULATED_SIGN_IN signs nobody in:
+    no code, no page listing the account's users."""
+    srv = start_server(server.database_url, server.data_dir, extra_env={"SIPPHONES_OAUTH_EMULATED_SIGN_IN": "0"})
+    try:
+        with plain_client(srv) as http:
+            for hint in ("alice@example.com", ""):
+                r = http.get("/oauth/authorize", params={"response_type": "code", "client_id": app.client_id,
+                                                         "redirect_uri": app.redirect_uri, "login_hint": hint})
+                body = assert_error(r, 403, 4700)
+                assert "SIPPHONES_OAUTH_EMULATED_SIGN_IN" in body["message"]
+                assert "location" not in r.headers and "code=" not in r.text
+    finally:
+        srv.stop()
 
 
 def test_expired_code_and_refresh_token(short_server, app):

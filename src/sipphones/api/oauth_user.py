@@ -80,6 +80,11 @@ async def _sign_in_page(request: Request, app: App) -> Response:
 
 async def authorize(request: Request) -> Response:
     q = request.query_params
+    settings = app_state(request).settings
+    if not (settings.emulator or settings.oauth_emulated_sign_in):
+        # No password-less sign-in unless the operator asked for it (see config.py).
+        return error_response(OAuthError(4700, "Sign-in for user-managed apps is off on this server: run it "
+                                               "with --emulator or SIPPHONES_OAUTH_EMULATED_SIGN_IN=1.", status=403))
     try:
         oauth = app_state(request).user_oauth
         app = await oauth.authorizing_app(q.get("client_id", ""))
