@@ -55,5 +55,16 @@ def keepers(store: PhoneStore) -> dict[str, tuple[str, bool]]:
     return store._run(go)
 
 
+def stored_contacts(store: PhoneStore) -> dict[str, str]:
+    """phone id -> the Contact its keeper recorded (``phone_keepers.contact``; a SQLite store),
+    which the next keeper removes at the registrar."""
+    import sqlite3
+
+    path = store.database_url.removeprefix("sqlite:///")
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10) as db:
+        return {pid: contact for pid, contact in db.execute("SELECT phone_id, contact FROM phone_keepers")
+                if contact}
+
+
 def contacts_by_user(kamailio, users: list[str]) -> dict[str, list[str]]:
     return {u: kamailio.contacts(u) for u in users}

@@ -7,7 +7,7 @@ import signal
 import subprocess
 import time
 
-from tests.fleet.fleetstore import add_phones, keepers, postgres_store
+from tests.fleet.fleetstore import add_phones, keepers, postgres_store, stored_contacts
 from tests.monitor.running import start_monitor, wait_for
 from tests.monitor.store import CLI, Server
 
@@ -87,6 +87,10 @@ def test_a_second_monitor_of_one_sqlite_file_is_refused(tmp_path, store, kamaili
     # the status view names the one monitor that keeps the phone
     (name, alive), = keepers(store).values()
     assert name.endswith(f":{first.proc.pid}") and alive
+    # the phone bound, and its Contact recorded (at the monitor's next heartbeat, lease/3): what
+    # a monitor killed before that moment leaves behind expires at the registrar by itself
+    wait_for("the first monitor's binding", lambda: len(kamailio.contacts("u0190")) == 1, timeout=15)
+    wait_for("its Contact recorded", lambda: stored_contacts(store), timeout=15)
     # the lock dies with its process, SIGKILL included: a new monitor starts and takes the phone over
     first.proc.send_signal(signal.SIGKILL)
     first.proc.wait(10)

@@ -86,6 +86,8 @@ def oauth_paths(ok: Callable[..., dict], error: Callable[..., dict], too_many: C
                         "content": {"text/html": {"schema": {"type": "string"}}}},
                 "400": error("Unknown client (4702), redirect URI not registered (4709), disabled app (4717), "
                              "no such user or a bad parameter (4700).", limited=False, schema="OAuthError"),
+                "403": error("Password-less sign-in is off on this server (4700): it is on in emulator mode or "
+                             "with SIPPHONES_OAUTH_EMULATED_SIGN_IN=1.", limited=False, schema="OAuthError"),
                 "429": error("The app has 10,000 codes issued within the last hour (4732).", limited=False,
                              schema="OAuthError"),
             },
