@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 import typer
 
-from sipphones.cli.runtime import JsonOption, emit, fail
+from sipphones.cli.runtime import DatabaseOption, DataDirOption, JsonOption, emit, fail, open_store, settings_from
 from sipphones.phones import fields as phone_fields
 
 if TYPE_CHECKING:
@@ -399,6 +399,10 @@ def phones_import(
     base_url: str = BaseUrlOption, account_id: str = AccountIdOption, client_id: str = ClientIdOption,
     client_secret: str = ClientSecretOption, timeout: float = TimeoutOption, max_retries: int = MaxRetriesOption,
     as_json: bool = JsonOption,
+    store: bool = typer.Option(False, "--store", help="Write straight into this service's store (--database-url / "
+                                                     "--data-dir, as the admin commands do) for --account-id, "
+                                                     "instead of through the API: same checks, no HTTP."),
+    database_url: str = DatabaseOption, data_dir: str = DataDirOption,
 ):
     """Create and update SIP phones from a CSV file, matched by user_email.
 
@@ -409,7 +413,9 @@ def phones_import(
 
     from sipphones.provisioning.importer import Importer, ImportAborted
 
-    options = _api_options(base_url, account_id, client_id, client_secret, timeout, max_retries)
+    if store and not account_id:
+        fail("--store needs the account: --account-id or ZOOM_ACCOUNT_ID")
+    options = None if store else _api_options(base_url, account_id, client_id, client_secret, timeout, max_retries)
     show_progress = not as_json and sys.stderr.isatty()
     planned: list = []  # a dry run's creates and updates, the first DRY_RUN_LINES of them
 
@@ -427,6 +433,10 @@ def phones_import(
     async def go():
         from sipphones.client import AsyncSipPhonesClient
 
+        if store:
+            with _progress(show_progress) as progress:
+                importer.on_progress = progress
+                return await _import_into_store(importer, account_id, settings_from(database_url, data_dir))
         with api_errors():
             client = AsyncSipPhonesClient(options.account_id, options.client_id, options.client_secret,
                                           base_url=options.base_url, timeout=options.timeout,
@@ -449,6 +459,24 @@ def phones_import(
         raise typer.Exit(2)
     if result.failed or result.aborted:
         raise typer.Exit(1)
+
+
+async def _import_into_store(importer, account_id: str, settings):
+    """The import run on the store's domain services in this process (``provisioning.local``,
+    as the console runs it): the same validation, planning and answers as over the API."""
+    from sipphones.accounts.service import AccountService
+    from sipphones.phones.pagination import PageTokens
+    from sipphones.phones.service import PhoneService
+    from sipphones.provisioning.local import LocalDirectory
+    from sipphones.storage.keys import Keys, load_master_key
+
+    async with open_store(settings) as repo:
+        account = await repo.get_account(account_id)
+        if account is None:
+            fail(f"no account with id {account_id} in {settings.resolved_database_url()}")
+        keys = Keys.derive(load_master_key(settings.secret_key, settings.data_dir))
+        phones = PhoneService(repo, PageTokens(keys.page_token, settings.page_token_ttl))
+        return await importer.run(LocalDirectory(account, phones, AccountService(repo), repo))
 
 
 def _print_import(result, planned: list) -> None:
