@@ -89,8 +89,11 @@ def test_three_monitors_share_a_fleet_survive_a_kill_a_join_and_a_handover(tmp_p
         wait_for("three monitors keeping every phone", lambda: len(_monitor_names(store)) == 3
                  and sum(_monitor_names(store).values()) == len(phones), timeout=40)
         wait_for("one binding per phone", lambda: _one_binding_each(kam), timeout=20)
-        shares = _monitor_names(store)
-        assert min(shares.values()) >= len(phones) // 6, shares  # rendezvous hashing: roughly a third each
+        # a monitor that joined last takes its share over the next heartbeats (release before
+        # acquire), so the shares settle a few seconds after every phone has a keeper
+        wait_for("the fleet divided roughly in thirds (rendezvous hashing)",
+                 lambda: len(shares := _monitor_names(store)) == 3 and min(shares.values()) >= len(phones) // 6
+                 and sum(shares.values()) == len(phones), timeout=30)
 
         # one killed outright: within 30 s every phone has one binding again, none of the victim's
         victim = ms[0]
