@@ -40,7 +40,7 @@ from sipphones.errors import FieldError, PhoneNotFound, ValidationFailed
 from sipphones.phones.service import PhoneService
 from sipphones.ratelimit.policy import Label
 
-__all__ = ["PREFIX", "routes", "check_phone_endpoint", "MAX_CONCURRENT_CHECKS"]
+__all__ = ["PREFIX", "routes", "check_phone_endpoint", "check_slots", "MAX_CONCURRENT_CHECKS"]
 
 PREFIX = "/_sipphones/v1"
 MAX_CONCURRENT_CHECKS = 20
@@ -49,7 +49,8 @@ TIMEOUT_MIN, TIMEOUT_MAX, TIMEOUT_DEFAULT = 0.1, 30.0, 5.0
 _slots: asyncio.Semaphore | None = None
 
 
-def _limit() -> asyncio.Semaphore:
+def check_slots() -> asyncio.Semaphore:
+    """The process's registration checks at once (the API's and the console's together)."""
     global _slots
     if _slots is None:
         _slots = asyncio.Semaphore(MAX_CONCURRENT_CHECKS)
@@ -81,7 +82,7 @@ async def check_phone_endpoint(request: Request, caller: Caller) -> Response:
     if phone is None:
         raise PhoneNotFound(phone_id)
     options = CheckOptions(server_budget=budget, ca_file=os.environ.get("SIPPHONES_SIP_CA_FILE") or None)
-    async with _limit():
+    async with check_slots():
         report = await check_phone(phone, options)
     return json_response(report.to_dict())
 

@@ -3,14 +3,13 @@ delete with a confirmation, and "check now"."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 from dataclasses import dataclass
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from sipphones.api.check import MAX_CONCURRENT_CHECKS, TIMEOUT_DEFAULT
+from sipphones.api.check import TIMEOUT_DEFAULT, check_slots
 from sipphones.auth.scopes import Operation
 from sipphones.console import forms
 from sipphones.console.pages import Admin, admin_of, checked_form, refused, render, state, to_sign_in
@@ -202,16 +201,6 @@ async def delete(request: Request) -> Response:
     return RedirectResponse("/console/phones?notice=deleted", status_code=303)
 
 
-_checks: asyncio.Semaphore | None = None
-
-
-def _check_slots() -> asyncio.Semaphore:
-    global _checks
-    if _checks is None:
-        _checks = asyncio.Semaphore(MAX_CONCURRENT_CHECKS)
-    return _checks
-
-
 async def check_now(request: Request) -> Response:
     """REGISTER with the phone's stored credentials to each of its server sets (``check`` service,
     as ``POST /_sipphones/v1/sip_phones/{id}/check`` runs it) and show each set's result."""
@@ -227,6 +216,6 @@ async def check_now(request: Request) -> Response:
     if phone is None:
         return _missing(request, admin)
     options = CheckOptions(server_budget=TIMEOUT_DEFAULT, ca_file=os.environ.get("SIPPHONES_SIP_CA_FILE") or None)
-    async with _check_slots():
+    async with check_slots():
         report = await check_phone(phone, options)
     return render(request, "phone_check.html", admin, phone=phone, report=report.to_dict())

@@ -54,10 +54,7 @@ class AlchemyRepository(FleetRows, PhoneRows):
     async def add_account(self, account: Account) -> None:
         try:
             async with self.engine.begin() as conn:
-                await conn.execute(insert(t.accounts).values(
-                    id=account.id, name=account.name, plan=account.plan.value,
-                    sip_phone_integration=account.sip_phone_integration, unlimited=account.unlimited,
-                    phone_count=counts.INITIAL, created_at=account.created_at))
+                await conn.execute(insert(t.accounts).values(account_row(account)))
         except IntegrityError as e:
             raise (constraint_error(e.orig) or e) from None
 
@@ -328,3 +325,10 @@ class AlchemyRepository(FleetRows, PhoneRows):
             items.append(PhoneStatusEntry(phone_id=r.id, user_email=r.user_email, status=status,
                                           keeper=row["keeper_name"] or "", keeper_alive=until is not None and until > now))
         return StatusPage(items=items, next_cursor=items[-1].phone_id if more and items else None)
+
+
+def account_row(account: Account) -> dict:
+    """The ``accounts`` row of a new account (no phones yet)."""
+    return dict(id=account.id, name=account.name, plan=account.plan.value,
+                sip_phone_integration=account.sip_phone_integration, unlimited=account.unlimited,
+                phone_count=counts.INITIAL, created_at=account.created_at)

@@ -23,9 +23,9 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from sipphones.accounts.models import Account, App, User
 from sipphones.repository import DuplicateKey
-from sipphones.storage import counts
 
 from sipphones.storage import schema as t
+from sipphones.storage.alchemy.repository import account_row
 
 PASSWORD_COLUMN = "password"  # sip_phones.password_enc, in clear text, in a dump
 
@@ -97,10 +97,7 @@ class StateRows:
         """An account with its users and one app, in one transaction (the emulator's fresh account)."""
         try:
             async with self.engine.begin() as conn:
-                await conn.execute(insert(t.accounts).values(
-                    id=account.id, name=account.name, plan=account.plan.value,
-                    sip_phone_integration=account.sip_phone_integration, unlimited=account.unlimited,
-                    phone_count=counts.INITIAL, created_at=account.created_at))
+                await conn.execute(insert(t.accounts).values(account_row(account)))
                 if users:
                     await conn.execute(insert(t.users), [
                         {"id": u.id, "account_id": u.account_id, "email": u.email, "first_name": u.first_name,
